@@ -1,0 +1,67 @@
+// Package tokenizer turns captions and prompts into fixed-length id sequences
+// for the CLIP text tower.
+//
+// Every implementation follows OpenCLIP's convention: [SOT] + ids + [EOT],
+// truncated to the context length with EOT forced into the last slot, padded
+// with 0. EOT is the largest id of the vocabulary, because the text tower
+// pools at the argmax id.
+//
+//	tok := tokenizer.NewByteLevel(77)
+//	ids := tok.Encode("an H&E stained slide") // len 77
+package tokenizer
+
+import "fmt"
+
+// Tokenizer encodes text into exactly ContextLength ids.
+type Tokenizer interface {
+	// Encode returns ContextLength() ids: SOT, the text's ids, EOT, then zero padding.
+	Encode(text string) []int32
+	// ContextLength is the fixed output length.
+	ContextLength() int
+	// VocabSize is one more than the largest id Encode can return.
+	VocabSize() int
+}
+
+// EncodeBatch encodes texts into one row-major [len(texts), ContextLength] slice.
+func EncodeBatch(tok Tokenizer, texts []string) []int32 {
+	n := tok.ContextLength()
+	out := make([]int32, 0, len(texts)*n)
+	for _, t := range texts {
+		out = append(out, tok.Encode(t)...)
+	}
+	return out
+}
+
+// pack wraps body in SOT/EOT, truncates and pads to contextLength, as OpenCLIP does.
+func pack(body []int32, sot, eot int32, contextLength int) []int32 {
+	out := make([]int32, contextLength)
+	out[0] = sot
+	n := copy(out[1:], body)
+	if 1+n < contextLength {
+		out[1+n] = eot
+	} else {
+		out[contextLength-1] = eot
+	}
+	return out
+}
+
+// Names of the tokenizers a configuration can choose.
+const (
+	NameByteLevel = "byte-level"
+	NameCLIPBPE   = "clip-bpe"
+)
+
+// New returns the tokenizer a configuration names.
+func New(name string, contextLength int, vocabPath string) (Tokenizer, error) {
+	if contextLength < 2 {
+		return nil, fmt.Errorf("tokenizer: context length %d is too short (need at least 2 for SOT and EOT)", contextLength)
+	}
+	switch name {
+	case NameByteLevel:
+		return NewByteLevel(contextLength), nil
+	case NameCLIPBPE:
+		return nil, fmt.Errorf("tokenizer %q (vocab %q): the CLIP BPE tokenizer is not implemented yet; use %q", name, vocabPath, NameByteLevel)
+	default:
+		return nil, fmt.Errorf("tokenizer: unknown name %q (allowed: %q, %q)", name, NameByteLevel, NameCLIPBPE)
+	}
+}
