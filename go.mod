@@ -3,8 +3,12 @@ module github.com/bmca/bmca
 go 1.26.8
 
 require (
-	github.com/gomlx/compute v0.1.2 // indirect
-	github.com/gomlx/gomlx v0.28.2 // indirect
+	github.com/gomlx/compute v0.1.2
+	github.com/gomlx/gomlx v0.28.2
+)
+
+require (
+	github.com/go-logr/logr v1.4.3 // indirect
 	github.com/mitchellh/colorstring v0.0.0-20190213212951-d06e56a500db // indirect
 	github.com/pkg/errors v0.9.1 // indirect
 	github.com/rivo/uniseg v0.4.7 // indirect
@@ -15,4 +19,5 @@ require (
 	golang.org/x/sys v0.50.0 // indirect
 	golang.org/x/term v0.44.0 // indirect
 	gonum.org/v1/gonum v0.17.0 // indirect
+	k8s.io/klog/v2 v2.140.0 // indirect
 )

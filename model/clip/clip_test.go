@@ -1,0 +1,149 @@
+package clip
+
+import (
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/bmca/bmca/backend"
+	"github.com/bmca/bmca/internal/testshared"
+	"github.com/bmca/bmca/model/weights"
+	"github.com/gomlx/compute"
+)
+
+func testBackend(t testing.TB) compute.Backend {
+	t.Helper()
+	b, err := backend.Open(backend.DefaultCPU)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func loadReference(t *testing.T, name string) (Config, weights.StateDict, weights.StateDict) {
+	t.Helper()
+	dir := testshared.Path(t, filepath.Join("reference/openclip", name))
+	data, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := ParseConfigJSON(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sd, _, err := weights.ReadFile(filepath.Join(dir, "weights.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases, _, err := weights.ReadFile(filepath.Join(dir, "cases.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg, sd, cases
+}
+
+func floats(t *testing.T, sd weights.StateDict, name string) []float32 {
+	t.Helper()
+	v, err := sd[name].Float32s()
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return v
+}
+
+func int32s(t *testing.T, sd weights.StateDict, name string) []int32 {
+	t.Helper()
+	v, err := sd[name].Int64s()
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	out := make([]int32, len(v))
+	for i, x := range v {
+		out[i] = int32(x)
+	}
+	return out
+}
+
+func maxAbsDiff(a, b []float32) float64 {
+	if len(a) != len(b) {
+		return math.Inf(1)
+	}
+	d := 0.0
+	for i := range a {
+		d = max(d, math.Abs(float64(a[i]-b[i])))
+	}
+	return d
+}
+
+// TestOpenCLIPParity runs the reference models OpenCLIP itself produced and
+// compares features with its outputs. tiny-perturbed catches dropped
+// LayerNorm affines and attention biases; tiny-quickgelu the activation.
+func TestOpenCLIPParity(t *testing.T) {
+	for _, name := range []string{"tiny", "tiny-quickgelu", "tiny-perturbed"} {
+		t.Run(name, func(t *testing.T) {
+			cfg, sd, cases := loadReference(t, name)
+			if err := CheckStateDict(cfg, sd); err != nil {
+				t.Fatalf("our layout differs from OpenCLIP's: %v", err)
+			}
+			store, err := NewStore(cfg, sd)
+			if err != nil {
+				t.Fatal(err)
+			}
+			enc, err := NewEncoder(testBackend(t), store, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer enc.Finalize()
+			pixels := floats(t, cases, "pixels")
+			n := cases["pixels"].Shape[0]
+			img, err := enc.EncodeImages(pixels, n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := maxAbsDiff(img, floats(t, cases, "image_features")); d > 1e-4 {
+				t.Errorf("image_features max abs diff %g > 1e-4", d)
+			}
+			for _, pair := range [][2]string{{"tokens", "text_features"}, {"tokens_edge", "text_features_edge"}} {
+				tokens := int32s(t, cases, pair[0])
+				txt, err := enc.EncodeTexts(tokens, cases[pair[0]].Shape[0])
+				if err != nil {
+					t.Fatal(err)
+				}
+				if d := maxAbsDiff(txt, floats(t, cases, pair[1])); d > 1e-4 {
+					t.Errorf("%s max abs diff %g > 1e-4", pair[1], d)
+				}
+			}
+		})
+	}
+}
+
+// TestParameterCounts checks the shipped-architecture layouts against
+// OpenCLIP's published parameter counts (logit_scale included).
+func TestParameterCounts(t *testing.T) {
+	b16 := Config{EmbedDim: 512}
+	b16.VisionCfg.ImageSize, b16.VisionCfg.PatchSize, b16.VisionCfg.Width, b16.VisionCfg.Layers = 224, 16, 768, 12
+	b16.TextCfg.ContextLength, b16.TextCfg.VocabSize, b16.TextCfg.Width, b16.TextCfg.Heads, b16.TextCfg.Layers = 77, 49408, 512, 8, 12
+	l14 := Config{EmbedDim: 768}
+	l14.VisionCfg.ImageSize, l14.VisionCfg.PatchSize, l14.VisionCfg.Width, l14.VisionCfg.Layers = 224, 14, 1024, 24
+	l14.TextCfg.ContextLength, l14.TextCfg.VocabSize, l14.TextCfg.Width, l14.TextCfg.Heads, l14.TextCfg.Layers = 77, 49408, 768, 12, 12
+	for _, tc := range []struct {
+		name    string
+		cfg     Config
+		params  int
+		tensors int
+	}{
+		{"ViT-B-16", b16, 149_620_737, 302},
+		{"ViT-L-14", l14, 427_616_513, 158 + 12*24},
+	} {
+		if err := tc.cfg.Validate(); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if got := NumParams(tc.cfg); got != tc.params {
+			t.Errorf("%s: %d parameters, OpenCLIP has %d", tc.name, got, tc.params)
+		}
+		if got := len(Params(tc.cfg)); got != tc.tensors {
+			t.Errorf("%s: %d tensors, want %d", tc.name, got, tc.tensors)
+		}
+	}
+}

@@ -1,0 +1,80 @@
+package clip
+
+import (
+	"fmt"
+
+	"github.com/gomlx/compute"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
+	"github.com/gomlx/gomlx/support/exceptions"
+)
+
+// Encoder runs the two towers for inference. Graphs are compiled once per
+// batch size and cached. An Encoder is not safe for concurrent use.
+type Encoder struct {
+	cfg       Config
+	store     *model.Store
+	imageExec *model.Exec
+	textExec  *model.Exec
+}
+
+// NewEncoder prepares inference over the model held in store.
+func NewEncoder(backend compute.Backend, store *model.Store, c Config) (*Encoder, error) {
+	e := &Encoder{cfg: c, store: store}
+	err := exceptions.TryCatch[error](func() {
+		e.imageExec = model.MustNewExec(backend, store, func(scope *model.Scope, pixels *Node) *Node {
+			return EncodeImage(scope, c, pixels)
+		})
+		e.textExec = model.MustNewExec(backend, store, func(scope *model.Scope, tokens *Node) *Node {
+			return EncodeText(scope, c, tokens)
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("clip encoder: %w", err)
+	}
+	return e, nil
+}
+
+// Config is the model configuration the encoder runs.
+func (e *Encoder) Config() Config { return e.cfg }
+
+// EncodeImages maps n preprocessed images (row-major [n,3,S,S]) to features
+// [n, embed_dim], not normalised (OpenCLIP's encode_image).
+func (e *Encoder) EncodeImages(pixels []float32, n int) ([]float32, error) {
+	s := e.cfg.VisionCfg.ImageSize
+	if len(pixels) != n*3*s*s {
+		return nil, fmt.Errorf("encode images: got %d values, want %d images × 3×%d×%d", len(pixels), n, s, s)
+	}
+	return e.run(e.imageExec, tensors.FromFlatDataAndDimensions(pixels, n, 3, s, s))
+}
+
+// EncodeTexts maps n token rows (row-major [n, context_length]) to features
+// [n, embed_dim], not normalised (OpenCLIP's encode_text).
+func (e *Encoder) EncodeTexts(tokens []int32, n int) ([]float32, error) {
+	l := e.cfg.TextCfg.ContextLength
+	if len(tokens) != n*l {
+		return nil, fmt.Errorf("encode texts: got %d ids, want %d rows × %d", len(tokens), n, l)
+	}
+	for i, id := range tokens {
+		if id < 0 || int(id) >= e.cfg.TextCfg.VocabSize {
+			return nil, fmt.Errorf("encode texts: row %d position %d: token id %d outside the vocabulary [0,%d)", i/l, i%l, id, e.cfg.TextCfg.VocabSize)
+		}
+	}
+	return e.run(e.textExec, tensors.FromFlatDataAndDimensions(tokens, n, l))
+}
+
+func (e *Encoder) run(exec *model.Exec, input *tensors.Tensor) ([]float32, error) {
+	outputs, err := exec.Call(input)
+	if err != nil {
+		return nil, err
+	}
+	defer outputs[0].FinalizeAll()
+	return tensors.CopyFlatData[float32](outputs[0])
+}
+
+// Finalize releases the compiled graphs.
+func (e *Encoder) Finalize() {
+	e.imageExec.Finalize()
+	e.textExec.Finalize()
+}

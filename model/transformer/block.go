@@ -1,0 +1,72 @@
+package transformer
+
+import (
+	"math"
+
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/ml/model"
+)
+
+// Attention is torch.nn.MultiheadAttention's self-attention with packed
+// projections: one in_proj matmul gives q, k and v (in that order along the
+// output axis), scaled dot-product per head with an optional additive mask
+// [L, L], heads concatenated, then out_proj. x is [B, L, W].
+func Attention(scope *model.Scope, x *Node, heads int, mask *Node) *Node {
+	g := x.Graph()
+	batch, seq, width := x.Shape().Dim(0), x.Shape().Dim(1), x.Shape().Dim(2)
+	headDim := width / heads
+	inWeight := Param(scope, g, "in_proj_weight", 3*width, width)
+	inBias := Param(scope, g, "in_proj_bias", 3*width)
+	qkv := AddTrailing(project(x, inWeight), inBias)  // [B, L, 3W]
+	qkv = Reshape(qkv, batch, seq, 3, heads, headDim) // q,k,v then heads, as torch's chunk+view
+	q := Reshape(SliceAxis(qkv, 2, AxisElem(0)), batch, seq, heads, headDim)
+	k := Reshape(SliceAxis(qkv, 2, AxisElem(1)), batch, seq, heads, headDim)
+	v := Reshape(SliceAxis(qkv, 2, AxisElem(2)), batch, seq, heads, headDim)
+
+	q = MulScalar(q, 1/math.Sqrt(float64(headDim)))
+	scores := Einsum("bqhd,bkhd->bhqk", q, k)
+	if mask != nil {
+		scores = AddTrailing(scores, mask)
+	}
+	weights := Softmax(scores, -1)
+	out := Einsum("bhqk,bkhd->bqhd", weights, v)
+	out = Reshape(out, batch, seq, width)
+	return Linear(scope.In("out_proj"), out, width)
+}
+
+// MLP is Sequential(c_fc, GELU or QuickGELU, c_proj).
+func MLP(scope *model.Scope, x *Node, c Config) *Node {
+	h := Linear(scope.In("c_fc"), x, c.MLPWidth())
+	if c.QuickGELU {
+		h = QuickGELU(h)
+	} else {
+		h = GELU(h)
+	}
+	return Linear(scope.In("c_proj"), h, c.Width)
+}
+
+// ResidualBlock is OpenCLIP's pre-norm ResidualAttentionBlock without
+// LayerScale: x + attn(ln_1(x)), then + mlp(ln_2(x)).
+func ResidualBlock(scope *model.Scope, x *Node, c Config, mask *Node) *Node {
+	x = Add(x, Attention(scope.In("attn"), LayerNorm(scope.In("ln_1"), x), c.Heads, mask))
+	return Add(x, MLP(scope.In("mlp"), LayerNorm(scope.In("ln_2"), x), c))
+}
+
+// Apply runs the whole stack: c.Layers residual blocks found under scope/resblocks/<i>.
+func Apply(scope *model.Scope, x *Node, c Config, mask *Node) *Node {
+	blocks := scope.In("resblocks")
+	for i := 0; i < c.Layers; i++ {
+		x = ResidualBlock(blocks.In("%d", i), x, c, mask)
+	}
+	return x
+}
+
+// CausalMask is the additive [L, L] mask OpenCLIP builds for the text tower:
+// 0 on and below the diagonal, -inf above it.
+func CausalMask(g *Graph, seq int) *Node {
+	rows := Iota(g, shapeInt32(seq, seq), 0)
+	cols := Iota(g, shapeInt32(seq, seq), 1)
+	negInf := Scalar(g, x32, math.Inf(-1))
+	zero := ScalarZero(g, x32)
+	return Where(GreaterThan(cols, rows), BroadcastToDims(negInf, seq, seq), BroadcastToDims(zero, seq, seq))
+}

@@ -1,0 +1,17 @@
+// Package transformer holds the pieces both CLIP towers share, written to
+// match OpenCLIP's transformer.py tensor for tensor: LayerNorm (eps 1e-5),
+// multi-head self-attention with the packed in_proj_weight/in_proj_bias and
+// out_proj of torch.nn.MultiheadAttention, the c_fc → GELU/QuickGELU → c_proj
+// MLP, the pre-norm ResidualAttentionBlock and the stack of resblocks.
+//
+// Every function takes a *model.Scope positioned where OpenCLIP's module sits,
+// so GoMLX variable paths equal OpenCLIP state-dict names with "." replaced by
+// "/": the scope /visual/transformer/resblocks/3/attn holds the variable
+// in_proj_weight, i.e. visual.transformer.resblocks.3.attn.in_proj_weight.
+//
+// Variables must already exist in the store (the clip package creates them
+// from a state dict): Param panics on a missing or mis-shaped variable rather
+// than silently creating one with some default initialisation.
+//
+//	x = transformer.Apply(scope.In("transformer"), x, transformer.Config{Width: 64, Heads: 2, Layers: 2, MLPRatio: 4}, nil)
+package transformer

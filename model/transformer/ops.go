@@ -1,0 +1,112 @@
+package transformer
+
+import (
+	"math"
+
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/ml/model"
+	"github.com/gomlx/gomlx/support/exceptions"
+)
+
+// LayerNormEpsilon is torch.nn.LayerNorm's default, which CLIP uses; GoMLX's
+// own LayerNorm defaults to 1e-3, hence our own implementation.
+const LayerNormEpsilon = 1e-5
+
+func pow(x, y float64) float64 { return math.Pow(x, y) }
+
+// Param returns the value of the existing variable name in scope, checking
+// its shape. It panics (GoMLX's convention inside graph building) when the
+// variable is missing or mis-shaped, naming the OpenCLIP parameter.
+func Param(scope *model.Scope, g *Graph, name string, shape ...int) *Node {
+	v := scope.GetVariable(name)
+	if v == nil {
+		exceptions.Panicf("model parameter %s is missing from the store", OpenCLIPName(scope.Scope(), name))
+	}
+	if got := v.Shape().Dimensions; !equalDims(got, shape) {
+		exceptions.Panicf("model parameter %s has shape %v, the configuration needs %v", OpenCLIPName(scope.Scope(), name), got, shape)
+	}
+	return v.NodeValue(g)
+}
+
+func equalDims(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// LayerNorm normalises over the last axis with torch semantics (biased
+// variance, eps inside the square root) and applies weight and bias.
+func LayerNorm(scope *model.Scope, x *Node) *Node {
+	width := x.Shape().Dim(-1)
+	weight := Param(scope, x.Graph(), "weight", width)
+	bias := Param(scope, x.Graph(), "bias", width)
+	last := x.Rank() - 1
+	mean := ReduceAndKeep(x, ReduceMean, last)
+	centred := Sub(x, mean)
+	variance := ReduceAndKeep(Square(centred), ReduceMean, last)
+	normed := Mul(centred, Rsqrt(AddScalar(variance, LayerNormEpsilon)))
+	return AddTrailing(MulTrailing(normed, weight), bias)
+}
+
+// AddTrailing adds v to x, broadcasting v over x's leading axes (GoMLX,
+// unlike torch, only broadcasts between operands of equal rank).
+func AddTrailing(x, v *Node) *Node { return Add(x, alignRank(v, x.Rank())) }
+
+// MulTrailing multiplies x by v, broadcasting v over x's leading axes.
+func MulTrailing(x, v *Node) *Node { return Mul(x, alignRank(v, x.Rank())) }
+
+func alignRank(v *Node, rank int) *Node {
+	if v.Rank() == rank {
+		return v
+	}
+	dims := make([]int, rank-v.Rank(), rank)
+	for i := range dims {
+		dims[i] = 1
+	}
+	return Reshape(v, append(dims, v.Shape().Dimensions...)...)
+}
+
+// Linear computes x @ weightᵀ + bias for a torch.nn.Linear stored as
+// weight [out, in] and bias [out], over any leading axes of x.
+func Linear(scope *model.Scope, x *Node, outDim int) *Node {
+	g := x.Graph()
+	inDim := x.Shape().Dim(-1)
+	weight := Param(scope, g, "weight", outDim, inDim)
+	bias := Param(scope, g, "bias", outDim)
+	return AddTrailing(project(x, weight), bias)
+}
+
+// project multiplies the last axis of x by weightᵀ (weight is [out, in]).
+func project(x, weight *Node) *Node {
+	dims := x.Shape().Dimensions
+	flat := Reshape(x, -1, dims[len(dims)-1])
+	y := Dot(flat, weight).General([]int{1}, nil, []int{1}, nil)
+	outDims := append(append([]int{}, dims[:len(dims)-1]...), weight.Shape().Dim(0))
+	return Reshape(y, outDims...)
+}
+
+// MatMulRight computes x @ m for m stored as [in, out] (OpenCLIP's proj and
+// text_projection), over any leading axes of x.
+func MatMulRight(x, m *Node) *Node {
+	dims := x.Shape().Dimensions
+	flat := Reshape(x, -1, dims[len(dims)-1])
+	y := Dot(flat, m).General([]int{1}, nil, []int{0}, nil)
+	outDims := append(append([]int{}, dims[:len(dims)-1]...), m.Shape().Dim(1))
+	return Reshape(y, outDims...)
+}
+
+// GELU is the exact erf form torch.nn.GELU uses by default.
+func GELU(x *Node) *Node {
+	return Mul(MulScalar(x, 0.5), OnePlus(Erf(MulScalar(x, 1/math.Sqrt2))))
+}
+
+// QuickGELU is OpenAI's approximation x * sigmoid(1.702 x).
+func QuickGELU(x *Node) *Node {
+	return Mul(x, Sigmoid(MulScalar(x, 1.702)))
+}
