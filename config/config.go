@@ -1,0 +1,148 @@
+// Package config is bmca's run configuration: one typed tree loaded from
+// YAML, overridden by repeated --set key=value flags, validated once.
+//
+// The model section takes OpenCLIP's model-config fields verbatim
+// (embed_dim, quick_gelu, vision_cfg, text_cfg), optionally on top of a
+// built-in model named by "name". Every other section configures one stage
+// of the data path: tokenizer, data, train, eval; backend picks the GoMLX
+// compute backend.
+//
+//	cfg, err := config.Load("configs/demo.yaml", []string{"train.steps=20"})
+package config
+
+import "github.com/bmca/bmca/model/clip"
+
+// Config is a whole run.
+type Config struct {
+	// Model is the CLIP architecture, as OpenCLIP's model config.
+	Model Model `yaml:"model"`
+	// Tokenizer turns captions and prompts into ids.
+	Tokenizer Tokenizer `yaml:"tokenizer"`
+	// Data says where training samples come from.
+	Data Data `yaml:"data"`
+	// Train is the optimisation recipe and checkpointing.
+	Train Train `yaml:"train"`
+	// Eval is the evaluation run during and after training, and by cmd/eval.
+	Eval Eval `yaml:"eval"`
+	// Backend is the GoMLX backend: "go:parallelism=-1" (pure Go, CPU; the
+	// default) or "xla:/abs/path/xla_cuda_plugin.so" on GPU nodes.
+	Backend string `yaml:"backend"`
+	// Output is the run directory: checkpoints/, metrics.jsonl, plots.
+	Output string `yaml:"output"`
+}
+
+// Model selects the architecture: a built-in config by name, optionally
+// with any OpenCLIP field overridden.
+type Model struct {
+	// Name of a built-in OpenCLIP model config (tiny, ViT-B-16, ViT-B-32,
+	// ViT-L-14); empty means every field is given here.
+	Name string `yaml:"name"`
+	// The OpenCLIP model-config fields themselves.
+	clip.Config `yaml:",inline"`
+}
+
+// Tokenizer chooses the text tokenizer; its context length is the model's
+// text_cfg.context_length.
+type Tokenizer struct {
+	// Name is "byte-level" (no vocabulary file; the demo) or "clip-bpe".
+	Name string `yaml:"name"`
+	// Vocab is the BPE vocabulary file for clip-bpe
+	// (OpenCLIP's bpe_simple_vocab_16e6.txt.gz).
+	Vocab string `yaml:"vocab"`
+}
+
+// Data configures the training stream.
+type Data struct {
+	// TrainShards are WebDataset tar shards: paths, globs or brace ranges
+	// such as "shards/train-{000000..000099}.tar". Relative paths are
+	// resolved against the config file's directory.
+	TrainShards []string `yaml:"train_shards"`
+	// ShuffleBuffer is the number of samples held for shuffling (0 = no shuffle).
+	ShuffleBuffer int `yaml:"shuffle_buffer"`
+	// Workers decode and preprocess images in parallel (0 = one per CPU).
+	Workers int `yaml:"workers"`
+	// Synthetic, when enabled, writes the built-in synthetic dataset first
+	// and trains on it (the demo); TrainShards is then ignored.
+	Synthetic Synthetic `yaml:"synthetic"`
+}
+
+// Synthetic configures the generated demo dataset.
+type Synthetic struct {
+	// Enabled turns the synthetic dataset on.
+	Enabled bool `yaml:"enabled"`
+	// Dir is where the dataset is written (once; reused when it matches).
+	// Relative paths are resolved against the output directory.
+	Dir string `yaml:"dir"`
+	// Seed makes the dataset reproducible.
+	Seed uint64 `yaml:"seed"`
+	// TrainSamples is the number of training image–caption pairs.
+	TrainSamples int `yaml:"train_samples"`
+	// EvalSamplesPerTask is the number of held-out images per evaluation task.
+	EvalSamplesPerTask int `yaml:"eval_samples_per_task"`
+}
+
+// Train is the optimisation recipe (OpenCLIP's defaults unless set).
+type Train struct {
+	// Steps is the number of optimiser steps.
+	Steps int `yaml:"steps"`
+	// BatchSize is the number of image–caption pairs per step.
+	BatchSize int `yaml:"batch_size"`
+	// LR is the peak learning rate.
+	LR float64 `yaml:"lr"`
+	// Warmup is the number of linear warm-up steps.
+	Warmup int `yaml:"warmup"`
+	// Schedule is "cosine" (to 0 at Steps), "const" or "const-cooldown".
+	Schedule string `yaml:"schedule"`
+	// CooldownSteps is the length of the final cooldown for const-cooldown.
+	CooldownSteps int `yaml:"cooldown_steps"`
+	// CooldownPower shapes the cooldown (1 = linear).
+	CooldownPower float64 `yaml:"cooldown_power"`
+	// CooldownEnd is the learning rate at the end of the cooldown.
+	CooldownEnd float64 `yaml:"cooldown_end"`
+	// Beta1 is AdamW's first-moment decay.
+	Beta1 float64 `yaml:"beta1"`
+	// Beta2 is AdamW's second-moment decay.
+	Beta2 float64 `yaml:"beta2"`
+	// Eps is AdamW's denominator epsilon.
+	Eps float64 `yaml:"eps"`
+	// WeightDecay is AdamW's decoupled decay, applied to weight matrices
+	// only (not to gains, biases, logit_scale or positional/class embeddings).
+	WeightDecay float64 `yaml:"weight_decay"`
+	// GradClipNorm clips the global gradient norm (0 = no clipping).
+	GradClipNorm float64 `yaml:"grad_clip_norm"`
+	// Seed drives weight initialisation and data order.
+	Seed uint64 `yaml:"seed"`
+	// CheckpointEvery writes a checkpoint every this many steps (0 = only at the end).
+	CheckpointEvery int `yaml:"checkpoint_every"`
+	// KeepCheckpoints is how many recent checkpoints are kept (≥ 1).
+	KeepCheckpoints int `yaml:"keep_checkpoints"`
+	// LogEvery appends a metrics line every this many steps.
+	LogEvery int `yaml:"log_every"`
+}
+
+// Eval configures zero-shot evaluation.
+type Eval struct {
+	// Suite is an evaluation suite YAML file (relative to the config
+	// file); with a synthetic dataset, empty means its built-in tasks.
+	Suite string `yaml:"suite"`
+	// Every runs the suite every this many steps during training (0 = only at the end).
+	Every int `yaml:"every"`
+	// BatchSize is the number of images or prompts encoded at once.
+	BatchSize int `yaml:"batch_size"`
+}
+
+// Default is OpenCLIP's recipe for ViT models where bmca has a default.
+func Default() Config {
+	return Config{
+		Tokenizer: Tokenizer{Name: "clip-bpe"},
+		Data:      Data{ShuffleBuffer: 1000, Synthetic: Synthetic{Dir: "synthetic-data", Seed: 1, TrainSamples: 8192, EvalSamplesPerTask: 200}},
+		Train: Train{
+			Steps: 1000, BatchSize: 64, LR: 5e-4, Warmup: 10000, Schedule: "cosine",
+			CooldownPower: 1, Beta1: 0.9, Beta2: 0.98, Eps: 1e-6, WeightDecay: 0.2,
+			KeepCheckpoints: 2, LogEvery: 10,
+		},
+		Eval:    Eval{BatchSize: 64},
+		Backend: "go:parallelism=-1",
+		Output:  "runs/latest",
+	}
+}

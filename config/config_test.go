@@ -1,0 +1,102 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const sample = `model:
+  name: tiny
+  vision_cfg:
+    width: 128
+    head_width: 32
+tokenizer:
+  name: byte-level
+data:
+  train_shards: ["shards/train-{000000..000003}.tar"]
+train:
+  steps: 100
+  batch_size: 16
+`
+
+func writeConfig(t *testing.T, text string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "run.yaml")
+	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestLoadMergesBuiltinModelDefaultsAndOverrides(t *testing.T) {
+	p := writeConfig(t, sample)
+	cfg, err := Load(p, []string{"train.steps=20", "train.lr=1e-3", "model.text_cfg.layers=1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Model.VisionCfg.Width != 128 || cfg.Model.VisionCfg.PatchSize != 8 || cfg.Model.VisionCfg.ImageSize != 32 {
+		t.Errorf("vision_cfg = %+v: want width overridden to 128, patch 8 and size 32 kept from the built-in tiny", cfg.Model.VisionCfg)
+	}
+	if cfg.Model.EmbedDim != 64 || cfg.Model.TextCfg.Layers != 1 || cfg.Model.TextCfg.Width != 64 {
+		t.Errorf("model = %+v", cfg.Model.Config)
+	}
+	if cfg.Train.Steps != 20 || cfg.Train.LR != 1e-3 || cfg.Train.BatchSize != 16 {
+		t.Errorf("train = %+v", cfg.Train)
+	}
+	if cfg.Train.Beta2 != 0.98 || cfg.Train.Schedule != "cosine" {
+		t.Errorf("defaults not applied: %+v", cfg.Train)
+	}
+	want := filepath.Join(filepath.Dir(p), "shards/train-{000000..000003}.tar")
+	if cfg.Data.TrainShards[0] != want {
+		t.Errorf("shard path %q, want it resolved against the config file: %q", cfg.Data.TrainShards[0], want)
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		text      string
+		overrides []string
+		wantAll   []string
+	}{
+		{"unknown key names its line", sample + "  stpes: 3\n", nil, []string{"line 13", "stpes"}},
+		{"unknown override key lists allowed keys", sample, []string{"train.stpes=3"}, []string{"train.stpes", "allowed in train", "steps"}},
+		{"override of a section's value", sample, []string{"train.steps.x=3"}, []string{"train.steps.x", "not a section"}},
+		{"bad override value names the type", sample, []string{"train.steps=many"}, []string{"train.steps", "integer"}},
+		{"override without =", sample, []string{"train.steps"}, []string{"key=value"}},
+		{"invalid value names the key", sample, []string{"train.schedule=linear"}, []string{"train.schedule", "linear"}},
+		{"unknown model", strings.Replace(sample, "name: tiny", "name: ViT-Q-99", 1), nil, []string{"model.name", "ViT-Q-99", "ViT-B-16"}},
+		{"invalid model geometry", sample, []string{"model.vision_cfg.patch_size=7"}, []string{"vision_cfg", "patch_size"}},
+		{"missing vocab for clip-bpe", sample, []string{"tokenizer.name=clip-bpe"}, []string{"tokenizer.vocab"}},
+		{"batch of one", sample, []string{"train.batch_size=1"}, []string{"train.batch_size"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Load(writeConfig(t, tc.text), tc.overrides)
+			if err == nil {
+				t.Fatal("expected an error")
+			}
+			for _, want := range tc.wantAll {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not mention %q", err, want)
+				}
+			}
+		})
+	}
+}
+
+func TestShippedConfigsLoad(t *testing.T) {
+	matches, err := filepath.Glob("../configs/*.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(matches) == 0 {
+		t.Skip("no run configs shipped yet")
+	}
+	for _, m := range matches {
+		if _, err := Load(m, nil); err != nil {
+			t.Errorf("%s: %v", m, err)
+		}
+	}
+}

@@ -1,0 +1,95 @@
+package config
+
+import (
+	"fmt"
+)
+
+// Validate checks every field once and names the key at fault.
+func (c *Config) Validate() error {
+	if err := c.Model.Config.Validate(); err != nil {
+		return fmt.Errorf("model: %w", err)
+	}
+	switch c.Tokenizer.Name {
+	case "byte-level":
+	case "clip-bpe":
+		if c.Tokenizer.Vocab == "" {
+			return fmt.Errorf("tokenizer.vocab: clip-bpe needs the vocabulary file (OpenCLIP's src/open_clip/bpe_simple_vocab_16e6.txt.gz)")
+		}
+	default:
+		return fmt.Errorf("tokenizer.name: %q is not one of byte-level, clip-bpe", c.Tokenizer.Name)
+	}
+	d := c.Data
+	if !d.Synthetic.Enabled && len(d.TrainShards) == 0 {
+		return fmt.Errorf("data.train_shards: no shards given (or enable data.synthetic)")
+	}
+	if d.ShuffleBuffer < 0 {
+		return fmt.Errorf("data.shuffle_buffer: must be ≥ 0, got %d", d.ShuffleBuffer)
+	}
+	if d.Workers < 0 {
+		return fmt.Errorf("data.workers: must be ≥ 0, got %d", d.Workers)
+	}
+	if d.Synthetic.Enabled {
+		if d.Synthetic.TrainSamples <= 0 {
+			return fmt.Errorf("data.synthetic.train_samples: must be positive, got %d", d.Synthetic.TrainSamples)
+		}
+		if d.Synthetic.EvalSamplesPerTask <= 0 {
+			return fmt.Errorf("data.synthetic.eval_samples_per_task: must be positive, got %d", d.Synthetic.EvalSamplesPerTask)
+		}
+	}
+	t := c.Train
+	positive := []struct {
+		key string
+		ok  bool
+		val any
+	}{
+		{"train.steps", t.Steps > 0, t.Steps},
+		{"train.batch_size", t.BatchSize > 1, t.BatchSize},
+		{"train.lr", t.LR > 0, t.LR},
+		{"train.eps", t.Eps > 0, t.Eps},
+		{"train.keep_checkpoints", t.KeepCheckpoints >= 1, t.KeepCheckpoints},
+		{"train.log_every", t.LogEvery >= 1, t.LogEvery},
+		{"eval.batch_size", c.Eval.BatchSize >= 1, c.Eval.BatchSize},
+	}
+	for _, p := range positive {
+		if !p.ok {
+			return fmt.Errorf("%s: must be positive (batch_size at least 2 for a contrastive loss), got %v", p.key, p.val)
+		}
+	}
+	if t.Warmup < 0 {
+		return fmt.Errorf("train.warmup: must be ≥ 0, got %d", t.Warmup)
+	}
+	switch t.Schedule {
+	case "cosine", "const":
+	case "const-cooldown":
+		if t.CooldownSteps <= 0 || t.CooldownSteps > t.Steps {
+			return fmt.Errorf("train.cooldown_steps: must be in 1..train.steps (%d) for const-cooldown, got %d", t.Steps, t.CooldownSteps)
+		}
+	default:
+		return fmt.Errorf("train.schedule: %q is not one of cosine, const, const-cooldown", t.Schedule)
+	}
+	if t.Beta1 < 0 || t.Beta1 >= 1 {
+		return fmt.Errorf("train.beta1: must be in [0,1), got %g", t.Beta1)
+	}
+	if t.Beta2 < 0 || t.Beta2 >= 1 {
+		return fmt.Errorf("train.beta2: must be in [0,1), got %g", t.Beta2)
+	}
+	if t.WeightDecay < 0 {
+		return fmt.Errorf("train.weight_decay: must be ≥ 0, got %g", t.WeightDecay)
+	}
+	if t.GradClipNorm < 0 {
+		return fmt.Errorf("train.grad_clip_norm: must be ≥ 0 (0 = off), got %g", t.GradClipNorm)
+	}
+	if t.CheckpointEvery < 0 {
+		return fmt.Errorf("train.checkpoint_every: must be ≥ 0, got %d", t.CheckpointEvery)
+	}
+	if c.Eval.Every < 0 {
+		return fmt.Errorf("eval.every: must be ≥ 0, got %d", c.Eval.Every)
+	}
+	if c.Backend == "" {
+		return fmt.Errorf("backend: empty (use go:parallelism=-1 for CPU)")
+	}
+	if c.Output == "" {
+		return fmt.Errorf("output: empty")
+	}
+	return nil
+}
