@@ -50,7 +50,7 @@ func LayerNorm(scope *model.Scope, x *Node) *Node {
 	mean := ReduceAndKeep(x, ReduceMean, last)
 	centred := Sub(x, mean)
 	variance := ReduceAndKeep(Square(centred), ReduceMean, last)
-	normed := Mul(centred, Rsqrt(AddScalar(variance, LayerNormEpsilon)))
+	normed := Div(centred, Sqrt(AddScalar(variance, LayerNormEpsilon))) // Rsqrt has no gradient in GoMLX
 	return AddTrailing(MulTrailing(normed, weight), bias)
 }
 

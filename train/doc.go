@@ -1,0 +1,13 @@
+// Package train is bmca's training engine: OpenCLIP's recipe (AdamW with
+// decay on weight matrices only, global-norm gradient clipping, warmup then
+// cosine / constant / constant-with-cooldown learning rate, logit_scale
+// clamped to [0, ln 100] after every step) compiled into one GoMLX graph per
+// step, with atomic, resumable checkpoints in OpenCLIP's layout.
+//
+// A run is driven by Loop, which pulls batches from a resumable data source,
+// reports every step to a callback (the command draws the progress bar),
+// appends metrics as JSON lines, evaluates periodically and checkpoints every
+// N steps, at the end, and when its context is cancelled (Ctrl-C).
+//
+//	result, err := train.Loop(ctx, backend, cfg, data, train.Hooks{OnStep: bar.Update})
+package train

@@ -1,0 +1,96 @@
+package train
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/bmca/bmca/backend"
+	"github.com/bmca/bmca/model/clip"
+	"github.com/bmca/bmca/model/textenc"
+	"github.com/bmca/bmca/model/vit"
+)
+
+func tinyConfig() clip.Config {
+	return clip.Config{
+		EmbedDim:  16,
+		VisionCfg: vit.Config{ImageSize: 16, PatchSize: 8, Width: 32, Layers: 1, HeadWidth: 16},
+		TextCfg:   textenc.Config{ContextLength: 8, VocabSize: 40, Width: 32, Heads: 2, Layers: 1},
+	}
+}
+
+// randomBatch gives batch distinct images and captions (EOT = 39 last).
+func randomBatch(seed uint64, cfg clip.Config, batch int) ([]float32, []int32) {
+	rng := rand.New(rand.NewPCG(seed, 1))
+	s, l := cfg.VisionCfg.ImageSize, cfg.TextCfg.ContextLength
+	pixels := make([]float32, batch*3*s*s)
+	for i := range pixels {
+		pixels[i] = float32(rng.NormFloat64())
+	}
+	tokens := make([]int32, batch*l)
+	for b := 0; b < batch; b++ {
+		tokens[b*l] = 38
+		for j := 1; j < l-1; j++ {
+			tokens[b*l+j] = int32(1 + rng.IntN(36))
+		}
+		tokens[b*l+l-1] = 39
+	}
+	return pixels, tokens
+}
+
+func TestStepperLearnsAFixedBatch(t *testing.T) {
+	be, err := backend.Open(backend.DefaultCPU)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := tinyConfig()
+	s, err := NewStepper(be, cfg, clip.Init(cfg, 1), AdamW{Beta1: 0.9, Beta2: 0.98, Eps: 1e-6, WeightDecay: 0.2, ClipNorm: 1}, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Finalize()
+	pixels, tokens := randomBatch(7, cfg, 8)
+	first, last := 0.0, 0.0
+	for i := 0; i < 40; i++ {
+		st, err := s.TrainStep(pixels, tokens, 8, 2e-3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			first = st.Loss
+			if math.IsNaN(first) || first <= 0 {
+				t.Fatalf("initial loss %g", first)
+			}
+		}
+		last = st.Loss
+		if st.LogitScale < 1 || st.LogitScale > 100+1e-3 {
+			t.Fatalf("logit scale %g outside [1, 100] after the clamp", st.LogitScale)
+		}
+	}
+	if last > first/4 {
+		t.Errorf("loss %.3f → %.3f: a model should memorise one batch of 8", first, last)
+	}
+	if s.Step != 40 {
+		t.Errorf("step counter %d, want 40", s.Step)
+	}
+}
+
+func TestScheduleMatchesOpenCLIP(t *testing.T) {
+	cos := Schedule{Kind: "cosine", Base: 1, Warmup: 10, Total: 110}
+	cases := []struct {
+		s    Schedule
+		step int
+		want float64
+	}{
+		{cos, 0, 0.1}, {cos, 9, 1}, {cos, 10, 1}, {cos, 60, 0.5}, {cos, 110, 0},
+		{Schedule{Kind: "const", Base: 2, Warmup: 4, Total: 10}, 1, 1},
+		{Schedule{Kind: "const", Base: 2, Warmup: 4, Total: 10}, 9, 2},
+		{Schedule{Kind: "const-cooldown", Base: 1, Warmup: 0, Total: 100, CooldownSteps: 20, CooldownPower: 1, CooldownEnd: 0}, 79, 1},
+		{Schedule{Kind: "const-cooldown", Base: 1, Warmup: 0, Total: 100, CooldownSteps: 20, CooldownPower: 1, CooldownEnd: 0}, 90, 0.5},
+	}
+	for _, c := range cases {
+		if got := c.s.LR(c.step); math.Abs(got-c.want) > 1e-12 {
+			t.Errorf("%s step %d: lr %g, want %g", c.s.Kind, c.step, got, c.want)
+		}
+	}
+}
