@@ -275,7 +275,7 @@ func (f *File) parseHeader(header []byte, dataStart, dataLen int64) error {
 		}
 		var h headerEntry
 		if err := dec.Decode(&h); err != nil {
-			return bad(name, "bad header entry: %v", err)
+			return bad(name, "bad JSON in header entry: %v", err)
 		}
 		e, err := h.entry(dataLen)
 		if err != nil {
