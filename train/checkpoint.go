@@ -1,0 +1,202 @@
+package train
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/bmca/bmca/model/clip"
+	"github.com/bmca/bmca/model/weights"
+)
+
+// File names inside a checkpoint directory. The weights and config are
+// exactly what OpenCLIP's pretrained loader reads from a local directory.
+const (
+	WeightsFile     = "open_clip_model.safetensors"
+	ModelConfigFile = "open_clip_config.json"
+	OptimizerFile   = "optimizer.safetensors"
+	StateFile       = "training_state.json"
+	LatestFile      = "latest"
+	CheckpointsDir  = "checkpoints"
+)
+
+// Checkpoint is everything needed to resume or evaluate a run.
+type Checkpoint struct {
+	ModelConfig clip.Config
+	Weights     weights.StateDict
+	// Optimizer holds AdamW's moments; nil in weight-only checkpoints.
+	Optimizer weights.StateDict
+	State     State
+}
+
+// State is the JSON part of a checkpoint.
+type State struct {
+	// Step is the number of optimiser steps taken.
+	Step int `json:"step"`
+	// Stream is the data position right after the last batch trained on.
+	Stream json.RawMessage `json:"stream_position,omitempty"`
+	// RunConfig is the run's full configuration, for reproducing it.
+	RunConfig json.RawMessage `json:"run_config,omitempty"`
+	// Seed is the run's seed (weights init and data order).
+	Seed uint64 `json:"seed"`
+	// Loss is the training loss of the last step.
+	Loss float64 `json:"loss"`
+	// SavedAt is the wall-clock time of the save (RFC 3339).
+	SavedAt string `json:"saved_at"`
+}
+
+// StepDirName is the directory name of the checkpoint after step.
+func StepDirName(step int) string { return fmt.Sprintf("step-%08d", step) }
+
+// Save writes ckpt as root/checkpoints/step-NNNNNNNN atomically: files go
+// into a temporary sibling directory that is renamed into place only when
+// complete, then root/checkpoints/latest is replaced atomically, then all
+// but the newest keep checkpoints are removed. It returns the directory.
+func Save(root string, keep int, ckpt *Checkpoint) (string, error) {
+	base := filepath.Join(root, CheckpointsDir)
+	if err := os.MkdirAll(base, 0o755); err != nil {
+		return "", fmt.Errorf("checkpoint: %w", err)
+	}
+	name := StepDirName(ckpt.State.Step)
+	final := filepath.Join(base, name)
+	tmp, err := os.MkdirTemp(base, "."+name+".partial-")
+	if err != nil {
+		return "", fmt.Errorf("checkpoint: %w", err)
+	}
+	defer os.RemoveAll(tmp) // no-op after the rename
+	if err := writeCheckpointFiles(tmp, ckpt); err != nil {
+		return "", fmt.Errorf("checkpoint %s: %w", final, err)
+	}
+	if err := os.RemoveAll(final); err != nil { // a re-save of the same step replaces it
+		return "", fmt.Errorf("checkpoint %s: %w", final, err)
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		return "", fmt.Errorf("checkpoint %s: %w", final, err)
+	}
+	if err := weights.AtomicWriteFile(filepath.Join(base, LatestFile), []byte(name+"\n"), 0o644); err != nil {
+		return "", fmt.Errorf("checkpoint %s: latest: %w", final, err)
+	}
+	if err := prune(base, keep); err != nil {
+		return final, fmt.Errorf("checkpoint %s saved, but pruning old ones failed: %w", final, err)
+	}
+	return final, nil
+}
+
+func writeCheckpointFiles(dir string, ckpt *Checkpoint) error {
+	cfgJSON, err := ckpt.ModelConfig.OpenCLIPConfigJSON(clip.OpenAIPreprocess)
+	if err != nil {
+		return err
+	}
+	if err := weights.AtomicWriteFile(filepath.Join(dir, ModelConfigFile), cfgJSON, 0o644); err != nil {
+		return err
+	}
+	meta := map[string]string{"format": "pt"}
+	if err := weights.WriteFile(filepath.Join(dir, WeightsFile), ckpt.Weights, meta); err != nil {
+		return err
+	}
+	if ckpt.Optimizer != nil {
+		if err := weights.WriteFile(filepath.Join(dir, OptimizerFile), ckpt.Optimizer, nil); err != nil {
+			return err
+		}
+	}
+	state := ckpt.State
+	state.SavedAt = time.Now().UTC().Format(time.RFC3339)
+	stateJSON, err := json.MarshalIndent(state, "", "  ")
+	if err != nil {
+		return err
+	}
+	return weights.AtomicWriteFile(filepath.Join(dir, StateFile), stateJSON, 0o644)
+}
+
+// prune keeps the newest keep step directories.
+func prune(base string, keep int) error {
+	entries, err := os.ReadDir(base)
+	if err != nil {
+		return err
+	}
+	var steps []string
+	for _, e := range entries {
+		if e.IsDir() && strings.HasPrefix(e.Name(), "step-") {
+			steps = append(steps, e.Name())
+		}
+	}
+	sort.Strings(steps) // zero-padded, so lexical order is step order
+	for len(steps) > keep {
+		if err := os.RemoveAll(filepath.Join(base, steps[0])); err != nil {
+			return err
+		}
+		steps = steps[1:]
+	}
+	return nil
+}
+
+// Resolve finds a checkpoint directory from what a user may type: the
+// directory itself, a run directory (its checkpoints/latest) or a
+// checkpoints directory (its latest).
+func Resolve(path string) (string, error) {
+	if fileExists(filepath.Join(path, WeightsFile)) {
+		return path, nil
+	}
+	for _, base := range []string{filepath.Join(path, CheckpointsDir), path} {
+		data, err := os.ReadFile(filepath.Join(base, LatestFile))
+		if err == nil {
+			dir := filepath.Join(base, strings.TrimSpace(string(data)))
+			if fileExists(filepath.Join(dir, WeightsFile)) {
+				return dir, nil
+			}
+			return "", fmt.Errorf("checkpoint %s: %s names %s, which has no %s", path, LatestFile, dir, WeightsFile)
+		}
+	}
+	return "", fmt.Errorf("checkpoint %s: neither a checkpoint directory (with %s) nor a run directory with %s/%s", path, WeightsFile, CheckpointsDir, LatestFile)
+}
+
+// Load reads a checkpoint directory (see Resolve for accepted paths). A
+// directory without optimizer or training state (an exported model) loads
+// with those left empty.
+func Load(path string) (*Checkpoint, error) {
+	dir, err := Resolve(path)
+	if err != nil {
+		return nil, err
+	}
+	cfgData, err := os.ReadFile(filepath.Join(dir, ModelConfigFile))
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint %s: %w", dir, err)
+	}
+	cfg, err := clip.ParseConfigJSON(cfgData)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint %s: %s: %w", dir, ModelConfigFile, err)
+	}
+	ckpt := &Checkpoint{ModelConfig: cfg}
+	if ckpt.Weights, _, err = weights.ReadFile(filepath.Join(dir, WeightsFile)); err != nil {
+		return nil, err
+	}
+	if err := clip.CheckStateDict(cfg, ckpt.Weights); err != nil {
+		return nil, fmt.Errorf("checkpoint %s: %w", dir, err)
+	}
+	if fileExists(filepath.Join(dir, OptimizerFile)) {
+		if ckpt.Optimizer, _, err = weights.ReadFile(filepath.Join(dir, OptimizerFile)); err != nil {
+			return nil, err
+		}
+	}
+	stateData, err := os.ReadFile(filepath.Join(dir, StateFile))
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		return nil, fmt.Errorf("checkpoint %s: %w", dir, err)
+	default:
+		if err := json.Unmarshal(stateData, &ckpt.State); err != nil {
+			return nil, fmt.Errorf("checkpoint %s: %s: %w", dir, StateFile, err)
+		}
+	}
+	return ckpt, nil
+}
+
+func fileExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && !st.IsDir()
+}

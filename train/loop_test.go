@@ -1,0 +1,217 @@
+package train
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"iter"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"github.com/bmca/bmca/backend"
+	"github.com/bmca/bmca/model/clip"
+	"github.com/bmca/bmca/model/weights"
+)
+
+// cyclingSource serves a fixed set of batches in order, forever; its
+// position is the index of the next batch.
+type cyclingSource struct {
+	pixels [][]float32
+	tokens [][]int32
+	size   int
+}
+
+func newCyclingSource(cfg clip.Config, batches, size int) *cyclingSource {
+	s := &cyclingSource{size: size}
+	for i := 0; i < batches; i++ {
+		p, tk := randomBatch(uint64(100+i), cfg, size)
+		s.pixels, s.tokens = append(s.pixels, p), append(s.tokens, tk)
+	}
+	return s
+}
+
+func (s *cyclingSource) Batches(ctx context.Context, from json.RawMessage) iter.Seq2[Batch, error] {
+	return func(yield func(Batch, error) bool) {
+		next := 0
+		if from != nil {
+			n, err := strconv.Atoi(string(from))
+			if err != nil {
+				yield(Batch{}, err)
+				return
+			}
+			next = n
+		}
+		for ctx.Err() == nil {
+			i := next % len(s.pixels)
+			next++
+			if !yield(Batch{Pixels: s.pixels[i], Tokens: s.tokens[i], Size: s.size, Position: json.RawMessage(strconv.Itoa(next))}, nil) {
+				return
+			}
+		}
+	}
+}
+
+func testOptions(t *testing.T, cfg clip.Config, steps int) Options {
+	return Options{
+		Output:   t.TempDir(),
+		Steps:    steps,
+		Schedule: Schedule{Kind: "cosine", Base: 2e-3, Warmup: 3, Total: 20},
+		AdamW:    AdamW{Beta1: 0.9, Beta2: 0.98, Eps: 1e-6, WeightDecay: 0.2, ClipNorm: 1},
+		Keep:     2, LogEvery: 1, Seed: 3,
+		Init: clip.Init(cfg, 3),
+	}
+}
+
+// TestResumeIsBitIdentical trains 20 steps straight, and 10 steps, a
+// checkpoint round trip through disk, then 10 more; the final weights and
+// optimizer state must be equal bit for bit.
+func TestResumeIsBitIdentical(t *testing.T) {
+	be, err := backend.Open(backend.DefaultCPU)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := tinyConfig()
+	src := newCyclingSource(cfg, 3, 6)
+
+	straight := testOptions(t, cfg, 20)
+	resStraight, err := Loop(context.Background(), be, cfg, straight, src, Hooks{})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	split := testOptions(t, cfg, 10)
+	split.Schedule.Total = 20
+	if _, err := Loop(context.Background(), be, cfg, split, src, Hooks{}); err != nil {
+		t.Fatal(err)
+	}
+	ckpt, err := Load(split.Output)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ckpt.State.Step != 10 || string(ckpt.State.Stream) != "10" {
+		t.Fatalf("checkpoint state step %d position %s, want 10 and 10", ckpt.State.Step, ckpt.State.Stream)
+	}
+	split.Steps, split.Resume = 20, ckpt
+	resSplit, err := Loop(context.Background(), be, cfg, split, src, Hooks{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resSplit.Step != 20 || resStraight.Step != 20 {
+		t.Fatalf("steps %d and %d, want 20", resSplit.Step, resStraight.Step)
+	}
+	for _, name := range []string{WeightsFile, OptimizerFile} {
+		a, _, err := weights.ReadFile(filepath.Join(resStraight.Checkpoint, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _, err := weights.ReadFile(filepath.Join(resSplit.Checkpoint, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, ta := range a {
+			if !bytes.Equal(ta.Data, b[k].Data) {
+				t.Errorf("%s: %s differs between the straight and the resumed run", name, k)
+			}
+		}
+	}
+	if resStraight.Loss >= 1.0 {
+		t.Errorf("final loss %.3f: three batches of six should be nearly memorised after 20 steps", resStraight.Loss)
+	}
+}
+
+// TestCheckpointRoundTripGivesIdenticalOutputs saves a trained model and
+// checks a fresh encoder over the loaded weights returns the same features.
+func TestCheckpointRoundTripGivesIdenticalOutputs(t *testing.T) {
+	be, err := backend.Open(backend.DefaultCPU)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := tinyConfig()
+	src := newCyclingSource(cfg, 2, 4)
+	opts := testOptions(t, cfg, 5)
+	var before []float32
+	pixels, tokens := src.pixels[0], src.tokens[0]
+	opts.Keep = 1
+	res, err := Loop(context.Background(), be, cfg, opts, src, Hooks{
+		Evaluate: func(_ context.Context, _ int, enc *clip.Encoder) (map[string]float64, error) {
+			img, err := enc.EncodeImages(pixels, 4)
+			if err != nil {
+				return nil, err
+			}
+			txt, err := enc.EncodeTexts(tokens, 4)
+			if err != nil {
+				return nil, err
+			}
+			before = append(img, txt...)
+			return map[string]float64{"checked": 1}, nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before == nil {
+		t.Fatal("evaluation hook did not run at the end of training")
+	}
+	ckpt, err := Load(res.Checkpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := clip.NewStore(ckpt.ModelConfig, ckpt.Weights)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := clip.NewEncoder(be, store, ckpt.ModelConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer enc.Finalize()
+	img, _ := enc.EncodeImages(pixels, 4)
+	txt, _ := enc.EncodeTexts(tokens, 4)
+	after := append(img, txt...)
+	for i := range before {
+		if before[i] != after[i] {
+			t.Fatalf("feature %d: %g before saving, %g after loading", i, before[i], after[i])
+		}
+	}
+	entries, _ := os.ReadDir(filepath.Join(opts.Output, CheckpointsDir))
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if len(names) != 2 || names[0] != LatestFile || names[1] != StepDirName(5) {
+		t.Errorf("checkpoints dir holds %v, want [%s %s] (keep=1, no partial dirs)", names, LatestFile, StepDirName(5))
+	}
+}
+
+// TestInterruptSavesAndStops cancels the context during training: the loop
+// must finish the step, write a checkpoint and report the interruption.
+func TestInterruptSavesAndStops(t *testing.T) {
+	be, err := backend.Open(backend.DefaultCPU)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := tinyConfig()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	opts := testOptions(t, cfg, 1000)
+	res, err := Loop(ctx, be, cfg, opts, newCyclingSource(cfg, 2, 4), Hooks{OnStep: func(r StepReport) {
+		if r.Step == 3 {
+			cancel()
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Interrupted || res.Step != 3 {
+		t.Fatalf("result %+v: want interrupted at step 3", res)
+	}
+	ckpt, err := Load(opts.Output)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ckpt.State.Step != 3 {
+		t.Errorf("latest checkpoint is at step %d, want 3", ckpt.State.Step)
+	}
+}
