@@ -82,13 +82,17 @@ func (p Position) Right() bool { return p == UpperRight || p == LowerRight }
 func (p Position) Lower() bool { return p == LowerLeft || p == LowerRight }
 
 // MarshalText implements encoding.TextMarshaler.
-func (m Modality) MarshalText() ([]byte, error) { return marshalEnum(modalityNames, int(m), "modality") }
+func (m Modality) MarshalText() ([]byte, error) {
+	return marshalEnum(modalityNames, int(m), "modality")
+}
 
 // MarshalText implements encoding.TextMarshaler.
 func (s Shape) MarshalText() ([]byte, error) { return marshalEnum(shapeNames, int(s), "shape") }
 
 // MarshalText implements encoding.TextMarshaler.
-func (p Position) MarshalText() ([]byte, error) { return marshalEnum(positionNames, int(p), "position") }
+func (p Position) MarshalText() ([]byte, error) {
+	return marshalEnum(positionNames, int(p), "position")
+}
 
 // MarshalText implements encoding.TextMarshaler.
 func (c Color) MarshalText() ([]byte, error) { return marshalEnum(colorNames, int(c), "color") }

@@ -10,19 +10,27 @@ func valueNoise(rng *rand.Rand, size, cells int) []float32 {
 	for i := range lattice {
 		lattice[i] = float32(2*rng.Float64() - 1)
 	}
-	out := make([]float32, size*size)
+	// Interpolate every lattice row along x once, then blend rows along y.
 	step := float32(cells) / float32(size)
+	rows := make([]float32, n*size)
+	for x := range size {
+		f := (float32(x) + 0.5) * step
+		i := min(int(f), cells-1)
+		t := smoothstep(f - float32(i))
+		for j := range n {
+			l := lattice[j*n:]
+			rows[j*size+x] = l[i] + (l[i+1]-l[i])*t
+		}
+	}
+	out := make([]float32, size*size)
 	for y := range size {
-		fy := (float32(y) + 0.5) * step
-		iy := min(int(fy), cells-1)
-		ty := smoothstep(fy - float32(iy))
-		for x := range size {
-			fx := (float32(x) + 0.5) * step
-			ix := min(int(fx), cells-1)
-			tx := smoothstep(fx - float32(ix))
-			a := lattice[iy*n+ix] + (lattice[iy*n+ix+1]-lattice[iy*n+ix])*tx
-			b := lattice[(iy+1)*n+ix] + (lattice[(iy+1)*n+ix+1]-lattice[(iy+1)*n+ix])*tx
-			out[y*size+x] = a + (b-a)*ty
+		f := (float32(y) + 0.5) * step
+		j := min(int(f), cells-1)
+		t := smoothstep(f - float32(j))
+		a, b := rows[j*size:(j+1)*size], rows[(j+1)*size:(j+2)*size]
+		o := out[y*size : (y+1)*size]
+		for x := range o {
+			o[x] = a[x] + (b[x]-a[x])*t
 		}
 	}
 	return out

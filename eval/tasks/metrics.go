@@ -1,0 +1,355 @@
+package tasks
+
+import (
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/bits"
+	"math/rand/v2"
+	"runtime"
+	"slices"
+	"sync"
+)
+
+// Metric keys, as CLIP_benchmark names them where it has the metric.
+const (
+	MetricAcc1                 = "acc1"
+	MetricAcc5                 = "acc5" // absent with fewer than 5 classes (CLIP_benchmark: NaN)
+	MetricMeanPerClassRecall   = "mean_per_class_recall"
+	MetricMacroF1              = "macro_f1"
+	MetricAcc1CILow            = "acc1_ci_low"
+	MetricAcc1CIHigh           = "acc1_ci_high"
+	metricImageRetrievalRecall = "image_retrieval_recall@%d"
+	metricTextRetrievalRecall  = "text_retrieval_recall@%d"
+)
+
+// ImageRetrievalRecallKey names text→image recall@k: for each caption, is its
+// image among the k images scored highest.
+func ImageRetrievalRecallKey(k int) string { return fmt.Sprintf(metricImageRetrievalRecall, k) }
+
+// TextRetrievalRecallKey names image→text recall@k: for each image, is at
+// least one of its captions among the k captions scored highest.
+func TextRetrievalRecallKey(k int) string { return fmt.Sprintf(metricTextRetrievalRecall, k) }
+
+// Metrics maps metric keys to values, all fractions in [0, 1]. Metrics that
+// do not apply are absent rather than NaN; should a non-finite value get in,
+// it is written to JSON as null.
+type Metrics map[string]float64
+
+// MarshalJSON writes the metrics with sorted keys, non-finite values as null.
+func (m Metrics) MarshalJSON() ([]byte, error) {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			out[k] = nil
+		} else {
+			out[k] = v
+		}
+	}
+	return json.Marshal(out)
+}
+
+// TopK returns the indices of the k largest values of row, largest first;
+// equal values rank by lower index (torch.argmax's choice for top-1). k is
+// clamped to len(row).
+func TopK(row []float32, k int) []int {
+	k = min(k, len(row))
+	idx := make([]int, len(row))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortStableFunc(idx, func(a, b int) int { return cmp.Compare(row[b], row[a]) })
+	return idx[:k:k]
+}
+
+// TopKAccuracy is the fraction of examples whose target is among the first k
+// entries of ranked[i] (class indices, best first; CLIP_benchmark's
+// accuracy(logits, target, topk=(k,))). It is NaN when there are no examples.
+func TopKAccuracy(ranked [][]int, targets []int, k int) float64 {
+	if len(targets) == 0 {
+		return math.NaN()
+	}
+	hits := 0
+	for i, t := range targets {
+		if slices.Contains(ranked[i][:min(k, len(ranked[i]))], t) {
+			hits++
+		}
+	}
+	return float64(hits) / float64(len(targets))
+}
+
+// BalancedAccuracy is the mean over the classes present in targets of the
+// recall pred==target — sklearn's balanced_accuracy_score, which
+// CLIP_benchmark reports as mean_per_class_recall. Classes only predicted,
+// never true, do not count. NaN when there are no examples.
+func BalancedAccuracy(pred, targets []int) float64 {
+	if len(targets) == 0 {
+		return math.NaN()
+	}
+	support := map[int]int{}
+	correct := map[int]int{}
+	for i, t := range targets {
+		support[t]++
+		if pred[i] == t {
+			correct[t]++
+		}
+	}
+	sum := 0.0
+	for c, n := range support {
+		sum += float64(correct[c]) / float64(n)
+	}
+	return sum / float64(len(support))
+}
+
+// MacroF1 is the unweighted mean of per-class F1 = 2·TP / (2·TP + FP + FN)
+// over the classes that occur in targets or pred — sklearn's
+// f1_score(average="macro") with zero_division=0. NaN when there are no
+// examples.
+func MacroF1(pred, targets []int) float64 {
+	if len(targets) == 0 {
+		return math.NaN()
+	}
+	tp, fp, fn := map[int]int{}, map[int]int{}, map[int]int{}
+	labels := map[int]bool{}
+	for i, t := range targets {
+		p := pred[i]
+		labels[t], labels[p] = true, true
+		if p == t {
+			tp[t]++
+		} else {
+			fp[p]++
+			fn[t]++
+		}
+	}
+	sum := 0.0
+	for c := range labels {
+		if d := 2*tp[c] + fp[c] + fn[c]; d > 0 {
+			sum += 2 * float64(tp[c]) / float64(d)
+		}
+	}
+	return sum / float64(len(labels))
+}
+
+// Bootstrap configures the confidence interval of top-1 accuracy. Zero
+// fields take the defaults (1000 resamples, level 0.95, seed 0).
+type Bootstrap struct {
+	Resamples int     // number of resamples of the examples, with replacement
+	Level     float64 // central coverage, e.g. 0.95
+	Seed      uint64  // seeds the PCG generator; same seed, same interval
+}
+
+func (b Bootstrap) withDefaults() Bootstrap {
+	if b.Resamples <= 0 {
+		b.Resamples = 1000
+	}
+	if b.Level <= 0 || b.Level >= 1 {
+		b.Level = 0.95
+	}
+	return b
+}
+
+// BootstrapCI returns the percentile bootstrap interval of the mean of
+// correct: b.Resamples times, draw len(correct) examples with replacement
+// and take the fraction correct; the bounds are the (1-Level)/2 and
+// (1+Level)/2 quantiles of those fractions, interpolated linearly as
+// numpy.percentile does. Deterministic for a given seed. NaN, NaN for no
+// examples.
+func BootstrapCI(correct []bool, b Bootstrap) (low, high float64) {
+	b = b.withDefaults()
+	n := len(correct)
+	if n == 0 {
+		return math.NaN(), math.NaN()
+	}
+	src := rand.NewPCG(b.Seed, 0x626d63615f627374) // "bmca_bst"
+	stats := make([]float64, b.Resamples)
+	for r := range stats {
+		hits := 0
+		for range n {
+			if correct[uniformIndex(src, uint64(n))] {
+				hits++
+			}
+		}
+		stats[r] = float64(hits) / float64(n)
+	}
+	slices.Sort(stats)
+	alpha := (1 - b.Level) / 2
+	return percentile(stats, alpha), percentile(stats, 1-alpha)
+}
+
+// uniformIndex draws uniformly from [0, n) with Lemire's multiply-and-reject
+// method, written out so results do not depend on math/rand's helpers.
+func uniformIndex(src *rand.PCG, n uint64) uint64 {
+	hi, lo := bits.Mul64(src.Uint64(), n)
+	if lo < n {
+		threshold := -n % n
+		for lo < threshold {
+			hi, lo = bits.Mul64(src.Uint64(), n)
+		}
+	}
+	return hi
+}
+
+// percentile interpolates linearly between the sorted values (numpy's
+// default method).
+func percentile(sorted []float64, q float64) float64 {
+	pos := q * float64(len(sorted)-1)
+	i := int(math.Floor(pos))
+	if i >= len(sorted)-1 {
+		return sorted[len(sorted)-1]
+	}
+	frac := pos - float64(i)
+	return sorted[i] + frac*(sorted[i+1]-sorted[i])
+}
+
+// ClassificationMetrics computes acc1, acc5 (only with at least 5 classes,
+// as CLIP_benchmark), mean_per_class_recall, macro_f1 and the bootstrap
+// interval of acc1 from each example's ranked classes (best first, at least
+// min(5, numClasses) of them) and its target.
+func ClassificationMetrics(ranked [][]int, targets []int, numClasses int, b Bootstrap) (Metrics, error) {
+	if len(ranked) != len(targets) {
+		return nil, fmt.Errorf("classification metrics: %d rankings for %d targets", len(ranked), len(targets))
+	}
+	if len(targets) == 0 {
+		return nil, fmt.Errorf("classification metrics: no examples")
+	}
+	pred := make([]int, len(targets))
+	correct := make([]bool, len(targets))
+	for i, r := range ranked {
+		if len(r) < min(5, numClasses) {
+			return nil, fmt.Errorf("classification metrics: example %d ranks %d classes, want %d", i, len(r), min(5, numClasses))
+		}
+		pred[i] = r[0]
+		correct[i] = r[0] == targets[i]
+	}
+	m := Metrics{
+		MetricAcc1:               TopKAccuracy(ranked, targets, 1),
+		MetricMeanPerClassRecall: BalancedAccuracy(pred, targets),
+		MetricMacroF1:            MacroF1(pred, targets),
+	}
+	if numClasses >= 5 {
+		m[MetricAcc5] = TopKAccuracy(ranked, targets, 5)
+	}
+	m[MetricAcc1CILow], m[MetricAcc1CIHigh] = BootstrapCI(correct, b)
+	return m, nil
+}
+
+// RetrievalRecall computes CLIP_benchmark's zero-shot retrieval recalls.
+// images [numImages, dim] and texts [numTexts, dim] are features (Run passes
+// them L2-normalised); the score of a pair is their dot product;
+// textImage[t] is the image caption t describes, so an image may have many
+// captions, or none. For each k:
+//
+//   - image_retrieval_recall@k: the fraction of captions whose image is among
+//     the k images scored highest for the caption;
+//   - text_retrieval_recall@k: the fraction of images with at least one of
+//     their captions among the k captions scored highest for the image (an
+//     image without captions counts as a miss, as in CLIP_benchmark).
+//
+// Equal scores rank by lower index. A k at least as large as the candidate
+// count is always a hit (torch.topk would refuse it).
+func RetrievalRecall(images, texts []float32, dim int, textImage []int, ks []int) (Metrics, error) {
+	if dim < 1 || len(images)%dim != 0 || len(texts)%dim != 0 {
+		return nil, fmt.Errorf("retrieval recall: features of %d and %d values do not split into rows of %d", len(images), len(texts), dim)
+	}
+	ni, nt := len(images)/dim, len(texts)/dim
+	if ni == 0 || nt == 0 {
+		return nil, fmt.Errorf("retrieval recall: %d images and %d captions; need at least one of each", ni, nt)
+	}
+	if len(textImage) != nt {
+		return nil, fmt.Errorf("retrieval recall: %d caption→image indices for %d captions", len(textImage), nt)
+	}
+	for t, i := range textImage {
+		if i < 0 || i >= ni {
+			return nil, fmt.Errorf("retrieval recall: caption %d points at image %d of %d", t, i, ni)
+		}
+	}
+	score := func(t, i int) float64 { return dot(texts[t*dim:(t+1)*dim], images[i*dim:(i+1)*dim]) }
+
+	// The positive each rank is measured from: a caption's own image, and an
+	// image's best caption (the one that comes first in a stable descending
+	// sort, so "any caption in the top k" ⇔ "the best caption in the top k").
+	posScore := make([]float64, nt)
+	bestText := make([]int, ni)
+	bestScore := make([]float64, ni)
+	for i := range bestText {
+		bestText[i] = -1
+	}
+	for t, i := range textImage {
+		s := score(t, i)
+		posScore[t] = s
+		if bestText[i] < 0 || s > bestScore[i] {
+			bestText[i], bestScore[i] = t, s
+		}
+	}
+
+	// rank = number of candidates sorted before the positive.
+	textRank := make([]int, nt)  // images ranked before caption t's image
+	imageRank := make([]int, ni) // captions ranked before image i's best caption
+	workers := min(runtime.GOMAXPROCS(0), nt)
+	var wg sync.WaitGroup
+	partial := make([][]int, workers)
+	for w := range workers {
+		partial[w] = make([]int, ni)
+		wg.Go(func() {
+			for t := w; t < nt; t += workers {
+				pt, ps := textImage[t], posScore[t]
+				for i := range ni {
+					s := score(t, i)
+					if s > ps || (s == ps && i < pt) {
+						textRank[t]++
+					}
+					if b := bestText[i]; b >= 0 && (s > bestScore[i] || (s == bestScore[i] && t < b)) {
+						partial[w][i]++
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for _, p := range partial {
+		for i, c := range p {
+			imageRank[i] += c
+		}
+	}
+
+	m := Metrics{}
+	for _, k := range ks {
+		if k < 1 {
+			return nil, fmt.Errorf("retrieval recall: k=%d must be at least 1", k)
+		}
+		hits := 0
+		for _, r := range textRank {
+			if r < k {
+				hits++
+			}
+		}
+		m[ImageRetrievalRecallKey(k)] = float64(hits) / float64(nt)
+		hits = 0
+		for i, r := range imageRank {
+			if bestText[i] >= 0 && r < k {
+				hits++
+			}
+		}
+		m[TextRetrievalRecallKey(k)] = float64(hits) / float64(ni)
+	}
+	return m, nil
+}
+
+// dot accumulates in float64 with four independent sums (the same order
+// for every pair, so equal inputs give equal scores).
+func dot(a, b []float32) float64 {
+	b = b[:len(a)]
+	var s0, s1, s2, s3 float64
+	i := 0
+	for ; i+4 <= len(a); i += 4 {
+		s0 += float64(a[i]) * float64(b[i])
+		s1 += float64(a[i+1]) * float64(b[i+1])
+		s2 += float64(a[i+2]) * float64(b[i+2])
+		s3 += float64(a[i+3]) * float64(b[i+3])
+	}
+	for ; i < len(a); i++ {
+		s0 += float64(a[i]) * float64(b[i])
+	}
+	return (s0 + s1) + (s2 + s3)
+}
