@@ -1,0 +1,396 @@
+package stream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// Batches yields training batches forever, epoch after epoch, starting at
+// start; the caller stops by breaking out of the loop or cancelling ctx.
+//
+// Each epoch reads every shard once, in an order shuffled from (Seed,
+// epoch), passes the samples through the shuffle buffer seeded from (Seed,
+// epoch), and batches them. Bad samples are skipped and counted in Stats;
+// a shard that fails is counted and left. The only fatal errors are an
+// epoch that yields no usable sample at all and a tokenizer that returns
+// the wrong number of ids; a cancelled ctx ends the sequence with ctx's
+// error.
+//
+// Resuming replays the epoch's shuffle without decoding the first
+// start.Samples samples, so it costs reading those bytes again and yields
+// exactly the batches an uninterrupted stream would have.
+func (s *Stream) Batches(ctx context.Context, start Position) iter.Seq2[Batch, error] {
+	return s.run(ctx, start, false)
+}
+
+// Once yields one pass over the shards for evaluation: shards in the order
+// given, samples in file order, no shuffling, and a last batch with fewer
+// samples when they do not divide evenly. Skipping and counting work as in
+// Batches. The batches' Next positions count samples of that single pass.
+func (s *Stream) Once(ctx context.Context) iter.Seq2[Batch, error] {
+	return s.run(ctx, Position{}, true)
+}
+
+// job is one entry of the ordered queue: a sample to process, or the end
+// of an epoch.
+type job struct {
+	epoch  int
+	index  int64 // position of the sample in the epoch's shuffled order
+	sample Sample
+	done   chan result // receives the worker's result; buffered
+
+	end *epochEnd // set on the marker that closes an epoch
+}
+
+// epochEnd summarises an epoch as the reader saw it.
+type epochEnd struct {
+	read        int64 // samples read, including those skipped to resume
+	skipped     int64 // samples skipped to resume
+	shards      []string
+	shardErrors int
+	lastErr     error
+}
+
+// result is a worker's output for one sample.
+type result struct {
+	pixels []float32
+	tokens []int32
+	reason Reason // empty for a usable sample
+	err    error  // why decoding failed, for ReasonDecode
+}
+
+// run builds the pipeline: one reader goroutine (shard order, tar parsing,
+// shuffle buffer, resume skipping), Workers goroutines decoding images and
+// tokenising captions, and the caller's goroutine, which takes results in
+// the reader's order and assembles batches. The ordered queue is what makes
+// the output independent of the worker count; its capacity (one batch plus
+// two jobs per worker) bounds the samples in flight.
+func (s *Stream) run(ctx context.Context, start Position, once bool) iter.Seq2[Batch, error] {
+	return func(yield func(Batch, error) bool) {
+		if start.Epoch < 0 || start.Samples < 0 {
+			yield(Batch{}, fmt.Errorf("stream: invalid start position %+v", start))
+			return
+		}
+		ctx, cancel := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		// Cancel first, then wait, so that no goroutine outlives the loop.
+		defer wg.Wait()
+		defer cancel()
+
+		ordered := make(chan *job, s.cfg.BatchSize+2*s.cfg.Workers)
+		work := make(chan *job)
+		wg.Go(func() {
+			defer close(work)
+			defer close(ordered)
+			s.read(ctx, start, once, ordered, work)
+		})
+		for range s.cfg.Workers {
+			wg.Go(func() {
+				for j := range work {
+					j.done <- s.process(j.sample)
+				}
+			})
+		}
+		s.assemble(ctx, start, once, ordered, yield)
+	}
+}
+
+// read is the reader goroutine. It sends every sample to ordered, then to
+// work, and an epochEnd marker after each epoch; it stops when ctx is done.
+func (s *Stream) read(ctx context.Context, start Position, once bool, ordered, work chan<- *job) {
+	keep := func(ext string) bool { return ext == CaptionExtension || slices.Contains(imageExtensions[:], ext) }
+	skip := start.Samples
+	for epoch := start.Epoch; ; epoch++ {
+		shards, buf := s.shards, newShuffler(1, s.cfg.Seed, epoch)
+		if !once {
+			shards = shuffledShards(s.shards, s.cfg.Seed, epoch)
+			buf = newShuffler(s.cfg.ShuffleBuffer, s.cfg.Seed, epoch)
+		}
+		end := &epochEnd{shards: shards, skipped: skip}
+		emit := func(sm Sample) bool {
+			j := &job{epoch: epoch, index: end.read, sample: sm}
+			end.read++
+			if j.index < skip {
+				return true
+			}
+			j.done = make(chan result, 1)
+			select {
+			case ordered <- j:
+			case <-ctx.Done():
+				return false
+			}
+			select {
+			case work <- j:
+			case <-ctx.Done():
+				return false
+			}
+			return true
+		}
+		for _, url := range shards {
+			stopped := false
+			err := readShardFile(ctx, url, keep, func(sm Sample) bool {
+				if out, ok := buf.push(sm); ok && !emit(out) {
+					stopped = true
+					return false
+				}
+				return true
+			})
+			if stopped || ctx.Err() != nil {
+				return
+			}
+			if err != nil {
+				end.shardErrors++
+				end.lastErr = err
+				s.counts.shardError(err)
+			}
+		}
+		for sm := range buf.drain {
+			if !emit(sm) {
+				return
+			}
+		}
+		select {
+		case ordered <- &job{epoch: epoch, end: end}:
+		case <-ctx.Done():
+			return
+		}
+		if once {
+			return
+		}
+		skip = 0
+	}
+}
+
+// readShardFile opens one local shard and reads it.
+func readShardFile(ctx context.Context, url string, keep func(string) bool, yield func(Sample) bool) error {
+	f, err := os.Open(url)
+	if err != nil {
+		return fmt.Errorf("shard %s: %w", url, err)
+	}
+	defer f.Close()
+	return readShard(ctx, url, f, keep, yield)
+}
+
+// process checks, decodes and tokenises one sample.
+func (s *Stream) process(sm Sample) result {
+	_, data, ok := sm.Image()
+	if !ok {
+		return result{reason: ReasonNoImage}
+	}
+	caption, ok := sm.Caption()
+	if !ok {
+		return result{reason: ReasonNoCaption}
+	}
+	if strings.TrimSpace(caption) == "" {
+		return result{reason: ReasonEmptyCaption}
+	}
+	pixels, err := s.img(data)
+	if err != nil {
+		return result{reason: ReasonDecode, err: fmt.Errorf("shard %s, sample %q: %w", sm.URL, sm.Key, err)}
+	}
+	return result{pixels: pixels, tokens: s.tok.Encode(caption)}
+}
+
+// assemble runs in the caller's goroutine: it takes jobs in order, waits for
+// their results, and yields batches. A full batch is held until the next
+// job shows whether the epoch ended, so that the last batch of an epoch
+// points at the next epoch's start instead of its own end.
+func (s *Stream) assemble(ctx context.Context, start Position, once bool, ordered <-chan *job, yield func(Batch, error) bool) {
+	ctxLen := s.tok.ContextLength()
+	pixelLen := 3 * s.cfg.ImageSize * s.cfg.ImageSize
+	var (
+		cur      batchBuilder
+		pending  *Batch // a full batch waiting for its Next
+		consumed int64  // samples of the current epoch consumed so far
+		usable   int64  // usable samples of the current epoch
+	)
+	consumed = start.Samples
+	for {
+		var j *job
+		select {
+		case next, ok := <-ordered:
+			if !ok {
+				// The reader only stops early when ctx is done.
+				if err := ctx.Err(); err != nil {
+					yield(Batch{}, err)
+				}
+				return
+			}
+			j = next
+		case <-ctx.Done():
+			yield(Batch{}, ctx.Err())
+			return
+		}
+
+		if pending != nil {
+			pending.Next = Position{Epoch: j.epoch, Samples: consumed}
+			if j.end != nil {
+				pending.Next = Position{Epoch: j.epoch + 1}
+			}
+			if !yield(*pending, nil) {
+				return
+			}
+			pending = nil
+		}
+
+		if j.end != nil {
+			if err := s.checkEpoch(j.epoch, j.end, usable); err != nil {
+				yield(Batch{}, err)
+				return
+			}
+			if cur.size > 0 && (once || !s.cfg.DropLast) {
+				b := cur.take()
+				b.Next = Position{Epoch: j.epoch + 1}
+				s.counts.delivered(b.Size)
+				if !yield(b, nil) {
+					return
+				}
+			}
+			cur = batchBuilder{}
+			if once {
+				return
+			}
+			consumed, usable = 0, 0
+			continue
+		}
+
+		var res result
+		select {
+		case res = <-j.done:
+		case <-ctx.Done():
+			yield(Batch{}, ctx.Err())
+			return
+		}
+		consumed = j.index + 1
+		if res.reason == "" && pixelLen == 0 {
+			pixelLen = len(res.pixels)
+		}
+		if res.reason == "" && len(res.pixels) != pixelLen {
+			res.reason = ReasonImageSize
+		}
+		if res.reason != "" {
+			s.counts.skip(res.reason, res.err)
+			continue
+		}
+		if len(res.tokens) != ctxLen {
+			yield(Batch{}, fmt.Errorf("stream: tokenizer returned %d ids for sample %q, its context length is %d", len(res.tokens), j.sample.Key, ctxLen))
+			return
+		}
+		usable++
+		if cur.size == 0 {
+			cur.reserve(s.cfg.BatchSize, pixelLen, ctxLen)
+		}
+		cur.add(j.sample.Key, res)
+		if cur.size == s.cfg.BatchSize {
+			b := cur.take()
+			s.counts.delivered(b.Size)
+			pending = &b
+		}
+	}
+}
+
+// checkEpoch turns an epoch without data into an error naming its shards.
+// An epoch resumed part-way is only checked for having read anything, since
+// its usable samples may all lie before the resume point.
+func (s *Stream) checkEpoch(epoch int, end *epochEnd, usable int64) error {
+	if end.read > 0 && (usable > 0 || end.skipped > 0) {
+		return nil
+	}
+	names := end.shards
+	more := ""
+	if len(names) > 5 {
+		names, more = names[:5], fmt.Sprintf(" and %d more", len(end.shards)-5)
+	}
+	msg := fmt.Sprintf("stream: epoch %d: no usable sample in %d shards (%s%s); read %d samples; skipped so far: %v",
+		epoch, len(end.shards), strings.Join(names, ", "), more, end.read, s.Stats().Skipped)
+	if end.shardErrors > 0 {
+		return fmt.Errorf("%s; %d shards failed, last: %w", msg, end.shardErrors, end.lastErr)
+	}
+	return errors.New(msg)
+}
+
+// batchBuilder accumulates samples into a Batch.
+type batchBuilder struct {
+	b    Batch
+	size int
+}
+
+// reserve allocates a whole batch up front, since batches are large.
+func (bb *batchBuilder) reserve(batchSize, pixelLen, ctxLen int) {
+	bb.b.Pixels = make([]float32, 0, batchSize*pixelLen)
+	bb.b.Tokens = make([]int32, 0, batchSize*ctxLen)
+	bb.b.Keys = make([]string, 0, batchSize)
+}
+
+func (bb *batchBuilder) add(key string, r result) {
+	bb.b.Pixels = append(bb.b.Pixels, r.pixels...)
+	bb.b.Tokens = append(bb.b.Tokens, r.tokens...)
+	bb.b.Keys = append(bb.b.Keys, key)
+	bb.size++
+}
+
+func (bb *batchBuilder) take() Batch {
+	b := bb.b
+	b.Size = bb.size
+	*bb = batchBuilder{}
+	return b
+}
+
+// shuffledShards returns the epoch's shard order, a permutation drawn from
+// (seed, epoch) alone.
+func shuffledShards(shards []string, seed int64, epoch int) []string {
+	out := slices.Clone(shards)
+	rng := rand.New(rand.NewPCG(uint64(seed), uint64(epoch)<<1))
+	rng.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
+	return out
+}
+
+// shuffler is the sample shuffle buffer: once full, each sample pushed
+// replaces a uniformly chosen buffered one, which comes out; at the end the
+// rest comes out in random order. This is webdataset's shuffle with the
+// initial fill equal to the buffer size; a buffer of 1 keeps the order.
+type shuffler struct {
+	buf  []Sample
+	size int
+	rng  *rand.Rand
+}
+
+// newShuffler seeds the buffer from (seed, epoch) on a stream distinct from
+// the shard order's.
+func newShuffler(size int, seed int64, epoch int) *shuffler {
+	return &shuffler{size: size, rng: rand.New(rand.NewPCG(uint64(seed), uint64(epoch)<<1|1))}
+}
+
+// push adds s and returns the sample that leaves the buffer, if any.
+func (b *shuffler) push(s Sample) (Sample, bool) {
+	if len(b.buf) < b.size {
+		b.buf = append(b.buf, s)
+		return Sample{}, false
+	}
+	k := b.rng.IntN(b.size)
+	out := b.buf[k]
+	b.buf[k] = s
+	return out, true
+}
+
+// drain empties the buffer in random order.
+func (b *shuffler) drain(yield func(Sample) bool) {
+	for len(b.buf) > 0 {
+		k := b.rng.IntN(len(b.buf))
+		out := b.buf[k]
+		last := len(b.buf) - 1
+		b.buf[k] = b.buf[last]
+		b.buf[last] = Sample{}
+		b.buf = b.buf[:last]
+		if !yield(out) {
+			return
+		}
+	}
+}

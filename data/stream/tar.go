@@ -1,0 +1,155 @@
+package stream
+
+import (
+	"archive/tar"
+	"bufio"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"path"
+	"regexp"
+	"strings"
+)
+
+// Sample is one WebDataset sample: the tar members that share a key.
+type Sample struct {
+	// Key is the member path up to the first dot of its base name,
+	// directory included ("images/00042" for "images/00042.seg.png").
+	Key string
+	// URL names the shard the sample came from.
+	URL string
+	// Members maps each lower-cased extension ("jpg", "txt", "seg.png") to
+	// the member's bytes.
+	Members map[string][]byte
+}
+
+// imageExtensions are the members OpenCLIP takes as the image, in its order
+// of preference (open_clip_train/data.py renames "jpg;png;jpeg;webp").
+var imageExtensions = [...]string{"jpg", "png", "jpeg", "webp"}
+
+// CaptionExtension is the member OpenCLIP takes as the caption.
+const CaptionExtension = "txt"
+
+// Image returns the image member, choosing as OpenCLIP does the first of
+// jpg, png, jpeg, webp that the sample has.
+func (s Sample) Image() (ext string, data []byte, ok bool) {
+	for _, ext := range imageExtensions {
+		if data, ok := s.Members[ext]; ok {
+			return ext, data, true
+		}
+	}
+	return "", nil, false
+}
+
+// Caption returns the txt member as text.
+func (s Sample) Caption() (string, bool) {
+	data, ok := s.Members[CaptionExtension]
+	return string(data), ok
+}
+
+// gzipMagic starts every gzip stream; .tgz and .tar.gz shards are detected
+// by it rather than by name.
+var gzipMagic = []byte{0x1f, 0x8b}
+
+// metaMember matches the members webdataset skips as metadata
+// (its skip_meta pattern, e.g. "__index__").
+var metaMember = regexp.MustCompile(`__[^/]*__($|/)`)
+
+// ReadShard streams the samples of one WebDataset shard read from r, plain
+// tar or gzip-compressed tar (detected by its magic bytes). It follows
+// webdataset's grouping: only regular files count; a member's key is its
+// path up to the first dot of the base name and its extension the rest,
+// lower-cased; members without such a dot, or named like __meta__, are
+// skipped; a new sample starts when the key changes or, as OpenCLIP guards
+// against shards that end with the key the next one starts with, when an
+// extension repeats within one key.
+//
+// A read error is yielded once, wrapped with url, and ends the sequence;
+// the sample being assembled when it happened is dropped. url only labels
+// samples and errors.
+func ReadShard(ctx context.Context, url string, r io.Reader) iter.Seq2[Sample, error] {
+	return func(yield func(Sample, error) bool) {
+		err := readShard(ctx, url, r, nil, func(s Sample) bool { return yield(s, nil) })
+		if err != nil {
+			yield(Sample{}, err)
+		}
+	}
+}
+
+// readShard is ReadShard with a push callback and a member filter: keep
+// (when not nil) says which extensions to read; the others still take part
+// in grouping but their bytes are skipped, which matters for BIOMEDICA,
+// whose json member holds the whole article. It returns nil when yield
+// stops it early.
+func readShard(ctx context.Context, url string, r io.Reader, keep func(ext string) bool, yield func(Sample) bool) error {
+	br := bufio.NewReaderSize(r, 1<<16)
+	var src io.Reader = br
+	if magic, _ := br.Peek(len(gzipMagic)); string(magic) == string(gzipMagic) {
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return fmt.Errorf("shard %s: gzip: %w", url, err)
+		}
+		defer zr.Close()
+		src = zr
+	}
+	tr := tar.NewReader(src)
+
+	var cur Sample
+	seen := map[string]bool{} // extensions of cur, read or not
+	for {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("shard %s: %w", url, err)
+		}
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("shard %s: %w", url, err)
+		}
+		if hdr.Typeflag != tar.TypeReg || metaMember.MatchString(hdr.Name) {
+			continue
+		}
+		key, ext, ok := splitKey(hdr.Name)
+		if !ok {
+			continue
+		}
+		if len(seen) > 0 && (key != cur.Key || seen[ext]) {
+			if !yield(cur) {
+				return nil
+			}
+			clear(seen)
+		}
+		if len(seen) == 0 {
+			cur = Sample{Key: key, URL: url, Members: map[string][]byte{}}
+		}
+		seen[ext] = true
+		if keep != nil && !keep(ext) {
+			continue
+		}
+		data, err := io.ReadAll(tr)
+		if err != nil {
+			return fmt.Errorf("shard %s, member %s: %w", url, hdr.Name, err)
+		}
+		cur.Members[ext] = data
+	}
+	if len(seen) > 0 {
+		yield(cur)
+	}
+	return nil
+}
+
+// splitKey applies webdataset's base_plus_ext rule,
+// ^((?:.*/|)[^.]+)[.]([^/]*)$: the base name must have a dot that is not its
+// first character.
+func splitKey(name string) (key, ext string, ok bool) {
+	dir, base := path.Split(name)
+	dot := strings.IndexByte(base, '.')
+	if dot <= 0 {
+		return "", "", false
+	}
+	return dir + base[:dot], strings.ToLower(base[dot+1:]), true
+}
