@@ -57,7 +57,8 @@ type Data struct {
 	// such as "shards/train-{000000..000099}.tar". Relative paths are
 	// resolved against the config file's directory.
 	TrainShards []string `yaml:"train_shards"`
-	// ShuffleBuffer is the number of samples held for shuffling (0 = no shuffle).
+	// ShuffleBuffer is the number of samples held for shuffling (0 = 5000,
+	// OpenCLIP's default; 1 = keep the read order).
 	ShuffleBuffer int `yaml:"shuffle_buffer"`
 	// Workers decode and preprocess images in parallel (0 = one per CPU).
 	Workers int `yaml:"workers"`

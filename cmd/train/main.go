@@ -1,0 +1,47 @@
+// Command train pre-trains or continues training a CLIP model on WebDataset
+// shards with OpenCLIP's recipe, writing resumable checkpoints in OpenCLIP's
+// layout and evaluating zero-shot along the way.
+//
+//	go run ./cmd/train --config configs/demo.yaml
+//	go run ./cmd/train --config configs/vit-b16.yaml --set train.steps=20 --output runs/try
+//	go run ./cmd/train --config configs/demo.yaml --resume latest
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/bmca/bmca/internal/cli"
+)
+
+func main() {
+	fs := flag.NewFlagSet("train", flag.ExitOnError)
+	var flags cli.ConfigFlags
+	flags.Register(fs, "")
+	resume := fs.String("resume", "", "continue a run from a checkpoint `PATH` (a step-NNNNNNNN dir or a run dir), or \"latest\" for the newest checkpoint in the output dir")
+	pretrained := fs.String("pretrained", "", "start from the weights in checkpoint `PATH` (a bmca/OpenCLIP checkpoint dir) instead of a random init")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: train --config FILE [--set key=value ...] [--output DIR] [--resume PATH|latest] [--pretrained PATH]\n\n"+
+			"Trains a CLIP model as configured. Ctrl-C (or SIGTERM) finishes the current step,\n"+
+			"writes a checkpoint and exits 0; --resume latest continues exactly where it stopped.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	_ = fs.Parse(os.Args[1:])
+	if fs.NArg() > 0 {
+		cli.Fatal("train", fmt.Errorf("unexpected arguments %q (flags only; see --help)", fs.Args()))
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cfg, err := flags.Load()
+	if err != nil {
+		cli.Fatal("train", err)
+	}
+	if err := cli.Train(ctx, cfg, cli.TrainArgs{Resume: *resume, Pretrained: *pretrained, Out: os.Stdout, Progress: os.Stderr}); err != nil {
+		cli.Fatal("train", err)
+	}
+}
+

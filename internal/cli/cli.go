@@ -1,0 +1,197 @@
+// Package cli is the wiring the bmca commands share: the --config/--set/
+// --output flags, building the tokenizer, preprocessing and evaluation
+// environment from a run config, preparing the synthetic demo data, and
+// printing evaluation tables. Only commands import it.
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/bmca/bmca/config"
+	"github.com/bmca/bmca/data/preprocess"
+	"github.com/bmca/bmca/data/synth"
+	"github.com/bmca/bmca/eval/tasks"
+	"github.com/bmca/bmca/model/clip"
+	"github.com/bmca/bmca/model/weights"
+	"github.com/bmca/bmca/text/tokenizer"
+)
+
+// multiFlag collects a repeatable string flag.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ", ") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+// ConfigFlags are the flags every command takes.
+type ConfigFlags struct {
+	Path   string
+	Sets   multiFlag
+	Output string
+}
+
+// Register adds --config, --set and --output to fs.
+func (f *ConfigFlags) Register(fs *flag.FlagSet, defaultConfig string) {
+	fs.StringVar(&f.Path, "config", defaultConfig, "run configuration YAML `FILE` (see the README's config reference)")
+	fs.Var(&f.Sets, "set", "override one config field, `key=value` with the YAML path as key (e.g. train.steps=20); repeatable")
+	fs.StringVar(&f.Output, "output", "", "run `DIR` for checkpoints, metrics and results (overrides the config's output)")
+}
+
+// Load reads the config with the overrides applied.
+func (f *ConfigFlags) Load() (*config.Config, error) {
+	if f.Path == "" {
+		return nil, fmt.Errorf("--config is required")
+	}
+	sets := append([]string(nil), f.Sets...)
+	if f.Output != "" {
+		sets = append(sets, "output="+f.Output)
+	}
+	return config.Load(f.Path, sets)
+}
+
+// Tokenizer builds the configured tokenizer for the model's context length
+// and checks its ids fit the model's vocabulary.
+func Tokenizer(cfg *config.Config, model clip.Config) (tokenizer.Tokenizer, error) {
+	tok, err := tokenizer.New(cfg.Tokenizer.Name, model.TextCfg.ContextLength, cfg.Tokenizer.Vocab)
+	if err != nil {
+		return nil, err
+	}
+	if tok.VocabSize() > model.TextCfg.VocabSize {
+		return nil, fmt.Errorf("tokenizer %s produces ids up to %d but the model's text_cfg.vocab_size is %d", cfg.Tokenizer.Name, tok.VocabSize()-1, model.TextCfg.VocabSize)
+	}
+	return tok, nil
+}
+
+// Preprocess is the model's eval transform (OpenCLIP's, OpenAI mean/std).
+func Preprocess(model clip.Config) preprocess.Config {
+	return preprocess.OpenAI(model.VisionCfg.ImageSize)
+}
+
+// SyntheticData writes (or reuses) the demo dataset the config asks for.
+func SyntheticData(ctx context.Context, cfg *config.Config, log io.Writer) (*synth.Manifest, string, error) {
+	s := cfg.Data.Synthetic
+	sc := synth.DefaultConfig()
+	sc.Seed, sc.TrainSamples, sc.EvalSamplesPerTask = s.Seed, s.TrainSamples, s.EvalSamplesPerTask
+	dir := s.Dir
+	if existing, err := synth.ReadManifest(dir); err == nil && existing.ConfigHash == sc.Hash() {
+		fmt.Fprintf(log, "SYNTHETIC data: reusing the generated demo dataset in %s (%d training pairs)\n", dir, existing.Train.Samples)
+	} else {
+		fmt.Fprintf(log, "SYNTHETIC data: generating the demo dataset in %s (%d training pairs, seed %d)...\n", dir, sc.TrainSamples, sc.Seed)
+	}
+	m, err := synth.Write(ctx, dir, sc)
+	if err != nil {
+		return nil, "", fmt.Errorf("synthetic dataset %s: %w", dir, err)
+	}
+	return m, dir, nil
+}
+
+// TrainShards lists the shards to train on: the synthetic dataset's when
+// enabled, else the configured patterns.
+func TrainShards(m *synth.Manifest, dir string, cfg *config.Config) []string {
+	if m == nil {
+		return cfg.Data.TrainShards
+	}
+	out := make([]string, len(m.Train.Shards))
+	for i, s := range m.Train.Shards {
+		out[i] = filepath.Join(dir, filepath.FromSlash(s))
+	}
+	return out
+}
+
+// EvalEnv bundles what tasks.Run needs for a model.
+func EvalEnv(enc tasks.Encoder, tok tokenizer.Tokenizer, model clip.Config, batchSize int, progress func(task string, done, total int)) tasks.Env {
+	pre := Preprocess(model)
+	return tasks.Env{
+		Encoder:   enc,
+		Tokenize:  tasks.FromTokenizer(tok),
+		Image:     pre.Apply,
+		BatchSize: batchSize,
+		Progress:  progress,
+	}
+}
+
+// Summary flattens results into the metrics a training log records:
+// <task>/<metric>.
+func Summary(results []tasks.Result) map[string]float64 {
+	out := make(map[string]float64)
+	for _, r := range results {
+		if r.Skipped {
+			continue
+		}
+		for k, v := range r.Metrics {
+			out[r.Task+"/"+k] = v
+		}
+	}
+	return out
+}
+
+// PrintResults writes a plain-text table of results, flagging synthetic data.
+func PrintResults(w io.Writer, results []tasks.Result, synthetic bool) {
+	label := ""
+	if synthetic {
+		label = " (SYNTHETIC held-out data)"
+	}
+	fmt.Fprintf(w, "\nEvaluation%s\n", label)
+	fmt.Fprintf(w, "%-12s %-24s %8s  %s\n", "task", "kind", "examples", "metrics")
+	for _, r := range results {
+		if r.Skipped {
+			fmt.Fprintf(w, "%-12s %-24s %8s  skipped: %s\n", r.Task, r.Kind, "-", r.Reason)
+			continue
+		}
+		var parts []string
+		switch r.Kind {
+		case tasks.Retrieval:
+			for _, k := range []int{1, 5, 10} {
+				i2t, ok1 := r.Metrics[tasks.TextRetrievalRecallKey(k)]
+				t2i, ok2 := r.Metrics[tasks.ImageRetrievalRecallKey(k)]
+				if ok1 && ok2 {
+					parts = append(parts, fmt.Sprintf("R@%d i→t %.3f t→i %.3f", k, i2t, t2i))
+				}
+			}
+			parts = append(parts, fmt.Sprintf("(chance R@1 %.3f)", 1/float64(max(r.Examples, 1))))
+		default:
+			parts = append(parts, fmt.Sprintf("top-1 %.3f [%.3f, %.3f]", r.Metrics[tasks.MetricAcc1], r.Metrics[tasks.MetricAcc1CILow], r.Metrics[tasks.MetricAcc1CIHigh]))
+			parts = append(parts, fmt.Sprintf("balanced %.3f", r.Metrics[tasks.MetricMeanPerClassRecall]))
+			parts = append(parts, fmt.Sprintf("(chance %.3f)", 1/float64(max(r.Classes, 1))))
+		}
+		fmt.Fprintf(w, "%-12s %-24s %8d  %s\n", r.Task, r.Kind, r.Examples, strings.Join(parts, "  "))
+	}
+}
+
+// Fatal prints err and exits with status 1; commands call it from main.
+func Fatal(command string, err error) {
+	fmt.Fprintf(os.Stderr, "%s: %v\n", command, err)
+	os.Exit(1)
+}
+
+// WriteResults stores results as DIR/results.json (one object per task).
+func WriteResults(dir string, results []tasks.Result) error {
+	data, err := json.MarshalIndent(results, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	return weights.AtomicWriteFile(filepath.Join(dir, "results.json"), append(data, '\n'), 0o644)
+}
+
+// SyntheticSuite is the evaluation suite of a synthetic dataset's held-out
+// tasks, as its manifest lists them.
+func SyntheticSuite(m *synth.Manifest, dir string) *tasks.Suite {
+	suite := &tasks.Suite{Name: "synthetic"}
+	for _, t := range m.Tasks {
+		task := tasks.Task{Name: t.Name, Domain: "synthetic", Kind: tasks.Kind(t.Kind), Classes: t.ClassNames, Templates: t.Templates}
+		for _, s := range t.Shards {
+			task.Shards = append(task.Shards, filepath.Join(dir, filepath.FromSlash(s)))
+		}
+		suite.Tasks = append(suite.Tasks, task)
+	}
+	return suite
+}

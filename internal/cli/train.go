@@ -1,0 +1,174 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/bmca/bmca/backend"
+	"github.com/bmca/bmca/config"
+	"github.com/bmca/bmca/data/synth"
+	"github.com/bmca/bmca/eval/tasks"
+	"github.com/bmca/bmca/model/clip"
+	"github.com/bmca/bmca/train"
+)
+
+// TrainArgs are the inputs of Train besides the config.
+type TrainArgs struct {
+	// Resume is a checkpoint path, or "latest" for the newest in cfg.Output.
+	Resume string
+	// Pretrained is a checkpoint whose weights start a new run.
+	Pretrained string
+	// Out receives the report; Progress the progress bar and notes.
+	Out, Progress io.Writer
+}
+
+// Train runs cmd/train: it prepares data, model and evaluation from cfg,
+// trains, and prints and stores the final evaluation.
+func Train(ctx context.Context, cfg *config.Config, args TrainArgs) error {
+	var err error
+	resumePath, pretrainedPath := args.Resume, args.Pretrained
+	start := time.Now()
+	model := cfg.Model.Config
+	synthetic := cfg.Data.Synthetic.Enabled
+
+	var resume *train.Checkpoint
+	if resumePath != "" {
+		if resumePath == "latest" {
+			resumePath = cfg.Output
+		}
+		if resume, err = train.Load(resumePath); err != nil {
+			return fmt.Errorf("--resume: %w", err)
+		}
+		if err := sameArchitecture(resume.ModelConfig, model); err != nil {
+			return fmt.Errorf("--resume %s: %w", resumePath, err)
+		}
+	}
+	init := clip.Init(model, cfg.Train.Seed)
+	if pretrainedPath != "" && resume == nil {
+		ck, err := train.Load(pretrainedPath)
+		if err != nil {
+			return fmt.Errorf("--pretrained: %w", err)
+		}
+		if err := clip.CheckStateDict(model, ck.Weights); err != nil {
+			return fmt.Errorf("--pretrained %s does not fit the configured model: %w", pretrainedPath, err)
+		}
+		init = ck.Weights
+	}
+
+	var manifest *synth.Manifest
+	var synthDir string
+	if synthetic {
+		if manifest, synthDir, err = SyntheticData(ctx, cfg, args.Out); err != nil {
+			return err
+		}
+	}
+	tok, err := Tokenizer(cfg, model)
+	if err != nil {
+		return err
+	}
+	be, err := backend.Open(cfg.Backend)
+	if err != nil {
+		return err
+	}
+	source, err := newSource(cfg, TrainShards(manifest, synthDir, cfg), tok, model)
+	if err != nil {
+		return err
+	}
+
+	var suite *tasks.Suite
+	switch {
+	case cfg.Eval.Suite != "":
+		if suite, err = tasks.LoadSuite(cfg.Eval.Suite); err != nil {
+			return err
+		}
+	case manifest != nil:
+		suite = SyntheticSuite(manifest, synthDir)
+	}
+	runConfig, _ := json.Marshal(cfg)
+	opts := train.Options{
+		Output: cfg.Output, Steps: cfg.Train.Steps,
+		Schedule: train.Schedule{Kind: cfg.Train.Schedule, Base: cfg.Train.LR, Warmup: cfg.Train.Warmup, Total: cfg.Train.Steps,
+			CooldownSteps: cfg.Train.CooldownSteps, CooldownPower: cfg.Train.CooldownPower, CooldownEnd: cfg.Train.CooldownEnd},
+		AdamW: train.AdamW{Beta1: cfg.Train.Beta1, Beta2: cfg.Train.Beta2, Eps: cfg.Train.Eps, WeightDecay: cfg.Train.WeightDecay,
+			ClipNorm: cfg.Train.GradClipNorm},
+		CheckpointEvery: cfg.Train.CheckpointEvery, Keep: cfg.Train.KeepCheckpoints, LogEvery: cfg.Train.LogEvery,
+		EvalEvery: cfg.Eval.Every, Seed: cfg.Train.Seed, RunConfig: runConfig, Init: init, Resume: resume,
+	}
+
+	bar := newProgress(args.Progress, cfg.Train.Steps, synthetic)
+	var lastResults []tasks.Result
+	hooks := train.Hooks{
+		OnStep: bar.update,
+		OnCheckpoint: func(dir string, step int) {
+			bar.note(fmt.Sprintf("checkpoint step %d → %s", step, dir))
+		},
+	}
+	if suite != nil {
+		hooks.Evaluate = func(ctx context.Context, step int, enc *clip.Encoder) (map[string]float64, error) {
+			bar.note(fmt.Sprintf("evaluating suite %s at step %d", suite.Name, step))
+			results, err := tasks.Run(ctx, suite, EvalEnv(enc, tok, model, cfg.Eval.BatchSize, nil))
+			if err != nil {
+				return nil, err
+			}
+			lastResults = results
+			return Summary(results), nil
+		}
+	}
+	label := ""
+	if synthetic {
+		label = " on SYNTHETIC data"
+	}
+	fmt.Fprintf(args.Out, "training %s%s: %d steps × batch %d, %s params, backend %s, output %s\n",
+		describe(model), label, cfg.Train.Steps, cfg.Train.BatchSize, humanCount(clip.NumParams(model)), cfg.Backend, cfg.Output)
+	res, err := train.Loop(ctx, be, model, opts, source, hooks)
+	bar.finish()
+	if err != nil {
+		if errors.Is(err, train.ErrNonFinite) {
+			return fmt.Errorf("training diverged: %w", err)
+		}
+		return err
+	}
+	if res.Interrupted {
+		fmt.Fprintf(args.Out, "interrupted at step %d: checkpoint %s; continue with --resume latest\n", res.Step, res.Checkpoint)
+		return nil
+	}
+	fmt.Fprintf(args.Out, "done: %d steps, final loss %.4f, mean step %s, checkpoint %s, wall time %s\n",
+		res.Step, res.Loss, res.MeanStepTime.Round(time.Millisecond), res.Checkpoint, time.Since(start).Round(time.Second))
+	if lastResults != nil {
+		PrintResults(args.Out, lastResults, synthetic)
+		if err := WriteResults(cfg.Output, lastResults); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func sameArchitecture(a, b clip.Config) error {
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	if string(ja) != string(jb) {
+		return fmt.Errorf("the checkpoint's model config %s differs from the configured %s", ja, jb)
+	}
+	return nil
+}
+
+func describe(c clip.Config) string {
+	return fmt.Sprintf("CLIP ViT (%dpx/p%d, w%d×%d) + text (w%d×%d), embed %d", c.VisionCfg.ImageSize, c.VisionCfg.PatchSize,
+		c.VisionCfg.Width, c.VisionCfg.Layers, c.TextCfg.Width, c.TextCfg.Layers, c.EmbedDim)
+}
+
+func humanCount(n int) string {
+	switch {
+	case n >= 1e9:
+		return fmt.Sprintf("%.2fB", float64(n)/1e9)
+	case n >= 1e6:
+		return fmt.Sprintf("%.2fM", float64(n)/1e6)
+	case n >= 1e3:
+		return fmt.Sprintf("%.1fk", float64(n)/1e3)
+	}
+	return fmt.Sprint(n)
+}

@@ -1,0 +1,49 @@
+package train
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/bmca/bmca/backend"
+	"github.com/bmca/bmca/configs"
+	"github.com/bmca/bmca/model/clip"
+)
+
+// BenchmarkTrainStepTiny times one optimiser step of the demo's model
+// (configs/models/tiny.json) at batch 64 on the configured CPU backend.
+// Report: ms/step and samples/s.
+func BenchmarkTrainStepTiny(b *testing.B) {
+	data, err := configs.Model("tiny")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var cfg clip.Config
+	if err := json.Unmarshal(data, &cfg); err != nil {
+		b.Fatal(err)
+	}
+	be, err := backend.Open("")
+	if err != nil {
+		b.Fatal(err)
+	}
+	const batch = 64
+	s, err := NewStepper(be, cfg, clip.Init(cfg, 1), AdamW{Beta1: 0.9, Beta2: 0.98, Eps: 1e-6, WeightDecay: 0.1, ClipNorm: 1}, nil, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Finalize()
+	pixels, tokens := randomBatch(1, cfg, batch)
+	for i := range tokens {
+		tokens[i] %= int32(cfg.TextCfg.VocabSize)
+	}
+	if _, err := s.TrainStep(pixels, tokens, batch, 1e-4); err != nil { // compile outside the timer
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := s.TrainStep(pixels, tokens, batch, 1e-4); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/step")
+	b.ReportMetric(float64(batch*b.N)/b.Elapsed().Seconds(), "samples/s")
+}
