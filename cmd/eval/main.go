@@ -42,4 +42,3 @@ func main() {
 		cli.Fatal("eval", err)
 	}
 }
-

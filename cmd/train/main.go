@@ -44,4 +44,3 @@ func main() {
 		cli.Fatal("train", err)
 	}
 }
-
