@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"github.com/bmca/bmca/model/weights"
 	"hash/crc32"
 	"image"
 	"image/color"
@@ -31,7 +32,7 @@ type reference struct {
 	} `json:"images"`
 }
 
-func loadReference(t testing.TB) (reference, map[string]tensor) {
+func loadReference(t testing.TB) (reference, weights.StateDict) {
 	t.Helper()
 	raw, err := os.ReadFile(testshared.Path(t, "reference/preprocess/eval224.json"))
 	if err != nil {
@@ -41,7 +42,7 @@ func loadReference(t testing.TB) (reference, map[string]tensor) {
 	if err := json.Unmarshal(raw, &ref); err != nil {
 		t.Fatal(err)
 	}
-	return ref, readSafetensors(t, testshared.Path(t, "reference/preprocess/eval224.safetensors"))
+	return ref, readStateDict(t, testshared.Path(t, "reference/preprocess/eval224.safetensors"))
 }
 
 func readImage(t testing.TB, name string) []byte {
@@ -82,7 +83,7 @@ func TestApplyMatchesOpenCLIP(t *testing.T) {
 	const jpegMax, jpegMean = 0.1, 0.002
 	for _, img := range ref.Images {
 		t.Run(img.Name, func(t *testing.T) {
-			want, err := tensors[img.Name].float32s()
+			want, err := tensors[img.Name].Float32s()
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -112,7 +113,7 @@ func TestApplyMatchesOpenCLIP(t *testing.T) {
 // Pillow's pixels. Chroma upsampling and colour conversion follow
 // libjpeg-turbo, so what remains is the inverse DCT: a few levels at most.
 func TestJPEGDecodeMatchesPillow(t *testing.T) {
-	decodedRef := readSafetensors(t, testshared.Path(t, "reference/preprocess/eval224_decoded_u8.safetensors"))
+	decodedRef := readStateDict(t, testshared.Path(t, "reference/preprocess/eval224_decoded_u8.safetensors"))
 	names := slices.Sorted(func(yield func(string) bool) {
 		for k := range decodedRef {
 			if !yield(k) {
@@ -133,7 +134,7 @@ func TestJPEGDecodeMatchesPillow(t *testing.T) {
 			}
 			maxAbs, sum := 0, 0
 			for i, v := range r.pix {
-				d := int(v) - int(want.data[i])
+				d := int(v) - int(want.Data[i])
 				d = max(d, -d)
 				maxAbs = max(maxAbs, d)
 				sum += d
@@ -475,4 +476,13 @@ func BenchmarkApply(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "images/s")
+}
+
+func readStateDict(t testing.TB, path string) weights.StateDict {
+	t.Helper()
+	sd, _, err := weights.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sd
 }

@@ -74,7 +74,7 @@ func CheckStateDict(c Config, sd weights.StateDict) error {
 			missing = append(missing, p.Name)
 			continue
 		}
-		if !sameShape(t.Shape, p.Shape) {
+		if !transformer.SameShape(t.Shape, p.Shape) {
 			misshaped = append(misshaped, fmt.Sprintf("%s: checkpoint %v, model %v", p.Name, t.Shape, p.Shape))
 		}
 	}
@@ -98,18 +98,6 @@ func CheckStateDict(c Config, sd weights.StateDict) error {
 		}
 	}
 	return fmt.Errorf("%s", b.String())
-}
-
-func sameShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // NoWeightDecay reports whether OpenCLIP excludes a parameter from weight

@@ -22,13 +22,14 @@ func Param(scope *model.Scope, g *Graph, name string, shape ...int) *Node {
 	if v == nil {
 		exceptions.Panicf("model parameter %s is missing from the store", OpenCLIPName(scope.Scope(), name))
 	}
-	if got := v.Shape().Dimensions; !equalDims(got, shape) {
+	if got := v.Shape().Dimensions; !SameShape(got, shape) {
 		exceptions.Panicf("model parameter %s has shape %v, the configuration needs %v", OpenCLIPName(scope.Scope(), name), got, shape)
 	}
 	return v.NodeValue(g)
 }
 
-func equalDims(a, b []int) bool {
+// SameShape reports whether two shapes have equal dimensions.
+func SameShape(a, b []int) bool {
 	if len(a) != len(b) {
 		return false
 	}
