@@ -86,8 +86,20 @@ type Synthetic struct {
 type Train struct {
 	// Steps is the number of optimiser steps.
 	Steps int `yaml:"steps"`
-	// BatchSize is the number of image–caption pairs per step.
+	// BatchSize is the number of image–caption pairs per micro-batch.
 	BatchSize int `yaml:"batch_size"`
+	// AccumFreq accumulates gradients over this many micro-batches per
+	// optimiser step (OpenCLIP's --accum-freq); the effective batch is
+	// BatchSize × AccumFreq and the contrastive loss spans all of it.
+	AccumFreq int `yaml:"accum_freq"`
+	// LockImage freezes the image tower (OpenCLIP's --lock-image).
+	LockImage bool `yaml:"lock_image"`
+	// Precision is "f32" (the only one the pure-Go backend runs
+	// correctly) or "bf16" (bf16-mixed; not implemented yet).
+	Precision string `yaml:"precision"`
+	// Pretrained starts a new run from the weights of this checkpoint
+	// directory (relative to the config file), as --pretrained does.
+	Pretrained string `yaml:"pretrained"`
 	// LR is the peak learning rate.
 	LR float64 `yaml:"lr"`
 	// Warmup is the number of linear warm-up steps.
@@ -138,7 +150,7 @@ func Default() Config {
 		Tokenizer: Tokenizer{Name: "clip-bpe"},
 		Data:      Data{ShuffleBuffer: 1000, Synthetic: Synthetic{Dir: "synthetic-data", Seed: 1, TrainSamples: 8192, EvalSamplesPerTask: 200}},
 		Train: Train{
-			Steps: 1000, BatchSize: 64, LR: 5e-4, Warmup: 10000, Schedule: "cosine",
+			Steps: 1000, BatchSize: 64, AccumFreq: 1, Precision: "f32", LR: 5e-4, Warmup: 10000, Schedule: "cosine",
 			CooldownPower: 1, Beta1: 0.9, Beta2: 0.98, Eps: 1e-6, WeightDecay: 0.2,
 			KeepCheckpoints: 2, LogEvery: 10,
 		},

@@ -235,6 +235,7 @@ func (c *Config) resolvePaths(dir string) {
 	c.Data.Synthetic.Dir = relTo(dir, c.Data.Synthetic.Dir)
 	c.Eval.Suite = relTo(dir, c.Eval.Suite)
 	c.Tokenizer.Vocab = relTo(dir, c.Tokenizer.Vocab)
+	c.Train.Pretrained = relTo(dir, c.Train.Pretrained)
 }
 
 func relTo(dir, p string) string {

@@ -55,6 +55,16 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("%s: must be positive (batch_size at least 2 for a contrastive loss), got %v", p.key, p.val)
 		}
 	}
+	if t.AccumFreq < 1 {
+		return fmt.Errorf("train.accum_freq: must be ≥ 1 (1 = no accumulation), got %d", t.AccumFreq)
+	}
+	switch t.Precision {
+	case "f32":
+	case "bf16":
+		return fmt.Errorf("train.precision: bf16-mixed training is not implemented yet (the pure-Go backend's bf16 is broken upstream); use f32")
+	default:
+		return fmt.Errorf("train.precision: %q is not one of f32, bf16", t.Precision)
+	}
 	if t.Warmup < 0 {
 		return fmt.Errorf("train.warmup: must be ≥ 0, got %d", t.Warmup)
 	}

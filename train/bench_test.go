@@ -26,7 +26,7 @@ func BenchmarkTrainStepTiny(b *testing.B) {
 		b.Fatal(err)
 	}
 	const batch = 64
-	s, err := NewStepper(be, cfg, clip.Init(cfg, 1), AdamW{Beta1: 0.9, Beta2: 0.98, Eps: 1e-6, WeightDecay: 0.1, ClipNorm: 1}, nil, 0)
+	s, err := NewStepper(be, cfg, clip.Init(cfg, 1), Recipe{AdamW: testAdamW}, nil, 0)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -35,12 +35,12 @@ func BenchmarkTrainStepTiny(b *testing.B) {
 	for i := range tokens {
 		tokens[i] %= int32(cfg.TextCfg.VocabSize)
 	}
-	if _, err := s.TrainStep(pixels, tokens, batch, 1e-4); err != nil { // compile outside the timer
+	if _, err := s.TrainStep([]MicroBatch{{pixels, tokens, batch}}, 1e-4); err != nil { // compile outside the timer
 		b.Fatal(err)
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if _, err := s.TrainStep(pixels, tokens, batch, 1e-4); err != nil {
+		if _, err := s.TrainStep([]MicroBatch{{pixels, tokens, batch}}, 1e-4); err != nil {
 			b.Fatal(err)
 		}
 	}

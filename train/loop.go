@@ -40,9 +40,10 @@ type Options struct {
 	Output string
 	// Steps is the total number of optimiser steps.
 	Steps int
-	// Schedule and AdamW are the recipe.
+	// Schedule and Recipe are OpenCLIP's recipe; the schedule counts
+	// optimiser steps, each of Recipe.AccumFreq micro-batches.
 	Schedule Schedule
-	AdamW    AdamW
+	Recipe   Recipe
 	// CheckpointEvery saves every N steps (0: only at the end); Keep is how many to keep.
 	CheckpointEvery, Keep int
 	// LogEvery appends a metrics line every N steps.
@@ -78,6 +79,9 @@ type Hooks struct {
 	Evaluate func(ctx context.Context, step int, enc *clip.Encoder) (map[string]float64, error)
 	// OnCheckpoint is called after each checkpoint is written.
 	OnCheckpoint func(dir string, step int)
+	// DataStats, if set, is logged with each metrics line (the data
+	// stage's counters: samples read, skipped by reason, shard errors).
+	DataStats func() any
 }
 
 // Result summarises a finished or interrupted run.
@@ -117,13 +121,13 @@ func Loop(ctx context.Context, backend compute.Backend, modelCfg clip.Config, op
 			return nil, fmt.Errorf("resume: the checkpoint has no optimizer state (it is a weights-only export; use it as pretrained weights instead)")
 		}
 	}
-	stepper, err := NewStepper(backend, modelCfg, init, opts.AdamW, optState, step)
+	stepper, err := NewStepper(backend, modelCfg, init, opts.Recipe, optState, step)
 	if err != nil {
 		return nil, err
 	}
 	defer stepper.Finalize()
 
-	metrics, err := os.OpenFile(filepath.Join(opts.Output, "metrics.jsonl"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	metrics, err := os.OpenFile(filepath.Join(opts.Output, MetricsFile), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		return nil, err
 	}
@@ -192,17 +196,25 @@ func Loop(ctx context.Context, backend compute.Backend, modelCfg clip.Config, op
 	defer stopData()
 	var stepTime time.Duration
 	var timedSteps int
+	accum := max(opts.Recipe.AccumFreq, 1)
+	micro := make([]MicroBatch, 0, accum)
+	var waited time.Duration
 	waitStart := time.Now()
 	for batch, err := range data.Batches(dataCtx, position) {
 		if err != nil {
 			return res, fmt.Errorf("data: %w", err)
 		}
-		waited := time.Since(waitStart)
+		micro = append(micro, MicroBatch{Pixels: batch.Pixels, Tokens: batch.Tokens, Size: batch.Size})
+		if len(micro) < accum {
+			continue
+		}
+		waited += time.Since(waitStart)
 		lr := opts.Schedule.LR(stepper.Step)
-		stats, err := stepper.TrainStep(batch.Pixels, batch.Tokens, batch.Size, lr)
+		stats, err := stepper.TrainStep(micro, lr)
 		if err != nil {
 			return res, err
 		}
+		micro = micro[:0]
 		if math.IsNaN(stats.Loss) || math.IsInf(stats.Loss, 0) {
 			last := res.Checkpoint
 			if last == "" {
@@ -217,15 +229,20 @@ func Loop(ctx context.Context, backend compute.Backend, modelCfg clip.Config, op
 		position = batch.Position
 		res.Step, res.Loss = stepper.Step, stats.Loss
 		wall := waited + stats.Duration
+		samples := batch.Size * accum
 		report := StepReport{Step: stepper.Step, Total: opts.Steps, Stats: stats,
-			SamplesPerSec: float64(batch.Size) / wall.Seconds(), DataWait: waited.Seconds() / wall.Seconds()}
+			SamplesPerSec: float64(samples) / wall.Seconds(), DataWait: waited.Seconds() / wall.Seconds()}
 		if hooks.OnStep != nil {
 			hooks.OnStep(report)
 		}
 		if stepper.Step%opts.LogEvery == 0 || stepper.Step == opts.Steps {
-			if err := logLine(map[string]any{"step": stepper.Step, "kind": "train", "loss": stats.Loss, "lr": lr,
+			fields := map[string]any{"step": stepper.Step, "kind": "train", "loss": stats.Loss, "lr": lr,
 				"logit_scale": stats.LogitScale, "grad_norm": stats.GradNorm, "samples_per_s": report.SamplesPerSec,
-				"data_wait": report.DataWait, "step_ms": float64(stats.Duration.Microseconds()) / 1000}); err != nil {
+				"data_wait": report.DataWait, "step_ms": float64(stats.Duration.Microseconds()) / 1000}
+			if hooks.DataStats != nil {
+				fields["data"] = hooks.DataStats()
+			}
+			if err := logLine(fields); err != nil {
 				return res, err
 			}
 		}
@@ -248,7 +265,11 @@ func Loop(ctx context.Context, backend compute.Backend, modelCfg clip.Config, op
 		if done {
 			break
 		}
+		waited = 0
 		waitStart = time.Now()
+	}
+	if !res.Interrupted && res.Step < opts.Steps {
+		return res, fmt.Errorf("data: the stream ended after step %d of %d", res.Step, opts.Steps)
 	}
 	if timedSteps > 0 {
 		res.MeanStepTime = stepTime / time.Duration(timedSteps)

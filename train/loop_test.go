@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"image/png"
 	"iter"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/bmca/bmca/backend"
@@ -58,7 +60,7 @@ func testOptions(t *testing.T, cfg clip.Config, steps int) Options {
 		Output:   t.TempDir(),
 		Steps:    steps,
 		Schedule: Schedule{Kind: "cosine", Base: 2e-3, Warmup: 3, Total: 20},
-		AdamW:    AdamW{Beta1: 0.9, Beta2: 0.98, Eps: 1e-6, WeightDecay: 0.2, ClipNorm: 1},
+		Recipe:   Recipe{AdamW: testAdamW},
 		Keep:     2, LogEvery: 1, Seed: 3,
 		Init: clip.Init(cfg, 3),
 	}
@@ -213,5 +215,37 @@ func TestInterruptSavesAndStops(t *testing.T) {
 	}
 	if ckpt.State.Step != 3 {
 		t.Errorf("latest checkpoint is at step %d, want 3", ckpt.State.Step)
+	}
+}
+
+func TestPlotMetricsDrawsTheRun(t *testing.T) {
+	dir := t.TempDir()
+	lines := `{"kind":"train","step":1,"loss":4.1,"lr":0.001,"samples_per_s":50}
+{"kind":"eval","step":1,"modality/acc1":0.5}
+{"kind":"train","step":2,"loss":3.5,"lr":0.002,"samples_per_s":60}
+`
+	if err := os.WriteFile(filepath.Join(dir, MetricsFile), []byte(lines), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := PlotMetrics(dir); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(filepath.Join(dir, PlotFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatalf("metrics.png is not a PNG: %v", err)
+	}
+	if b := img.Bounds(); b.Dx() < 400 || b.Dy() < 500 {
+		t.Errorf("plot is %v, want a readable size", b)
+	}
+	if err := os.WriteFile(filepath.Join(dir, MetricsFile), []byte("{not json\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := PlotMetrics(dir); err == nil || !strings.Contains(err.Error(), "line 1") {
+		t.Errorf("a corrupt metrics file should be reported with its line, got %v", err)
 	}
 }

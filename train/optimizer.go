@@ -26,7 +26,9 @@ type trainedParam struct {
 	spec          transformer.ParamSpec
 	param         *model.Variable
 	expAvg, expSq *model.Variable
-	decay         bool
+	// gradAcc sums micro-batch gradients when accumulating.
+	gradAcc *model.Variable
+	decay   bool
 }
 
 // stepHyper are the per-step scalars computed in Go so the schedule and the

@@ -3,31 +3,61 @@ package train
 import (
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/bmca/bmca/model/clip"
 	"github.com/bmca/bmca/model/transformer"
 	"github.com/bmca/bmca/model/weights"
 	"github.com/gomlx/compute"
-	"github.com/gomlx/compute/dtypes"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gomlx/gomlx/support/exceptions"
 )
 
+// Recipe is what the step graph needs to know beyond the optimiser.
+type Recipe struct {
+	AdamW AdamW
+	// AccumFreq is OpenCLIP's --accum-freq: micro-batches per optimiser
+	// step (1 = none). The contrastive loss spans all of them.
+	AccumFreq int
+	// LockImage freezes the image tower (OpenCLIP's --lock-image): its
+	// weights get no gradient and no update.
+	LockImage bool
+}
+
 // Stepper owns the model and optimiser state of a run and performs one
-// optimiser step per call, as one compiled graph: forward, contrastive loss,
-// gradients, clipping, AdamW, logit_scale clamp.
+// optimiser step per call.
+//
+// Without accumulation a step is one compiled graph: forward, contrastive
+// loss, gradients, clipping, AdamW, logit_scale clamp. With accumulation it
+// follows OpenCLIP: every micro-batch is first encoded without gradients and
+// its features cached; then each micro-batch is encoded again with
+// gradients, its features put into its slot of the cache, the loss taken
+// over the whole accumulated batch and the gradients summed; then one
+// AdamW step applies them.
 type Stepper struct {
 	modelCfg clip.Config
-	opt      AdamW
+	recipe   Recipe
 	store    *model.Store
-	params   []trainedParam
-	exec     *model.Exec
+	params   []trainedParam // the trained ones (all but a locked image tower)
 	backend  compute.Backend
+
+	fused    *model.Exec // accum 1: the whole step
+	features *model.Exec // accum > 1: encode without gradients
+	accum    *model.Exec // accum > 1: gradients of one micro-batch, added to the accumulators
+	apply    *model.Exec // accum > 1: clip + AdamW from the accumulators
+
 	// Step counts the optimiser steps already taken.
 	Step int
+}
+
+// MicroBatch is one batch of image–caption pairs.
+type MicroBatch struct {
+	Pixels []float32
+	Tokens []int32
+	Size   int
 }
 
 // StepStats is what one step reports.
@@ -39,44 +69,73 @@ type StepStats struct {
 	Duration   time.Duration
 }
 
-// NewStepper builds the training graph for a model initialised from sd.
+// Scopes of the optimiser's variables, named like the parameter they belong
+// to, so they can be saved next to the weights.
+const gradAccumScope = "/optimizer/grad_accum"
+
+// NewStepper builds the training graphs for a model initialised from sd.
 // optState, when non-nil, restores the optimiser moments (names
 // "exp_avg.<param>" and "exp_avg_sq.<param>"); step is the number of steps
 // already taken (for AdamW's bias correction).
-func NewStepper(backend compute.Backend, modelCfg clip.Config, sd weights.StateDict, opt AdamW, optState weights.StateDict, step int) (*Stepper, error) {
+func NewStepper(backend compute.Backend, modelCfg clip.Config, sd weights.StateDict, recipe Recipe, optState weights.StateDict, step int) (*Stepper, error) {
+	if recipe.AccumFreq < 1 {
+		recipe.AccumFreq = 1
+	}
 	store, err := clip.NewStore(modelCfg, sd)
 	if err != nil {
 		return nil, err
 	}
-	s := &Stepper{modelCfg: modelCfg, opt: opt, store: store, backend: backend, Step: step}
+	s := &Stepper{modelCfg: modelCfg, recipe: recipe, store: store, backend: backend, Step: step}
 	for _, spec := range clip.Params(modelCfg) {
+		if recipe.LockImage && strings.HasPrefix(spec.Name, "visual.") {
+			continue
+		}
 		p := trainedParam{spec: spec, param: store.GetVariable(transformer.VariablePath(spec.Name)), decay: !clip.NoWeightDecay(spec)}
-		for _, moment := range []struct {
-			scope string
-			key   string
-			dst   **model.Variable
-		}{{expAvgScope, "exp_avg." + spec.Name, &p.expAvg}, {expAvgSqScope, "exp_avg_sq." + spec.Name, &p.expSq}} {
+		slots := []struct {
+			scope, key string
+			dst        **model.Variable
+			restored   bool
+		}{
+			{expAvgScope, "exp_avg." + spec.Name, &p.expAvg, true},
+			{expAvgSqScope, "exp_avg_sq." + spec.Name, &p.expSq, true},
+		}
+		if recipe.AccumFreq > 1 {
+			slots = append(slots, struct {
+				scope, key string
+				dst        **model.Variable
+				restored   bool
+			}{gradAccumScope, "", &p.gradAcc, false})
+		}
+		for _, slot := range slots {
 			values := make([]float32, spec.NumElements())
-			if optState != nil {
-				t, ok := optState[moment.key]
+			if optState != nil && slot.restored {
+				t, ok := optState[slot.key]
 				if !ok {
-					return nil, fmt.Errorf("optimizer state has no %s", moment.key)
+					return nil, fmt.Errorf("optimizer state has no %s", slot.key)
 				}
 				if values, err = t.Float32s(); err != nil || len(values) != spec.NumElements() {
-					return nil, fmt.Errorf("optimizer state %s: wrong size or type (%v)", moment.key, err)
+					return nil, fmt.Errorf("optimizer state %s: wrong size or type (%v)", slot.key, err)
 				}
 			}
-			v, err := store.CreateVariable(moment.scope+transformer.VariablePath(spec.Name), tensors.FromFlatDataAndDimensions(values, spec.Shape...))
+			v, err := store.CreateVariable(slot.scope+transformer.VariablePath(spec.Name), tensors.FromFlatDataAndDimensions(values, spec.Shape...))
 			if err != nil {
 				return nil, err
 			}
 			v.SetTrainable(false)
-			*moment.dst = v
+			*slot.dst = v
 		}
 		s.params = append(s.params, p)
 	}
 	err = exceptions.TryCatch[error](func() {
-		s.exec = model.MustNewExec(backend, store, s.graph)
+		if recipe.AccumFreq == 1 {
+			s.fused = model.MustNewExec(backend, store, s.fusedGraph)
+			return
+		}
+		s.features = model.MustNewExec(backend, store, func(scope *model.Scope, pixels, tokens *Node) (*Node, *Node) {
+			return clip.EncodeImage(scope, modelCfg, pixels), clip.EncodeText(scope, modelCfg, tokens)
+		})
+		s.accum = model.MustNewExec(backend, store, s.accumGraph)
+		s.apply = model.MustNewExec(backend, store, s.applyGraph)
 	})
 	if err != nil {
 		return nil, err
@@ -84,67 +143,170 @@ func NewStepper(backend compute.Backend, modelCfg clip.Config, sd weights.StateD
 	return s, nil
 }
 
-// graph is the whole training step. Inputs: pixels, tokens, lr, bc1, bc2.
-// Outputs: loss, gradient norm, exp(logit_scale) after the clamp.
-func (s *Stepper) graph(scope *model.Scope, inputs []*Node) []*Node {
-	pixels, tokens := inputs[0], inputs[1]
-	hyper := stepHyper{lr: inputs[2], biasCorrection1: inputs[3], biasCorrection2: inputs[4]}
-	g := pixels.Graph()
-	img := clip.EncodeImage(scope, s.modelCfg, pixels)
-	txt := clip.EncodeText(scope, s.modelCfg, tokens)
-	loss := clip.ContrastiveLoss(clip.Logits(scope, img, txt))
-
+func (s *Stepper) values(g *Graph) []*Node {
 	values := make([]*Node, len(s.params))
 	for i, p := range s.params {
 		values[i] = p.param.NodeValue(g)
 	}
-	grads := Gradient(loss, values...)
-	norm := s.opt.update(s.params, grads, hyper)
+	return values
+}
 
-	// OpenCLIP clamps after the optimiser step: logit_scale.clamp_(0, ln 100).
+// finishUpdate clamps logit_scale as OpenCLIP does after every step
+// (logit_scale.clamp_(0, ln 100)) and returns exp of the clamped value.
+func (s *Stepper) finishUpdate(g *Graph) *Node {
 	scale := s.store.GetVariable(transformer.VariablePath(clip.LogitScaleName))
 	clamped := ClipScalar(scale.NodeValue(g), 0, clip.MaxLogitScale)
 	scale.SetNodeValue(clamped)
-	return []*Node{loss, norm, Exp(clamped)}
+	return Exp(clamped)
 }
 
-// TrainStep runs one optimiser step on a batch with learning rate lr.
-func (s *Stepper) TrainStep(pixels []float32, tokens []int32, batch int, lr float64) (StepStats, error) {
+// fusedGraph is the whole step. Inputs: pixels, tokens, lr, bc1, bc2.
+// Outputs: loss, gradient norm, exp(logit_scale) after the clamp.
+func (s *Stepper) fusedGraph(scope *model.Scope, inputs []*Node) []*Node {
+	pixels, tokens := inputs[0], inputs[1]
+	hyper := stepHyper{lr: inputs[2], biasCorrection1: inputs[3], biasCorrection2: inputs[4]}
+	g := pixels.Graph()
+	loss := clip.ContrastiveLoss(clip.Logits(scope, clip.EncodeImage(scope, s.modelCfg, pixels), clip.EncodeText(scope, s.modelCfg, tokens)))
+	grads := Gradient(loss, s.values(g)...)
+	norm := s.recipe.AdamW.update(s.params, grads, hyper)
+	return []*Node{loss, norm, s.finishUpdate(g)}
+}
+
+// accumGraph encodes micro-batch j with gradients and places its features
+// into the cached features of the whole accumulated batch. Inputs: pixels,
+// tokens [B,…], cached image and text features [N,E] with slot j zeroed,
+// placement [N,B] (the identity into slot j). The gradient of the loss over
+// all N pairs is added to the accumulators. Output: the loss.
+func (s *Stepper) accumGraph(scope *model.Scope, inputs []*Node) []*Node {
+	pixels, tokens, cachedImg, cachedTxt, placement := inputs[0], inputs[1], inputs[2], inputs[3], inputs[4]
+	g := pixels.Graph()
+	img := Add(cachedImg, Dot(placement, clip.EncodeImage(scope, s.modelCfg, pixels)).Product())
+	txt := Add(cachedTxt, Dot(placement, clip.EncodeText(scope, s.modelCfg, tokens)).Product())
+	loss := clip.ContrastiveLoss(clip.Logits(scope, img, txt))
+	grads := Gradient(loss, s.values(g)...)
+	for i, p := range s.params {
+		p.gradAcc.SetNodeValue(Add(p.gradAcc.NodeValue(g), grads[i]))
+	}
+	return []*Node{loss}
+}
+
+// applyGraph takes the AdamW step from the accumulated gradients and zeroes
+// them. Inputs: lr, bc1, bc2. Outputs: gradient norm, exp(logit_scale).
+func (s *Stepper) applyGraph(scope *model.Scope, inputs []*Node) []*Node {
+	g := inputs[0].Graph()
+	grads := make([]*Node, len(s.params))
+	for i, p := range s.params {
+		grads[i] = p.gradAcc.NodeValue(g)
+		p.gradAcc.SetNodeValue(ZerosLike(grads[i]))
+	}
+	norm := s.recipe.AdamW.update(s.params, grads, stepHyper{lr: inputs[0], biasCorrection1: inputs[1], biasCorrection2: inputs[2]})
+	return []*Node{norm, s.finishUpdate(g)}
+}
+
+// TrainStep runs one optimiser step with learning rate lr on AccumFreq
+// micro-batches of equal size.
+func (s *Stepper) TrainStep(micro []MicroBatch, lr float64) (StepStats, error) {
 	start := time.Now()
+	if len(micro) != s.recipe.AccumFreq {
+		return StepStats{}, fmt.Errorf("train step: got %d micro-batches, accum_freq is %d", len(micro), s.recipe.AccumFreq)
+	}
 	size := s.modelCfg.VisionCfg.ImageSize
 	ctxLen := s.modelCfg.TextCfg.ContextLength
-	if len(pixels) != batch*3*size*size || len(tokens) != batch*ctxLen {
-		return StepStats{}, fmt.Errorf("train step: batch of %d needs %d pixels and %d tokens, got %d and %d", batch, batch*3*size*size, batch*ctxLen, len(pixels), len(tokens))
+	for i, m := range micro {
+		if m.Size != micro[0].Size || len(m.Pixels) != m.Size*3*size*size || len(m.Tokens) != m.Size*ctxLen {
+			return StepStats{}, fmt.Errorf("train step: micro-batch %d: %d pairs need %d pixels and %d tokens (and all micro-batches one size), got %d and %d",
+				i, m.Size, m.Size*3*size*size, m.Size*ctxLen, len(m.Pixels), len(m.Tokens))
+		}
 	}
 	t := float64(s.Step + 1)
-	bc1 := 1 - math.Pow(s.opt.Beta1, t)
-	bc2 := 1 - math.Pow(s.opt.Beta2, t)
-	outputs, err := s.exec.Call(
-		tensors.FromFlatDataAndDimensions(pixels, batch, 3, size, size),
-		tensors.FromFlatDataAndDimensions(tokens, batch, ctxLen),
-		float32(lr), float32(bc1), float32(bc2),
-	)
-	if err != nil {
-		return StepStats{}, fmt.Errorf("train step %d: %w", s.Step+1, err)
-	}
+	bc1 := float32(1 - math.Pow(s.recipe.AdamW.Beta1, t))
+	bc2 := float32(1 - math.Pow(s.recipe.AdamW.Beta2, t))
 	stats := StepStats{LR: lr}
-	for i, dst := range []*float64{&stats.Loss, &stats.GradNorm, &stats.LogitScale} {
-		*dst = float64(tensors.MustCopyFlatData[float32](outputs[i])[0])
-		outputs[i].FinalizeAll()
+	var outputs []*tensors.Tensor
+	var err error
+	if s.fused != nil {
+		m := micro[0]
+		outputs, err = s.fused.Call(tensors.FromFlatDataAndDimensions(m.Pixels, m.Size, 3, size, size),
+			tensors.FromFlatDataAndDimensions(m.Tokens, m.Size, ctxLen), float32(lr), bc1, bc2)
+		if err != nil {
+			return StepStats{}, fmt.Errorf("train step %d: %w", s.Step+1, err)
+		}
+		stats.Loss, stats.GradNorm, stats.LogitScale = scalar(outputs[0]), scalar(outputs[1]), scalar(outputs[2])
+	} else {
+		if stats.Loss, err = s.accumulate(micro); err != nil {
+			return StepStats{}, fmt.Errorf("train step %d: %w", s.Step+1, err)
+		}
+		if outputs, err = s.apply.Call(float32(lr), bc1, bc2); err != nil {
+			return StepStats{}, fmt.Errorf("train step %d: %w", s.Step+1, err)
+		}
+		stats.GradNorm, stats.LogitScale = scalar(outputs[0]), scalar(outputs[1])
 	}
 	s.Step++
 	stats.Duration = time.Since(start)
 	return stats, nil
 }
 
+// accumulate caches every micro-batch's features, then adds each
+// micro-batch's gradient (against the whole cache) to the accumulators.
+func (s *Stepper) accumulate(micro []MicroBatch) (float64, error) {
+	size, ctxLen, embed := s.modelCfg.VisionCfg.ImageSize, s.modelCfg.TextCfg.ContextLength, s.modelCfg.EmbedDim
+	b := micro[0].Size
+	n := b * len(micro)
+	inputs := make([][2]*tensors.Tensor, len(micro))
+	cachedImg := make([]float32, 0, n*embed)
+	cachedTxt := make([]float32, 0, n*embed)
+	for i, m := range micro {
+		inputs[i] = [2]*tensors.Tensor{tensors.FromFlatDataAndDimensions(m.Pixels, b, 3, size, size), tensors.FromFlatDataAndDimensions(m.Tokens, b, ctxLen)}
+		out, err := s.features.Call(inputs[i][0], inputs[i][1])
+		if err != nil {
+			return 0, err
+		}
+		cachedImg = append(cachedImg, tensors.MustCopyFlatData[float32](out[0])...)
+		cachedTxt = append(cachedTxt, tensors.MustCopyFlatData[float32](out[1])...)
+		finalize(out)
+	}
+	var loss float64
+	for j := range micro {
+		img, txt := zeroSlot(cachedImg, j, b, embed), zeroSlot(cachedTxt, j, b, embed)
+		placement := make([]float32, n*b)
+		for r := 0; r < b; r++ {
+			placement[(j*b+r)*b+r] = 1
+		}
+		out, err := s.accum.Call(inputs[j][0], inputs[j][1],
+			tensors.FromFlatDataAndDimensions(img, n, embed), tensors.FromFlatDataAndDimensions(txt, n, embed),
+			tensors.FromFlatDataAndDimensions(placement, n, b))
+		if err != nil {
+			return 0, err
+		}
+		if j == 0 {
+			loss = scalar(out[0])
+		} else {
+			finalize(out)
+		}
+	}
+	return loss, nil
+}
+
+func zeroSlot(features []float32, slot, batch, embed int) []float32 {
+	out := append([]float32(nil), features...)
+	clear(out[slot*batch*embed : (slot+1)*batch*embed])
+	return out
+}
+
+func scalar(t *tensors.Tensor) float64 {
+	v := float64(tensors.MustCopyFlatData[float32](t)[0])
+	t.FinalizeAll()
+	return v
+}
+
+func finalize(ts []*tensors.Tensor) {
+	for _, t := range ts {
+		t.FinalizeAll()
+	}
+}
+
 // Store is the GoMLX store with the model's (and optimiser's) variables.
 func (s *Stepper) Store() *model.Store { return s.store }
-
-// ModelConfig is the architecture being trained.
-func (s *Stepper) ModelConfig() clip.Config { return s.modelCfg }
-
-// Backend is the backend the step runs on.
-func (s *Stepper) Backend() compute.Backend { return s.backend }
 
 // StateDict copies the model's weights out in OpenCLIP layout.
 func (s *Stepper) StateDict() (weights.StateDict, error) {
@@ -152,7 +314,7 @@ func (s *Stepper) StateDict() (weights.StateDict, error) {
 }
 
 // OptimizerState copies AdamW's moments out, named exp_avg.<param> and
-// exp_avg_sq.<param>.
+// exp_avg_sq.<param> (only trained parameters have them).
 func (s *Stepper) OptimizerState() (weights.StateDict, error) {
 	sd := make(weights.StateDict)
 	for _, p := range s.params {
@@ -174,7 +336,11 @@ func (s *Stepper) OptimizerState() (weights.StateDict, error) {
 	return sd, nil
 }
 
-// Finalize releases the compiled graph.
-func (s *Stepper) Finalize() { s.exec.Finalize() }
-
-var _ = dtypes.Float32
+// Finalize releases the compiled graphs.
+func (s *Stepper) Finalize() {
+	for _, e := range []*model.Exec{s.fused, s.features, s.accum, s.apply} {
+		if e != nil {
+			e.Finalize()
+		}
+	}
+}

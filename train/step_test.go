@@ -1,6 +1,10 @@
 package train
 
 import (
+	"bytes"
+	"strings"
+
+	"github.com/bmca/bmca/model/weights"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -44,7 +48,7 @@ func TestStepperLearnsAFixedBatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := tinyConfig()
-	s, err := NewStepper(be, cfg, clip.Init(cfg, 1), AdamW{Beta1: 0.9, Beta2: 0.98, Eps: 1e-6, WeightDecay: 0.2, ClipNorm: 1}, nil, 0)
+	s, err := NewStepper(be, cfg, clip.Init(cfg, 1), Recipe{AdamW: testAdamW}, nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +56,7 @@ func TestStepperLearnsAFixedBatch(t *testing.T) {
 	pixels, tokens := randomBatch(7, cfg, 8)
 	first, last := 0.0, 0.0
 	for i := 0; i < 40; i++ {
-		st, err := s.TrainStep(pixels, tokens, 8, 2e-3)
+		st, err := s.TrainStep([]MicroBatch{{pixels, tokens, 8}}, 2e-3)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -72,6 +76,98 @@ func TestStepperLearnsAFixedBatch(t *testing.T) {
 	}
 	if s.Step != 40 {
 		t.Errorf("step counter %d, want 40", s.Step)
+	}
+}
+
+var testAdamW = AdamW{Beta1: 0.9, Beta2: 0.98, Eps: 1e-6, WeightDecay: 0.2, ClipNorm: 1}
+
+// TestAccumulationMatchesOneLargeBatch checks OpenCLIP's accumulation: two
+// micro-batches of 4 with cached features give the same update as one
+// batch of 8 (the contrastive negatives span the accumulated batch).
+func TestAccumulationMatchesOneLargeBatch(t *testing.T) {
+	be, err := backend.Open(backend.DefaultCPU)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := tinyConfig()
+	pixels, tokens := randomBatch(11, cfg, 8)
+	half := len(pixels) / 2
+	halfTok := len(tokens) / 2
+	run := func(accum int, micro []MicroBatch) (weights.StateDict, StepStats) {
+		s, err := NewStepper(be, cfg, clip.Init(cfg, 2), Recipe{AdamW: testAdamW, AccumFreq: accum}, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Finalize()
+		var st StepStats
+		for i := 0; i < 3; i++ {
+			if st, err = s.TrainStep(micro, 1e-3); err != nil {
+				t.Fatal(err)
+			}
+		}
+		sd, err := s.StateDict()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sd, st
+	}
+	whole, wholeStats := run(1, []MicroBatch{{pixels, tokens, 8}})
+	split, splitStats := run(2, []MicroBatch{{pixels[:half], tokens[:halfTok], 4}, {pixels[half:], tokens[halfTok:], 4}})
+	if math.Abs(wholeStats.Loss-splitStats.Loss) > 1e-4 || math.Abs(wholeStats.GradNorm-splitStats.GradNorm) > 1e-3*wholeStats.GradNorm {
+		t.Errorf("loss/grad norm: one batch %.6f/%.6f, accumulated %.6f/%.6f", wholeStats.Loss, wholeStats.GradNorm, splitStats.Loss, splitStats.GradNorm)
+	}
+	worst := 0.0
+	for name, w := range whole {
+		a, _ := w.Float32s()
+		b, _ := split[name].Float32s()
+		for i := range a {
+			worst = max(worst, math.Abs(float64(a[i]-b[i])))
+		}
+	}
+	if worst > 1e-5 {
+		t.Errorf("weights after 3 steps differ by up to %g between one batch of 8 and 2×4 accumulated", worst)
+	}
+	if worst == 0 && wholeStats.Loss == 0 {
+		t.Error("degenerate comparison")
+	}
+}
+
+// TestLockImageFreezesTheImageTower trains with the image tower locked:
+// visual.* must not move, the text tower must.
+func TestLockImageFreezesTheImageTower(t *testing.T) {
+	be, err := backend.Open(backend.DefaultCPU)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := tinyConfig()
+	init := clip.Init(cfg, 4)
+	s, err := NewStepper(be, cfg, init, Recipe{AdamW: testAdamW, LockImage: true}, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Finalize()
+	pixels, tokens := randomBatch(5, cfg, 6)
+	for i := 0; i < 2; i++ {
+		if _, err := s.TrainStep([]MicroBatch{{pixels, tokens, 6}}, 1e-2); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after, err := s.StateDict()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, w := range after {
+		moved := !bytes.Equal(w.Data, init[name].Data)
+		if strings.HasPrefix(name, "visual.") && moved {
+			t.Errorf("%s changed with the image tower locked", name)
+		}
+		if name == "text_projection" && !moved {
+			t.Errorf("%s did not train", name)
+		}
+	}
+	opt, _ := s.OptimizerState()
+	if _, ok := opt["exp_avg.visual.proj"]; ok {
+		t.Error("a locked image tower should have no optimizer state")
 	}
 }
 

@@ -31,6 +31,9 @@ type TrainArgs struct {
 func Train(ctx context.Context, cfg *config.Config, args TrainArgs) error {
 	var err error
 	resumePath, pretrainedPath := args.Resume, args.Pretrained
+	if pretrainedPath == "" {
+		pretrainedPath = cfg.Train.Pretrained
+	}
 	start := time.Now()
 	model := cfg.Model.Config
 	synthetic := cfg.Data.Synthetic.Enabled
@@ -93,8 +96,11 @@ func Train(ctx context.Context, cfg *config.Config, args TrainArgs) error {
 		Output: cfg.Output, Steps: cfg.Train.Steps,
 		Schedule: train.Schedule{Kind: cfg.Train.Schedule, Base: cfg.Train.LR, Warmup: cfg.Train.Warmup, Total: cfg.Train.Steps,
 			CooldownSteps: cfg.Train.CooldownSteps, CooldownPower: cfg.Train.CooldownPower, CooldownEnd: cfg.Train.CooldownEnd},
-		AdamW: train.AdamW{Beta1: cfg.Train.Beta1, Beta2: cfg.Train.Beta2, Eps: cfg.Train.Eps, WeightDecay: cfg.Train.WeightDecay,
-			ClipNorm: cfg.Train.GradClipNorm},
+		Recipe: train.Recipe{
+			AdamW: train.AdamW{Beta1: cfg.Train.Beta1, Beta2: cfg.Train.Beta2, Eps: cfg.Train.Eps, WeightDecay: cfg.Train.WeightDecay,
+				ClipNorm: cfg.Train.GradClipNorm},
+			AccumFreq: cfg.Train.AccumFreq, LockImage: cfg.Train.LockImage,
+		},
 		CheckpointEvery: cfg.Train.CheckpointEvery, Keep: cfg.Train.KeepCheckpoints, LogEvery: cfg.Train.LogEvery,
 		EvalEvery: cfg.Eval.Every, Seed: cfg.Train.Seed, RunConfig: runConfig, Init: init, Resume: resume,
 	}
@@ -105,7 +111,11 @@ func Train(ctx context.Context, cfg *config.Config, args TrainArgs) error {
 		OnStep: bar.update,
 		OnCheckpoint: func(dir string, step int) {
 			bar.note(fmt.Sprintf("checkpoint step %d → %s", step, dir))
+			if err := train.PlotMetrics(cfg.Output); err != nil {
+				bar.note(fmt.Sprintf("warning: metrics plot: %v", err))
+			}
 		},
+		DataStats: func() any { return source.Stats() },
 	}
 	if suite != nil {
 		hooks.Evaluate = func(ctx context.Context, step int, enc *clip.Encoder) (map[string]float64, error) {
@@ -131,6 +141,9 @@ func Train(ctx context.Context, cfg *config.Config, args TrainArgs) error {
 			return fmt.Errorf("training diverged: %w", err)
 		}
 		return err
+	}
+	if err := train.PlotMetrics(cfg.Output); err != nil {
+		fmt.Fprintf(args.Out, "warning: metrics plot: %v\n", err)
 	}
 	if res.Interrupted {
 		fmt.Fprintf(args.Out, "interrupted at step %d: checkpoint %s; continue with --resume latest\n", res.Step, res.Checkpoint)
