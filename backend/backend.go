@@ -40,7 +40,11 @@ func Open(config string) (compute.Backend, error) {
 		found = found || a == name
 	}
 	if !found {
-		return nil, fmt.Errorf("backend %q: not compiled in (available: %s); XLA needs a build with -tags xla", config, strings.Join(available, ", "))
+		hint := ""
+		if name == "xla" {
+			hint = "; build with -tags xla (cgo) for GPU nodes"
+		}
+		return nil, fmt.Errorf("backend %q: %q is not compiled in (available: %s)%s", config, name, strings.Join(available, ", "), hint)
 	}
 	b, err := compute.NewWithConfig(config)
 	if err != nil {

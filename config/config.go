@@ -24,8 +24,10 @@ type Config struct {
 	Train Train `yaml:"train"`
 	// Eval is the evaluation run during and after training, and by cmd/eval.
 	Eval Eval `yaml:"eval"`
-	// Backend is the GoMLX backend: "go:parallelism=-1" (pure Go, CPU; the
-	// default) or "xla:/abs/path/xla_cuda_plugin.so" on GPU nodes.
+	// Backend is the GoMLX backend: "go:parallelism=-1" (pure Go, CPU) or
+	// "xla:/abs/path/xla_cuda_plugin.so,preallocate=false" on GPU nodes
+	// (a binary built with -tags xla). Empty means $GOMLX_BACKEND if set,
+	// else go:parallelism=-1.
 	Backend string `yaml:"backend"`
 	// Output is the run directory: checkpoints/, metrics.jsonl, plots.
 	Output string `yaml:"output"`
@@ -154,8 +156,7 @@ func Default() Config {
 			CooldownPower: 1, Beta1: 0.9, Beta2: 0.98, Eps: 1e-6, WeightDecay: 0.2,
 			KeepCheckpoints: 2, LogEvery: 10,
 		},
-		Eval:    Eval{BatchSize: 64},
-		Backend: "go:parallelism=-1",
-		Output:  "runs/latest",
+		Eval:   Eval{BatchSize: 64},
+		Output: "runs/latest",
 	}
 }

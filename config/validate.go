@@ -95,9 +95,6 @@ func (c *Config) Validate() error {
 	if c.Eval.Every < 0 {
 		return fmt.Errorf("eval.every: must be ≥ 0, got %d", c.Eval.Every)
 	}
-	if c.Backend == "" {
-		return fmt.Errorf("backend: empty (use go:parallelism=-1 for CPU)")
-	}
 	if c.Output == "" {
 		return fmt.Errorf("output: empty")
 	}

@@ -132,8 +132,8 @@ func Train(ctx context.Context, cfg *config.Config, args TrainArgs) error {
 	if synthetic {
 		label = " on SYNTHETIC data"
 	}
-	fmt.Fprintf(args.Out, "training %s%s: %d steps × batch %d, %s params, backend %s, output %s\n",
-		describe(model), label, cfg.Train.Steps, cfg.Train.BatchSize, humanCount(clip.NumParams(model)), cfg.Backend, cfg.Output)
+	fmt.Fprintf(args.Out, "training %s%s: %d steps × batch %s, %s params, backend %s, output %s\n",
+		describe(model), label, cfg.Train.Steps, batchDesc(cfg), humanCount(clip.NumParams(model)), be.Description(), cfg.Output)
 	res, err := train.Loop(ctx, be, model, opts, source, hooks)
 	bar.finish()
 	if err != nil {
@@ -158,6 +158,13 @@ func Train(ctx context.Context, cfg *config.Config, args TrainArgs) error {
 		}
 	}
 	return nil
+}
+
+func batchDesc(cfg *config.Config) string {
+	if cfg.Train.AccumFreq > 1 {
+		return fmt.Sprintf("%d (%d × accum %d)", cfg.Train.BatchSize*cfg.Train.AccumFreq, cfg.Train.BatchSize, cfg.Train.AccumFreq)
+	}
+	return fmt.Sprint(cfg.Train.BatchSize)
 }
 
 func sameArchitecture(a, b clip.Config) error {
