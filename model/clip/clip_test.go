@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/bmca/bmca/backend"
+	"github.com/bmca/bmca/configs"
 	"github.com/bmca/bmca/internal/testshared"
 	"github.com/bmca/bmca/model/weights"
 	"github.com/gomlx/compute"
@@ -120,13 +121,22 @@ func TestOpenCLIPParity(t *testing.T) {
 
 // TestParameterCounts checks the shipped-architecture layouts against
 // OpenCLIP's published parameter counts (logit_scale included).
-func TestParameterCounts(t *testing.T) {
+func b16Config() Config {
 	b16 := Config{EmbedDim: 512}
 	b16.VisionCfg.ImageSize, b16.VisionCfg.PatchSize, b16.VisionCfg.Width, b16.VisionCfg.Layers = 224, 16, 768, 12
 	b16.TextCfg.ContextLength, b16.TextCfg.VocabSize, b16.TextCfg.Width, b16.TextCfg.Heads, b16.TextCfg.Layers = 77, 49408, 512, 8, 12
+	return b16
+}
+
+func l14Config() Config {
 	l14 := Config{EmbedDim: 768}
 	l14.VisionCfg.ImageSize, l14.VisionCfg.PatchSize, l14.VisionCfg.Width, l14.VisionCfg.Layers = 224, 14, 1024, 24
 	l14.TextCfg.ContextLength, l14.TextCfg.VocabSize, l14.TextCfg.Width, l14.TextCfg.Heads, l14.TextCfg.Layers = 77, 49408, 768, 12, 12
+	return l14
+}
+
+func TestParameterCounts(t *testing.T) {
+	b16, l14 := b16Config(), l14Config()
 	for _, tc := range []struct {
 		name    string
 		cfg     Config
@@ -144,6 +154,43 @@ func TestParameterCounts(t *testing.T) {
 		}
 		if got := len(Params(tc.cfg)); got != tc.tensors {
 			t.Errorf("%s: %d tensors, want %d", tc.name, got, tc.tensors)
+		}
+	}
+}
+
+// TestForwardFLOPsMatchOpenCLIPProfile compares with docs/model_profile.csv.
+func TestForwardFLOPsMatchOpenCLIPProfile(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		cfg         Config
+		image, text float64 // GFLOPs
+	}{
+		{"ViT-B-16", b16Config(), 35.13, 5.96},
+		{"ViT-L-14", l14Config(), 162.03, 13.3},
+	} {
+		img, txt := ForwardFLOPs(tc.cfg)
+		if math.Abs(img/1e9-tc.image) > 0.01*tc.image || math.Abs(txt/1e9-tc.text) > 0.01*tc.text {
+			t.Errorf("%s: %.2f / %.2f GFLOPs, OpenCLIP's profile %.2f / %.2f", tc.name, img/1e9, txt/1e9, tc.image, tc.text)
+		}
+	}
+}
+
+// TestShippedModelConfigs parses every built-in model config and checks the
+// published parameter counts of the OpenCLIP architectures.
+func TestShippedModelConfigs(t *testing.T) {
+	want := map[string]int{"ViT-B-16": 149_620_737, "ViT-L-14": 427_616_513, "ViT-B-32": 151_277_313}
+	for _, name := range configs.ModelNames() {
+		data, err := configs.Model(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := ParseConfigJSON(data)
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if n, ok := want[name]; ok && NumParams(cfg) != n {
+			t.Errorf("%s: %d parameters, OpenCLIP has %d", name, NumParams(cfg), n)
 		}
 	}
 }

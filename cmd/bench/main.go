@@ -1,0 +1,145 @@
+// Command bench measures training-step speed of a CLIP model on a backend
+// with random data: milliseconds per step, samples/s, achieved GFLOP/s
+// (from an analytic FLOP count) and peak resident memory. It is what the
+// GPU check script runs, and how CPU speed is tracked between versions.
+//
+//	go run ./cmd/bench --model tiny --batch 64 --steps 10
+//	go run ./cmd/bench --model small --batch 64 --steps 3
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/bmca/bmca/backend"
+	"github.com/bmca/bmca/configs"
+	"github.com/bmca/bmca/internal/cli"
+	"github.com/bmca/bmca/model/clip"
+	"github.com/bmca/bmca/model/textenc"
+	"github.com/bmca/bmca/model/vit"
+	"github.com/bmca/bmca/train"
+)
+
+// small is the CPU reference config of the training-engine issue: embed
+// 256; vision 64 px, patch 8, width 256, 4 layers; text 77 × 256, 4 heads, 4 layers.
+var small = clip.Config{
+	EmbedDim:  256,
+	VisionCfg: vit.Config{ImageSize: 64, PatchSize: 8, Width: 256, Layers: 4, HeadWidth: 64},
+	TextCfg:   textenc.Config{ContextLength: 77, VocabSize: 49408, Width: 256, Heads: 4, Layers: 4},
+}
+
+func main() {
+	fs := flag.NewFlagSet("bench", flag.ExitOnError)
+	modelName := fs.String("model", "tiny", "model `NAME`: \"small\" or a built-in config ("+strings.Join(configs.ModelNames(), ", ")+")")
+	batch := fs.Int("batch", 64, "pairs per step (`N`)")
+	steps := fs.Int("steps", 5, "timed steps (`N`), after one untimed step that compiles")
+	accum := fs.Int("accum", 1, "micro-batches per step (`N`), OpenCLIP's accum_freq")
+	backendCfg := fs.String("backend", "", "GoMLX backend `CONFIG` (default $GOMLX_BACKEND or go:parallelism=-1)")
+	jsonOut := fs.Bool("json", false, "print one JSON object instead of text")
+	_ = fs.Parse(os.Args[1:])
+	if err := run(*modelName, *batch, *steps, *accum, *backendCfg, *jsonOut); err != nil {
+		cli.Fatal("bench", err)
+	}
+}
+
+func run(modelName string, batch, steps, accum int, backendCfg string, jsonOut bool) error {
+	cfg := small
+	if modelName != "small" {
+		data, err := configs.Model(modelName)
+		if err != nil {
+			return err
+		}
+		if cfg, err = clip.ParseConfigJSON(data); err != nil {
+			return err
+		}
+	}
+	if batch < 2 || steps < 1 || accum < 1 {
+		return fmt.Errorf("--batch must be ≥ 2, --steps and --accum ≥ 1")
+	}
+	be, err := backend.Open(backendCfg)
+	if err != nil {
+		return err
+	}
+	stepper, err := train.NewStepper(be, cfg, clip.Init(cfg, 1),
+		train.Recipe{AdamW: train.AdamW{Beta1: 0.9, Beta2: 0.98, Eps: 1e-6, WeightDecay: 0.2, ClipNorm: 1}, AccumFreq: accum}, nil, 0)
+	if err != nil {
+		return err
+	}
+	defer stepper.Finalize()
+	micro := randomMicroBatches(cfg, batch, accum)
+	start := time.Now()
+	if _, err := stepper.TrainStep(micro, 1e-5); err != nil {
+		return err
+	}
+	first := time.Since(start)
+	start = time.Now()
+	for i := 0; i < steps; i++ {
+		if _, err := stepper.TrainStep(micro, 1e-5); err != nil {
+			return err
+		}
+	}
+	perStep := time.Since(start) / time.Duration(steps)
+	img, txt := clip.ForwardFLOPs(cfg)
+	trainFLOPs := 3 * (img + txt) * float64(batch*accum)
+	if accum > 1 {
+		trainFLOPs += (img + txt) * float64(batch*accum) // the feature-caching pass
+	}
+	res := map[string]any{
+		"model": modelName, "backend": be.Description(), "batch": batch, "accum": accum,
+		"params": clip.NumParams(cfg), "first_step_s": first.Seconds(), "step_ms": float64(perStep.Microseconds()) / 1000,
+		"samples_per_s": float64(batch*accum) / perStep.Seconds(), "gflop_per_step": trainFLOPs / 1e9,
+		"gflops": trainFLOPs / perStep.Seconds() / 1e9, "peak_rss_mib": peakRSSMiB(),
+	}
+	if jsonOut {
+		return json.NewEncoder(os.Stdout).Encode(res)
+	}
+	fmt.Printf("model %s (%d params), batch %d × accum %d, backend %s\n", modelName, res["params"], batch, accum, be.Description())
+	fmt.Printf("first step (compiles) %.2fs; %.1f ms/step, %.1f samples/s, %.1f GFLOP/step, %.2f GFLOP/s, peak RSS %.0f MiB\n",
+		first.Seconds(), res["step_ms"], res["samples_per_s"], res["gflop_per_step"], res["gflops"], res["peak_rss_mib"])
+	return nil
+}
+
+func randomMicroBatches(cfg clip.Config, batch, accum int) []train.MicroBatch {
+	rng := rand.New(rand.NewPCG(1, 2))
+	s, l := cfg.VisionCfg.ImageSize, cfg.TextCfg.ContextLength
+	eot := int32(cfg.TextCfg.VocabSize - 1)
+	out := make([]train.MicroBatch, accum)
+	for m := range out {
+		pixels := make([]float32, batch*3*s*s)
+		for i := range pixels {
+			pixels[i] = float32(rng.NormFloat64())
+		}
+		tokens := make([]int32, batch*l)
+		for b := 0; b < batch; b++ {
+			n := 5 + rng.IntN(l-6)
+			tokens[b*l] = eot - 1
+			for j := 1; j < n; j++ {
+				tokens[b*l+j] = int32(1 + rng.IntN(int(eot)-2))
+			}
+			tokens[b*l+n] = eot
+		}
+		out[m] = train.MicroBatch{Pixels: pixels, Tokens: tokens, Size: batch}
+	}
+	return out
+}
+
+// peakRSSMiB reads the process's peak resident set (Linux); 0 elsewhere.
+func peakRSSMiB() float64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			var kb float64
+			fmt.Sscanf(strings.TrimSpace(strings.TrimPrefix(line, "VmHWM:")), "%f", &kb)
+			return kb / 1024
+		}
+	}
+	return 0
+}
