@@ -19,6 +19,7 @@ import (
 	"github.com/gomlx/compute/dtypes"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/ml/model"
+	"github.com/gomlx/gomlx/support/exceptions"
 )
 
 // Config mirrors OpenCLIP's text_cfg (CLIPTextCfg) for the classic CLIP text tower.
@@ -82,9 +83,9 @@ func Params(c Config, embedDim int) []transformer.ParamSpec {
 func Encode(scope *model.Scope, c Config, embedDim int, quickGELU bool, tokens *Node) *Node {
 	c = c.WithDefaults()
 	g := tokens.Graph()
-	batch, seq := tokens.Shape().Dim(0), tokens.Shape().Dim(1)
+	seq := tokens.Shape().Dim(1)
 	if seq != c.ContextLength {
-		panic(fmt.Sprintf("textenc: tokens have %d positions, context_length is %d", seq, c.ContextLength))
+		exceptions.Panicf("textenc: tokens have %d positions, context_length is %d", seq, c.ContextLength)
 	}
 	table := transformer.Param(scope.In("token_embedding"), g, "weight", c.VocabSize, c.Width)
 	x := Gather(table, ExpandAxes(tokens, -1)) // [B, L, w]
@@ -95,7 +96,6 @@ func Encode(scope *model.Scope, c Config, embedDim int, quickGELU bool, tokens *
 	// multiplying by exact 0/1 leaves the selected row bit-identical.
 	selector := OneHot(PoolIndex(tokens), seq, dtypes.Float32)
 	pooled := Einsum("bl,blw->bw", selector, x)
-	_ = batch
 	return transformer.MatMulRight(pooled, transformer.Param(scope, g, "text_projection", c.Width, embedDim))
 }
 

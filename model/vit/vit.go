@@ -19,6 +19,7 @@ import (
 	"github.com/bmca/bmca/model/transformer"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/ml/model"
+	"github.com/gomlx/gomlx/support/exceptions"
 )
 
 // Config mirrors OpenCLIP's vision_cfg (CLIPVisionCfg) for ViT towers.
@@ -126,7 +127,7 @@ func Encode(scope *model.Scope, c Config, embedDim int, quickGELU bool, pixels *
 func PatchEmbed(scope *model.Scope, c Config, pixels *Node) *Node {
 	dims := pixels.Shape().Dimensions
 	if len(dims) != 4 || dims[1] != 3 || dims[2] != c.ImageSize || dims[3] != c.ImageSize {
-		panic(fmt.Sprintf("vit: pixels must be [B,3,%d,%d], got %v", c.ImageSize, c.ImageSize, dims))
+		exceptions.Panicf("vit: pixels must be [B,3,%d,%d], got %v", c.ImageSize, c.ImageSize, dims)
 	}
 	b, p, grid := dims[0], c.PatchSize, c.Grid()
 	x := Reshape(pixels, b, 3, grid, p, grid, p)
