@@ -55,10 +55,38 @@ type Tokenizer struct {
 
 // Data configures the training stream.
 type Data struct {
-	// TrainShards are WebDataset tar shards: paths, globs or brace ranges
-	// such as "shards/train-{000000..000099}.tar". Relative paths are
-	// resolved against the config file's directory.
+	// TrainShards are shard sources: paths, globs or brace ranges such as
+	// "shards/train-{000000..000099}.tar", http(s) URLs (token from
+	// $HF_TOKEN, never from the config), or "biomedica:commercial,other@BASE"
+	// for the published BIOMEDICA layout; "::" joins sources. Relative paths
+	// are resolved against the config file's directory.
 	TrainShards []string `yaml:"train_shards"`
+	// Weights gives one sampling weight per "::"-joined source (needs resampled).
+	Weights []float64 `yaml:"weights"`
+	// Format is "webdataset", "parquet", or empty to decide by file extension.
+	Format string `yaml:"format"`
+	// Parquet names the columns of parquet shards (empty: detected).
+	Parquet ParquetColumns `yaml:"parquet"`
+	// Resampled draws shards with replacement, as OpenCLIP's
+	// --dataset-resampled; it needs samples_per_epoch.
+	Resampled bool `yaml:"resampled"`
+	// SamplesPerEpoch fixes the epoch length (0 = one pass over the shards).
+	SamplesPerEpoch int64 `yaml:"samples_per_epoch"`
+	// Readers is the number of shards read at once (0 = 1; 8–16 for remote shards).
+	Readers int `yaml:"readers"`
+	// Filter selects samples by their BIOMEDICA json metadata before decoding.
+	Filter Filter `yaml:"filter"`
+	// MetaFields are extra json fields to keep with each sample.
+	MetaFields []string `yaml:"meta_fields"`
+	// MaxMemberBytes skips image or caption members larger than this (0 = 64 MiB).
+	MaxMemberBytes int64 `yaml:"max_member_bytes"`
+	// Augment is the training crop (OpenCLIP's RandomResizedCrop).
+	Augment Augment `yaml:"augment"`
+	// JPEGDecoder is "go" (pure Go, exact) or "libjpeg-turbo" (a build with -tags libjpeg).
+	JPEGDecoder string `yaml:"jpeg_decoder"`
+	// DCTScaling decodes large training JPEGs at 1/2–1/8 size first: much
+	// faster, not Pillow-exact. Evaluation never uses it.
+	DCTScaling bool `yaml:"dct_scaling"`
 	// ShuffleBuffer is the number of samples held for shuffling (0 = 5000,
 	// OpenCLIP's default; 1 = keep the read order).
 	ShuffleBuffer int `yaml:"shuffle_buffer"`
@@ -67,6 +95,51 @@ type Data struct {
 	// Synthetic, when enabled, writes the built-in synthetic dataset first
 	// and trains on it (the demo); TrainShards is then ignored.
 	Synthetic Synthetic `yaml:"synthetic"`
+}
+
+// ParquetColumns names the columns of parquet shards.
+type ParquetColumns struct {
+	// Image is the image column (HF image struct {bytes, path} or binary).
+	Image string `yaml:"image"`
+	// Caption is the caption column.
+	Caption string `yaml:"caption"`
+	// Key is the sample key column.
+	Key string `yaml:"key"`
+	// Meta are metadata columns made available to the filter.
+	Meta []string `yaml:"meta"`
+}
+
+// Filter selects training samples by BIOMEDICA metadata (json member or
+// parquet columns), without decoding images.
+type Filter struct {
+	// Licenses keeps only these article_license subsets (commercial, noncommercial, other).
+	Licenses []string `yaml:"licenses"`
+	// IncludePrimary keeps samples whose image_primary_label is one of these.
+	IncludePrimary []string `yaml:"include_primary"`
+	// ExcludePrimary drops samples whose image_primary_label is one of these.
+	ExcludePrimary []string `yaml:"exclude_primary"`
+	// IncludeSecondary keeps samples with an image_secondary_label among these.
+	IncludeSecondary []string `yaml:"include_secondary"`
+	// ExcludeSecondary drops samples with an image_secondary_label among these.
+	ExcludeSecondary []string `yaml:"exclude_secondary"`
+	// PanelTypes keeps only these image_panel_type values.
+	PanelTypes []string `yaml:"panel_types"`
+	// ClusterCap keeps at most this many samples per image_label_id cluster per epoch (0 = no cap).
+	ClusterCap int `yaml:"cluster_cap"`
+	// ClusterWeights keeps a sample of a cluster with this probability.
+	ClusterWeights map[string]float64 `yaml:"cluster_weights"`
+	// DefaultClusterWeight applies to clusters not in ClusterWeights (0 = 1).
+	DefaultClusterWeight float64 `yaml:"default_cluster_weight"`
+}
+
+// Augment is OpenCLIP's training transform: RandomResizedCrop, bicubic.
+type Augment struct {
+	// Enabled turns the random crop on (off: the eval transform is used).
+	Enabled bool `yaml:"enabled"`
+	// Scale is the range of the crop's area fraction (OpenCLIP: 0.9–1.0).
+	Scale [2]float64 `yaml:"scale"`
+	// Ratio is the range of the crop's aspect ratio (3/4–4/3).
+	Ratio [2]float64 `yaml:"ratio"`
 }
 
 // Synthetic configures the generated demo dataset.
@@ -150,7 +223,9 @@ type Eval struct {
 func Default() Config {
 	return Config{
 		Tokenizer: Tokenizer{Name: "clip-bpe"},
-		Data:      Data{ShuffleBuffer: 1000, Synthetic: Synthetic{Dir: "synthetic-data", Seed: 1, TrainSamples: 8192, EvalSamplesPerTask: 200}},
+		Data: Data{ShuffleBuffer: 1000, JPEGDecoder: "go",
+			Augment:   Augment{Enabled: true, Scale: [2]float64{0.9, 1}, Ratio: [2]float64{3.0 / 4, 4.0 / 3}},
+			Synthetic: Synthetic{Dir: "synthetic-data", Seed: 1, TrainSamples: 8192, EvalSamplesPerTask: 200}},
 		Train: Train{
 			Steps: 1000, BatchSize: 64, AccumFreq: 1, Precision: "f32", LR: 5e-4, Warmup: 10000, Schedule: "cosine",
 			CooldownPower: 1, Beta1: 0.9, Beta2: 0.98, Eps: 1e-6, WeightDecay: 0.2,

@@ -28,6 +28,22 @@ func (c *Config) Validate() error {
 	if d.Workers < 0 {
 		return fmt.Errorf("data.workers: must be ≥ 0, got %d", d.Workers)
 	}
+	switch d.JPEGDecoder {
+	case "go", "libjpeg-turbo":
+	default:
+		return fmt.Errorf("data.jpeg_decoder: %q is not one of go, libjpeg-turbo", d.JPEGDecoder)
+	}
+	switch d.Format {
+	case "", "webdataset", "parquet":
+	default:
+		return fmt.Errorf("data.format: %q is not one of webdataset, parquet (or empty to decide by extension)", d.Format)
+	}
+	if d.Resampled && d.SamplesPerEpoch <= 0 {
+		return fmt.Errorf("data.samples_per_epoch: resampled shards need a positive epoch length")
+	}
+	if len(d.Weights) > 0 && !d.Resampled {
+		return fmt.Errorf("data.weights: source weights need data.resampled: true")
+	}
 	if d.Synthetic.Enabled {
 		if d.Synthetic.TrainSamples <= 0 {
 			return fmt.Errorf("data.synthetic.train_samples: must be positive, got %d", d.Synthetic.TrainSamples)

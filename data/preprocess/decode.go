@@ -9,6 +9,8 @@ import (
 	"image/png"
 
 	"golang.org/x/image/webp"
+
+	jpegdec "github.com/bmca/bmca/data/preprocess/internal/jpeg"
 )
 
 // format names an encoded image container, detected from its first bytes.
@@ -97,8 +99,8 @@ func decode(encoded []byte) (image.Image, decoded, error) {
 	if err != nil {
 		return nil, info, fmt.Errorf("preprocess: decode %s header: %w", f, err)
 	}
-	if px := int64(cfg.Width) * int64(cfg.Height); px > MaxPixels || cfg.Width <= 0 || cfg.Height <= 0 {
-		return nil, info, fmt.Errorf("preprocess: decode %s: %d×%d pixels is empty or above the limit of %d", f, cfg.Width, cfg.Height, MaxPixels)
+	if err := checkSize(f, cfg.Width, cfg.Height); err != nil {
+		return nil, info, err
 	}
 	var img image.Image
 	switch f {
@@ -113,4 +115,85 @@ func decode(encoded []byte) (image.Image, decoded, error) {
 		return nil, info, fmt.Errorf("preprocess: decode %s: %w", f, err)
 	}
 	return img, info, nil
+}
+
+// open decodes encoded into a row source in Pillow's mode. pick is called
+// with the image's full size once its header is read, before any pixel is
+// decoded, and returns the DCT scale denominator (1, 2, 4 or 8); only JPEGs
+// honour it, other formats always decode at full size. Images above
+// MaxPixels are refused before decoding.
+func (c Config) open(encoded []byte, pick func(w, h int) int) (rowSource, error) {
+	f, err := detectFormat(encoded)
+	if err != nil {
+		return nil, fmt.Errorf("preprocess: decode: %w", err)
+	}
+	switch f {
+	case formatJPEG:
+		hdr, err := jpegdec.DecodeHeader(encoded)
+		var unsupported jpegdec.UnsupportedError
+		if errors.As(err, &unsupported) {
+			return c.openStd(encoded, pick)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("preprocess: decode jpeg header: %w", err)
+		}
+		if err := checkSize(f, hdr.Width, hdr.Height); err != nil {
+			return nil, err
+		}
+		scale := pick(hdr.Width, hdr.Height)
+		if c.JPEG == JPEGTurbo {
+			src, err := turboDecode(encoded, scale)
+			if errors.Is(err, errTurboUnsupported) {
+				return c.openStd(encoded, func(w, h int) int { return 1 })
+			}
+			if err != nil {
+				return nil, fmt.Errorf("preprocess: decode jpeg (libjpeg-turbo): %w", err)
+			}
+			return src, nil
+		}
+		img, err := jpegdec.Decode(encoded, jpegdec.Options{Scale: scale, MaxPixels: MaxPixels})
+		if errors.As(err, &unsupported) {
+			return c.openStd(encoded, func(w, h int) int { return 1 })
+		}
+		if err != nil {
+			return nil, fmt.Errorf("preprocess: decode jpeg: %w", err)
+		}
+		return &jpegSource{img: img}, nil
+	case formatPNG:
+		src, err := newPNGSource(encoded)
+		if errors.Is(err, errPNGFallback) {
+			return c.openStd(encoded, pick)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("preprocess: decode %w", err)
+		}
+		if err := checkSize(f, src.w, src.h); err != nil {
+			return nil, err
+		}
+		pick(src.w, src.h)
+		return src, nil
+	}
+	return c.openStd(encoded, pick)
+}
+
+// openStd decodes with the standard library's decoders (and x/image/webp)
+// into a raster: WebP, the PNG layouts pngSource does not stream, and the
+// JPEGs the pure-Go decoder does not handle (CMYK, 12-bit).
+func (c Config) openStd(encoded []byte, pick func(w, h int) int) (rowSource, error) {
+	img, info, err := decode(encoded)
+	if err != nil {
+		return nil, err
+	}
+	b := img.Bounds()
+	pick(b.Dx(), b.Dy())
+	r := toRaster(img, info)
+	return &r, nil
+}
+
+// checkSize refuses empty images and decompression bombs from their header.
+func checkSize(f format, w, h int) error {
+	if px := int64(w) * int64(h); px > MaxPixels || w <= 0 || h <= 0 {
+		return fmt.Errorf("preprocess: decode %s: %d×%d pixels is empty or above the limit of %d", f, w, h, MaxPixels)
+	}
+	return nil
 }

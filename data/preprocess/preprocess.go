@@ -1,18 +1,24 @@
 // Package preprocess turns encoded images into the float32 tensors a CLIP
-// image tower takes, reproducing OpenCLIP's eval transform
-// (image_transform(size, is_train=False)) as Pillow 9.4 computes it:
-// bicubic resize of the shorter side to the image size, centre crop,
-// conversion to RGB, ToTensor and Normalize.
+// image tower takes, reproducing OpenCLIP's transforms as Pillow computes
+// them: the eval transform (image_transform(size, is_train=False): bicubic
+// resize of the shorter side, centre crop, conversion to RGB, ToTensor,
+// Normalize) and the training one (RandomResizedCrop, seeded).
 //
-// The resize is a port of Pillow's fixed-point resampler, so from the same
-// decoded pixels the output is bit-identical to OpenCLIP's (checked against
-// tensors saved from OpenCLIP on real PNGs). JPEG chroma upsampling and colour
-// conversion follow libjpeg-turbo, but the inverse DCT is Go's, so JPEG
-// outputs differ slightly: decoded pixels by at most 3 levels, tensors by at
-// most 0.044 (mean 0.0008) on the reference images.
+// Every step is bit-exact with OpenCLIP on the reference images: the resize
+// is a port of Pillow's fixed-point resampler, and the pure-Go JPEG decoder
+// (internal/jpeg) ports libjpeg-turbo's integer IDCT, fancy upsampling and
+// colour conversion, so its pixels are libjpeg-turbo's. Binaries built with
+// -tags libjpeg can use libjpeg-turbo itself instead (Config.JPEG). Large
+// images are never held whole: rows stream from the decoder into the
+// resampler, only the rows and columns the crop needs are produced, and
+// with Config.DCTScaling JPEGs are decoded at 1/2, 1/4 or 1/8 size in the
+// DCT domain (faster, no longer Pillow-exact). Sizes are checked from the
+// header before decoding, refusing decompression bombs.
 //
 //	cfg := preprocess.OpenAI(224)
 //	pixels, err := cfg.Apply(jpegBytes) // [3, 224, 224] row-major, CHW
+//	train, _ := cfg.Train(preprocess.Augment{})
+//	pixels, err = train(jpegBytes, seed)
 package preprocess
 
 import (
@@ -21,7 +27,7 @@ import (
 	"math"
 )
 
-// Config describes the eval transform of one model.
+// Config describes the image transform of one model.
 type Config struct {
 	// ImageSize is the side of the square output, the vision tower's
 	// image_size (224 for ViT-B/16).
@@ -29,7 +35,28 @@ type Config struct {
 	// Mean and Std normalise each RGB channel after scaling to [0, 1]:
 	// (x/255 - Mean) / Std, in float32 as torchvision computes it.
 	Mean, Std [3]float32
+	// JPEG selects the JPEG decoder; the zero value is JPEGGo.
+	JPEG JPEGDecoder
+	// DCTScaling lets a JPEG that is at least 2, 4 or 8 times larger than
+	// the resize target be decoded at that fraction of its size in the DCT
+	// domain, with the scale Pillow's Image.draft would choose. Decoding
+	// large photos gets several times faster, but the pixels are no longer
+	// those of OpenCLIP's transform, so leave it off for evaluation.
+	DCTScaling bool
 }
+
+// JPEGDecoder names a JPEG decoder.
+type JPEGDecoder string
+
+const (
+	// JPEGGo is the pure-Go decoder: libjpeg-turbo's integer inverse DCT,
+	// fancy upsampling and colour conversion ported, so its pixels are
+	// libjpeg-turbo's (and Pillow's) for baseline and progressive JPEGs.
+	JPEGGo JPEGDecoder = "go"
+	// JPEGTurbo is libjpeg-turbo itself, through cgo; only binaries built
+	// with the libjpeg build tag have it (TurboAvailable reports it).
+	JPEGTurbo JPEGDecoder = "libjpeg-turbo"
+)
 
 // OpenAI returns the transform of OpenAI's CLIP, OpenCLIP's default and
 // BiomedCLIP's: OPENAI_DATASET_MEAN and OPENAI_DATASET_STD.
@@ -54,36 +81,71 @@ func (c Config) Validate() error {
 			return fmt.Errorf("preprocess: Config.Mean[%d] must be finite, got %v", i, c.Mean[i])
 		}
 	}
+	switch c.JPEG {
+	case "", JPEGGo:
+	case JPEGTurbo:
+		if !TurboAvailable() {
+			return fmt.Errorf("preprocess: Config.JPEG is %q but this binary was built without it: rebuild with -tags libjpeg (cgo and libjpeg62-turbo-dev needed)", c.JPEG)
+		}
+	default:
+		return fmt.Errorf("preprocess: Config.JPEG must be %q or %q, got %q", JPEGGo, JPEGTurbo, c.JPEG)
+	}
 	return nil
 }
 
 // Apply decodes a JPEG, PNG or WebP image (format detected from its bytes)
-// and returns the normalised [3, ImageSize, ImageSize] tensor, row-major.
-// Bytes that do not decode give an error starting "preprocess: decode".
+// and returns OpenCLIP's eval transform of it: the normalised
+// [3, ImageSize, ImageSize] tensor, row-major. Bytes that do not decode give
+// an error starting "preprocess: decode".
 func (c Config) Apply(encoded []byte) ([]float32, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	img, info, err := decode(encoded)
+	var win window
+	src, err := c.open(encoded, func(w, h int) int {
+		win = cropWindow(w, h, c.ImageSize)
+		if !c.DCTScaling {
+			return 1
+		}
+		return draftScale(w, h, win.outW, win.outH)
+	})
 	if err != nil {
 		return nil, err
 	}
-	return c.transform(toRaster(img, info)), nil
+	// The geometry comes from the full-size image; a DCT-scaled source is
+	// resized whole to the same size, so the crop lands in the same place.
+	_, win.bw, win.bh, _ = src.info()
+	return c.transform(src, win)
 }
 
-// ApplyImage runs the transform on an image that is already decoded, for
-// callers that draw images themselves. The image is read in the mode Pillow
-// would give it: *image.Gray as L, *image.Paletted as P (resized with
+// ApplyImage runs the eval transform on an image that is already decoded,
+// for callers that draw images themselves. The image is read in the mode
+// Pillow would give it: *image.Gray as L, *image.Paletted as P (resized with
 // NEAREST), *image.YCbCr as a JFIF JPEG, images with transparency as RGBA
 // (resized premultiplied), everything else as RGB.
 func (c Config) ApplyImage(img image.Image) ([]float32, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	if b := img.Bounds(); b.Empty() {
+	b := img.Bounds()
+	if b.Empty() {
 		return nil, fmt.Errorf("preprocess: empty image %v", b)
 	}
-	return c.transform(toRaster(img, decoded{})), nil
+	r := toRaster(img, decoded{})
+	win := cropWindow(r.w, r.h, c.ImageSize)
+	return c.transform(&r, win)
+}
+
+// draftScale is the DCT scale Pillow's JpegImageFile.draft picks to reach at
+// least outW×outH: the largest of 8, 4, 2, 1 not above min(w/outW, h/outH).
+func draftScale(w, h, outW, outH int) int {
+	scale := min(w/max(outW, 1), h/max(outH, 1))
+	for _, s := range [...]int{8, 4, 2} {
+		if scale >= s {
+			return s
+		}
+	}
+	return 1
 }
 
 // resizedSize is torchvision's Resize(size) output for a w×h image: the
@@ -100,11 +162,13 @@ func resizedSize(w, h, size int) (newW, newH int) {
 	return newLong, size
 }
 
-// cropWindow places torchvision's CenterCrop(size) on the resized image:
-// the offsets are (extent-size)/2 rounded half to even, as Python's round does.
+// cropWindow places torchvision's CenterCrop(size) on the image resized by
+// resizedSize: the offsets are (extent-size)/2 rounded half to even, as
+// Python's round does. The box is the whole w×h image.
 func cropWindow(w, h, size int) window {
 	outW, outH := resizedSize(w, h, size)
 	return window{
+		bw: w, bh: h,
 		outW: outW, outH: outH,
 		x0: int(math.RoundToEven(float64(outW-size) / 2)),
 		y0: int(math.RoundToEven(float64(outH-size) / 2)),
@@ -112,28 +176,38 @@ func cropWindow(w, h, size int) window {
 	}
 }
 
-// transform resizes and crops in the raster's own mode, then converts to RGB
-// and normalises; the order matters, since Pillow resizes L as one channel
-// and P by palette index.
-func (c Config) transform(r raster) []float32 {
-	win := cropWindow(r.w, r.h, c.ImageSize)
-	out := raster{mode: r.mode, w: win.w, h: win.h, palette: r.palette}
+// transform resizes the window's box and keeps its window, in the source's
+// own mode, then converts to RGB and normalises; the order matters, since
+// Pillow resizes L as one channel and P by palette index.
+func (c Config) transform(src rowSource, win window) ([]float32, error) {
+	m, _, _, pal := src.info()
+	out := raster{mode: m, w: win.w, h: win.h, palette: pal}
+	var err error
 	switch {
-	case win.outW == r.w && win.outH == r.h:
+	case win.outW == win.bw && win.outH == win.bh:
 		// Pillow returns a copy when the size does not change; in particular
 		// an RGBA image does not take the lossy premultiply round trip.
-		out.pix, out.ints = cropOnly(r, win)
-	case r.mode == modeP || r.mode == mode1:
-		out.pix = resampleNearest8(r.pix, r.w, r.h, 1, win)
-	case r.mode == modeI:
-		out.ints = resampleBicubic32(r.ints, r.w, r.h, win)
-	case r.mode == modeRGBA:
-		pre := append([]uint8(nil), r.pix...)
-		premultiply(pre)
-		out.pix = resampleBicubic8(pre, r.w, r.h, 4, win)
-		unpremultiply(out.pix)
+		out.pix, out.ints, err = cropOnly(src, win)
+	case m == modeP || m == mode1:
+		var r *raster
+		if r, err = materialize(src); err == nil {
+			sub := r.crop(win)
+			out.pix = resampleNearest8(sub.pix, sub.w, sub.h, 1, win)
+		}
+	case m == modeI:
+		sub := src.(*raster).crop(win)
+		out.ints = resampleBicubic32(sub.ints, sub.w, sub.h, win)
+	case m == modeRGBA:
+		if out.pix, err = resampleBicubic8(src, 4, win, true); err == nil {
+			unpremultiply(out.pix)
+		}
 	default:
-		out.pix = resampleBicubic8(r.pix, r.w, r.h, r.mode.channels(), win)
+		out.pix, err = resampleBicubic8(src, m.channels(), win, false)
+	}
+	if err != nil {
+		// Streaming sources decode while the resampler reads; their errors
+		// name the format ("png: row 12: unexpected EOF").
+		return nil, fmt.Errorf("preprocess: decode %w", err)
 	}
 
 	var lut [3][256]float32
@@ -148,22 +222,24 @@ func (c Config) transform(r raster) []float32 {
 		r, g, b := out.rgbAt(i)
 		t[i], t[n+i], t[2*n+i] = lut[0][r], lut[1][g], lut[2][b]
 	}
-	return t
+	return t, nil
 }
 
-// cropOnly cuts the window out of an image that needs no resizing.
-func cropOnly(r raster, win window) ([]uint8, []int32) {
-	if r.mode == modeI {
+// cropOnly cuts the window out of a source that needs no resizing.
+func cropOnly(src rowSource, win window) ([]uint8, []int32, error) {
+	if r, ok := src.(*raster); ok && r.mode == modeI {
 		ints := make([]int32, win.w*win.h)
 		for y := range win.h {
-			copy(ints[y*win.w:(y+1)*win.w], r.ints[(win.y0+y)*r.w+win.x0:])
+			copy(ints[y*win.w:(y+1)*win.w], r.ints[(win.by+win.y0+y)*r.w+win.bx+win.x0:])
 		}
-		return nil, ints
+		return nil, ints, nil
 	}
-	ch := r.mode.channels()
+	m, _, _, _ := src.info()
+	ch := m.channels()
 	pix := make([]uint8, win.w*win.h*ch)
-	for y := range win.h {
-		copy(pix[y*win.w*ch:(y+1)*win.w*ch], r.pix[((win.y0+y)*r.w+win.x0)*ch:])
-	}
-	return pix, nil
+	top := win.by + win.y0
+	err := src.readRows(top, top+win.h, win.bx+win.x0, win.bx+win.x0+win.w, func(y int, row []uint8) {
+		copy(pix[(y-top)*win.w*ch:], row)
+	})
+	return pix, nil, err
 }

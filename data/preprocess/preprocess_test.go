@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"github.com/bmca/bmca/model/weights"
 	"hash/crc32"
 	"image"
@@ -15,7 +16,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/bmca/bmca/internal/testshared"
 )
@@ -69,49 +74,52 @@ func diff(got, want []float32) (maxAbs, meanAbs float64, differing int) {
 	return maxAbs, sum / float64(len(got)), differing
 }
 
+// decoders lists the JPEG decoders this binary has: the pure-Go one
+// always, libjpeg-turbo when built with -tags libjpeg.
+func decoders() []JPEGDecoder {
+	if TurboAvailable() {
+		return []JPEGDecoder{JPEGGo, JPEGTurbo}
+	}
+	return []JPEGDecoder{JPEGGo}
+}
+
 // TestApplyMatchesOpenCLIP runs every shared image through Apply and compares
 // with the tensor OpenCLIP produced. PNG decoding is lossless, so PNGs check
-// resize, crop, mode handling and normalisation exactly; JPEGs also carry the
-// difference between Go's inverse DCT and libjpeg-turbo's.
+// resize, crop, mode handling and normalisation; JPEGs also check the
+// decoder. Both decoders reproduce libjpeg-turbo's pixels (the pure-Go one
+// ports its integer IDCT, upsampling and colour conversion), so every
+// tensor is bit-identical. The issue asks for 1/255 of the pixel range with
+// the pure-Go decoder; exactness is what it achieves, so that is asserted.
 func TestApplyMatchesOpenCLIP(t *testing.T) {
 	ref, tensors := loadReference(t)
-	cfg := OpenAI(224)
-	// Measured with this implementation: JPEG maxima 0.015..0.044, means
-	// below 0.0008. The bounds leave room for another Go release's decoder
-	// but stay far below what Go's own YCbCr conversion gives (max 0.58 on
-	// the carcinoma image, reference README).
-	const jpegMax, jpegMean = 0.1, 0.002
-	for _, img := range ref.Images {
-		t.Run(img.Name, func(t *testing.T) {
-			want, err := tensors[img.Name].Float32s()
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := cfg.Apply(readImage(t, img.Name))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(got) != len(want) {
-				t.Fatalf("len %d, want %d", len(got), len(want))
-			}
-			maxAbs, meanAbs, differing := diff(got, want)
-			t.Logf("%s %s: max %.3g mean %.3g, %d of %d values differ", img.Format, img.Mode, maxAbs, meanAbs, differing, len(got))
-			if img.Format == "PNG" {
-				if maxAbs > 1e-6 {
-					t.Errorf("PNG max abs diff %g > 1e-6", maxAbs)
+	for _, dec := range decoders() {
+		cfg := OpenAI(224)
+		cfg.JPEG = dec
+		for _, img := range ref.Images {
+			t.Run(string(dec)+"/"+img.Name, func(t *testing.T) {
+				want, err := tensors[img.Name].Float32s()
+				if err != nil {
+					t.Fatal(err)
 				}
-				return
-			}
-			if maxAbs > jpegMax || meanAbs > jpegMean {
-				t.Errorf("JPEG max %g mean %g, want ≤ %g and ≤ %g", maxAbs, meanAbs, jpegMax, jpegMean)
-			}
-		})
+				got, err := cfg.Apply(readImage(t, img.Name))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(got) != len(want) {
+					t.Fatalf("len %d, want %d", len(got), len(want))
+				}
+				maxAbs, meanAbs, differing := diff(got, want)
+				t.Logf("%s %s: max %.3g mean %.3g, %d of %d values differ", img.Format, img.Mode, maxAbs, meanAbs, differing, len(got))
+				if differing != 0 {
+					t.Errorf("%d values differ, max %g", differing, maxAbs)
+				}
+			})
+		}
 	}
 }
 
 // TestJPEGDecodeMatchesPillow compares decoded RGB (before any resize) with
-// Pillow's pixels. Chroma upsampling and colour conversion follow
-// libjpeg-turbo, so what remains is the inverse DCT: a few levels at most.
+// Pillow's pixels, so that a decoder difference is not hidden by the resize.
 func TestJPEGDecodeMatchesPillow(t *testing.T) {
 	decodedRef := readStateDict(t, testshared.Path(t, "reference/preprocess/eval224_decoded_u8.safetensors"))
 	names := slices.Sorted(func(yield func(string) bool) {
@@ -121,35 +129,39 @@ func TestJPEGDecodeMatchesPillow(t *testing.T) {
 			}
 		}
 	})
-	for _, name := range names {
-		t.Run(name, func(t *testing.T) {
-			want := decodedRef[name]
-			img, info, err := decode(readImage(t, name))
-			if err != nil {
-				t.Fatal(err)
-			}
-			r := toRaster(img, info)
-			if r.mode != modeRGB || !slices.Equal(want.Shape, []int{r.h, r.w, 3}) {
-				t.Fatalf("got mode %d %dx%d, want RGB with shape %v", r.mode, r.w, r.h, want.Shape)
-			}
-			maxAbs, sum := 0, 0
-			for i, v := range r.pix {
-				d := int(v) - int(want.Data[i])
-				d = max(d, -d)
-				maxAbs = max(maxAbs, d)
-				sum += d
-			}
-			mean := float64(sum) / float64(len(r.pix))
-			t.Logf("max %d mean %.4f", maxAbs, mean)
-			// Go's image/jpeg with its own YCbCr conversion is 4..47 levels
-			// off here (reference README); libjpeg's upsampling leaves the
-			// IDCT's ±1 plus its propagation through the colour transform.
-			// Measured: max 1..3, mean ≤ 0.042.
-			if maxAbs > 4 || mean > 0.1 {
-				t.Errorf("decoded pixels max %d mean %.3f, want ≤ 4 and ≤ 0.1", maxAbs, mean)
-			}
-		})
+	for _, dec := range decoders() {
+		cfg := OpenAI(224)
+		cfg.JPEG = dec
+		for _, name := range names {
+			t.Run(string(dec)+"/"+name, func(t *testing.T) {
+				want := decodedRef[name]
+				src, err := cfg.open(readImage(t, name), func(w, h int) int { return 1 })
+				if err != nil {
+					t.Fatal(err)
+				}
+				r, err := materialize(src)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if r.mode != modeRGB || !slices.Equal(want.Shape, []int{r.h, r.w, 3}) {
+					t.Fatalf("got mode %d %dx%d, want RGB with shape %v", r.mode, r.w, r.h, want.Shape)
+				}
+				if n := countDiff(r.pix, want.Data); n != 0 {
+					t.Errorf("%d of %d decoded bytes differ from Pillow's", n, len(r.pix))
+				}
+			})
+		}
 	}
+}
+
+func countDiff(a, b []uint8) int {
+	n := 0
+	for i := range a {
+		if a[i] != b[i] {
+			n++
+		}
+	}
+	return n
 }
 
 // TestResizeAndCropGeometry checks the resized sizes and crop offsets that
@@ -311,8 +323,16 @@ func TestModes(t *testing.T) {
 		for i := range img.Cb {
 			img.Cb[i], img.Cr[i] = 128, 128
 		}
-		webpPix := cfg.transform(toRaster(img, decoded{format: formatWebP}))
-		jpegPix := cfg.transform(toRaster(img, decoded{format: formatJPEG}))
+		transform := func(r raster) []float32 {
+			t.Helper()
+			pix, err := cfg.transform(&r, cropWindow(r.w, r.h, cfg.ImageSize))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return pix
+		}
+		webpPix := transform(toRaster(img, decoded{format: formatWebP}))
+		jpegPix := transform(toRaster(img, decoded{format: formatJPEG}))
 		if webpPix[0] != lut(0, 255) || jpegPix[0] != lut(0, 235) {
 			t.Errorf("webp %g jpeg %g, want %g (255) and %g (235)", webpPix[0], jpegPix[0], lut(0, 255), lut(0, 235))
 		}
@@ -452,7 +472,15 @@ func TestUpsampleJPEG(t *testing.T) {
 	}
 }
 
-func BenchmarkApply(b *testing.B) {
+// BenchmarkPreprocessRealImages measures decode + resize + crop +
+// normalise on the shared biomedical images (15 PNGs and JPEGs, up to
+// 7 megapixels), cycling through them. Sub-benchmarks cover each JPEG
+// decoder, the exact eval transform, the eval transform with DCT scaling,
+// and the training transform (RandomResizedCrop with DCT scaling), with 1
+// and 2 goroutines. images/s is wall-clock throughput; images/cpu-s divides
+// by the process's CPU time, the per-core figure to compare with Pillow's
+// ~75 images/s on one core, and independent of other load on the machine.
+func BenchmarkPreprocessRealImages(b *testing.B) {
 	dir := testshared.Dir(b)
 	var files [][]byte
 	err := filepath.WalkDir(filepath.Join(dir, "data/images"), func(path string, d os.DirEntry, err error) error {
@@ -469,13 +497,67 @@ func BenchmarkApply(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	cfg := OpenAI(224)
-	for i := 0; b.Loop(); i++ {
-		if _, err := cfg.Apply(files[i%len(files)]); err != nil {
-			b.Fatal(err)
+	for _, dec := range decoders() {
+		for _, mode := range []string{"eval", "eval-dct", "train-dct"} {
+			cfg := OpenAI(224)
+			cfg.JPEG = dec
+			cfg.DCTScaling = mode != "eval"
+			apply := func(raw []byte, seed uint64) ([]float32, error) { return cfg.Apply(raw) }
+			if mode == "train-dct" {
+				train, err := cfg.Train(Augment{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				apply = train
+			}
+			for _, workers := range []int{1, 2} {
+				b.Run(fmt.Sprintf("%s/%s/workers=%d", dec, mode, workers), func(b *testing.B) {
+					benchImages(b, files, workers, apply)
+				})
+			}
 		}
 	}
+}
+
+func benchImages(b *testing.B, files [][]byte, workers int, apply func([]byte, uint64) ([]float32, error)) {
+	var next atomic.Int64
+	cpu0 := cpuTime()
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for range workers {
+		wg.Go(func() {
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(b.N) {
+					return
+				}
+				if _, err := apply(files[i%int64(len(files))], uint64(i)); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	b.StopTimer()
+	close(errs)
+	if err := <-errs; err != nil {
+		b.Fatal(err)
+	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "images/s")
+	if cpu := (cpuTime() - cpu0).Seconds(); cpu > 0 {
+		b.ReportMetric(float64(b.N)/cpu, "images/cpu-s")
+	}
+}
+
+// cpuTime is the process's user+system CPU time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func readStateDict(t testing.TB, path string) weights.StateDict {

@@ -126,6 +126,29 @@ func toRaster(img image.Image, info decoded) raster {
 	return fromRGBA(r, rgba, info)
 }
 
+// crop returns the raster restricted to the window's source box (the raster
+// itself when the box is all of it), with the box moved to the origin so
+// that the whole-raster resamplers can work on it.
+func (r *raster) crop(win window) *raster {
+	if win.bx == 0 && win.by == 0 && win.bw == r.w && win.bh == r.h {
+		return r
+	}
+	sub := &raster{mode: r.mode, w: win.bw, h: win.bh, palette: r.palette}
+	if r.mode == modeI {
+		sub.ints = make([]int32, win.bw*win.bh)
+		for y := range win.bh {
+			copy(sub.ints[y*win.bw:(y+1)*win.bw], r.ints[(win.by+y)*r.w+win.bx:])
+		}
+		return sub
+	}
+	ch := r.mode.channels()
+	sub.pix = make([]uint8, win.bw*win.bh*ch)
+	for y := range win.bh {
+		copy(sub.pix[y*win.bw*ch:(y+1)*win.bw*ch], r.pix[((win.by+y)*r.w+win.bx)*ch:])
+	}
+	return sub
+}
+
 // fromRGBA picks RGB or RGBA for straight-alpha pixels. An opaque image is
 // RGB (premultiplying by 255 changes nothing, so this is exact). A grey or
 // RGB PNG that Go widened to NRGBA because of a tRNS chunk keeps Pillow's

@@ -112,65 +112,137 @@ func clip8(v int32) uint8 {
 	return uint8(v >> precisionBits)
 }
 
-// window is the part of the resized image that survives the centre crop.
+// window says which part of the source is resized to what, and which part
+// of the result is kept: the source box [bx, bx+bw)×[by, by+bh) is resized
+// to outW×outH (as if it had been cropped out first, which is how
+// torchvision's crops and Pillow's resize compose), and the output is the
+// w×h window at (x0, y0) of that resized image.
 type window struct {
-	outW, outH int // size of the full resized image
-	x0, y0     int // top-left corner of the crop in the resized image
-	w, h       int // crop size
+	bx, by, bw, bh int // source box
+	outW, outH     int // size of the full resized image
+	x0, y0         int // top-left corner of the kept window in the resized image
+	w, h           int // kept window size
 }
 
-// resampleBicubic8 resizes an interleaved 8-bit image with ch channels the way
-// Pillow's ImagingResample does for BICUBIC, returning only the crop window.
-// As in Pillow, each pass runs only if its dimension changes and the
-// horizontal pass runs first, its output rounded and clipped to 8 bits.
-func resampleBicubic8(src []uint8, w, h, ch int, win window) []uint8 {
-	needH := win.outW != w
-	needV := win.outH != h
+// wholeImage returns a window whose box is the whole w×h source.
+func wholeImage(w, h int) window { return window{bw: w, bh: h} }
 
-	var vert coeffs
-	var vk []int32
-	rowFrom, rowTo := win.y0, win.y0+win.h // source rows the horizontal pass must produce
-	if needV {
-		vert = precomputeCoeffs(h, win.outH, win.y0, win.h)
-		vk = vert.fixedPoint()
-		rowFrom = vert.first[0]
-		rowTo = vert.first[win.h-1] + vert.count[win.h-1]
-	}
-
-	// mid holds rows [rowFrom, rowTo) of the horizontally resized image,
-	// restricted to the crop's columns (or the source itself when no
-	// horizontal pass is needed, with midX selecting the crop's columns).
-	mid, midW, midX := src, w, win.x0
-	midRow0 := 0
+// spans returns the source rows and columns (box-relative) the resampler
+// reads, and the coefficients of each pass that runs.
+func (win window) spans() (hor, vert coeffs, needH, needV bool, col0, col1, row0, row1 int) {
+	needH, needV = win.outW != win.bw, win.outH != win.bh
+	col0, col1 = win.x0, win.x0+win.w
+	row0, row1 = win.y0, win.y0+win.h
 	if needH {
-		hor := precomputeCoeffs(w, win.outW, win.x0, win.w)
-		hk := hor.fixedPoint()
-		midW, midX, midRow0 = win.w, 0, rowFrom
-		mid = make([]uint8, (rowTo-rowFrom)*win.w*ch)
-		for y := rowFrom; y < rowTo; y++ {
-			horizontalRow(mid[(y-rowFrom)*win.w*ch:(y-rowFrom+1)*win.w*ch], src[y*w*ch:(y+1)*w*ch], ch, hor, hk)
+		hor = precomputeCoeffs(win.bw, win.outW, win.x0, win.w)
+		col0, col1 = hor.first[0], hor.first[win.w-1]+hor.count[win.w-1]
+		for i, c := range hor.count { // first+count is monotonic, but be safe with empty kernels
+			col1 = max(col1, hor.first[i]+c)
 		}
+	}
+	if needV {
+		vert = precomputeCoeffs(win.bh, win.outH, win.y0, win.h)
+		row0, row1 = vert.first[0], vert.first[win.h-1]+vert.count[win.h-1]
+		for i, c := range vert.count {
+			row1 = max(row1, vert.first[i]+c)
+		}
+	}
+	return
+}
+
+// resampleBicubic8 resizes an interleaved 8-bit source with ch channels the
+// way Pillow's ImagingResample does for BICUBIC, returning only the kept
+// window. As in Pillow, each pass runs only if its dimension changes and the
+// horizontal pass runs first, its output rounded and clipped to 8 bits.
+// Rows are consumed as the source produces them; with premultiply, each row
+// is premultiplied by its alpha first (Pillow's RGBA→RGBa before resizing).
+func resampleBicubic8(src rowSource, ch int, win window, premul bool) ([]uint8, error) {
+	hor, vert, needH, needV, col0, col1, row0, row1 := win.spans()
+	midW := win.w
+	if !needH {
+		midW = col1 - col0
+	}
+	mid := make([]uint8, (row1-row0)*midW*ch)
+	var hk []int32
+	var hk64 []int64
+	if needH {
+		hk = hor.fixedPoint()
+		hk64 = make([]int64, len(hk))
+		for i, k := range hk {
+			hk64[i] = int64(k)
+		}
+		for i := range hor.first {
+			hor.first[i] -= col0 // index the row slice, which starts at col0
+		}
+	}
+	var pending []uint8 // a row waiting for its partner in the two-row pass
+	pendingY := 0
+	var packed []int64
+	var premulBuf []uint8
+	err := src.readRows(win.by+row0, win.by+row1, win.bx+col0, win.bx+col1, func(y int, row []uint8) {
+		if premul {
+			premulBuf = append(premulBuf[:0], row...)
+			premultiply(premulBuf)
+			row = premulBuf
+		}
+		r := y - win.by - row0
+		if !needH {
+			copy(mid[r*midW*ch:(r+1)*midW*ch], row)
+			return
+		}
+		if len(pending) == 0 {
+			pending = append(pending, row...)
+			pendingY = r
+			return
+		}
+		if cap(packed) < len(row) {
+			packed = make([]int64, len(row))
+		}
+		horizontalRows2(mid[pendingY*midW*ch:(pendingY+1)*midW*ch], mid[r*midW*ch:(r+1)*midW*ch],
+			pending, row, ch, hor, hk64, packed[:len(row)])
+		pending = pending[:0]
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(pending) > 0 {
+		horizontalRow(mid[pendingY*midW*ch:(pendingY+1)*midW*ch], pending, ch, hor, hk)
 	}
 
 	dst := make([]uint8, win.w*win.h*ch)
-	acc := make([]int32, win.w*ch)
-	for yy := range win.h {
-		out := dst[yy*win.w*ch : (yy+1)*win.w*ch]
-		if !needV {
-			row := win.y0 + yy - midRow0
-			copy(out, mid[(row*midW+midX)*ch:])
-			continue
+	midX := 0
+	if !needH {
+		midX = win.x0 - col0
+	}
+	if !needV {
+		for yy := range win.h {
+			row := win.y0 + yy - row0
+			copy(dst[yy*win.w*ch:(yy+1)*win.w*ch], mid[(row*midW+midX)*ch:])
 		}
+		return dst, nil
+	}
+	vk := vert.fixedPoint()
+	verticalPass(dst, mid, midW, midX, ch, win, vert, vk, row0)
+	return dst, nil
+}
+
+// verticalPass runs Pillow's vertical 8-bit pass from the horizontally
+// resized rows in mid (starting at source row row0) into dst.
+func verticalPass(dst, mid []uint8, midW, midX, ch int, win window, vert coeffs, vk []int32, row0 int) {
+	n := win.w * ch
+	acc := make([]int32, n)
+	for yy := range win.h {
+		out := dst[yy*n : (yy+1)*n]
 		// Accumulating whole rows keeps the reads sequential; the sum is the
 		// same integer sum Pillow forms pixel by pixel.
 		for i := range acc {
 			acc[i] = 1 << (precisionBits - 1)
 		}
 		k := vk[yy*vert.ksize : yy*vert.ksize+vert.count[yy]]
-		top := vert.first[yy] - midRow0
+		top := vert.first[yy] - row0
 		for y, ky := range k {
 			row := mid[((top+y)*midW+midX)*ch:]
-			row = row[:len(acc)]
+			row = row[:n]
 			for i, v := range row {
 				acc[i] += int32(v) * ky
 			}
@@ -179,7 +251,112 @@ func resampleBicubic8(src []uint8, w, h, ch int, win window) []uint8 {
 			out[i] = clip8(a)
 		}
 	}
-	return dst
+}
+
+// horizontalRows2 runs the horizontal pass over two rows at once. Both rows
+// share the coefficients, so each sample of the first row and the same
+// sample of the second are packed into one int64, low and high 32 bits, and
+// one multiplication serves both. Pillow's accumulator is an int32 that
+// does not overflow, so each half's sum fits in 32 bits and is recovered
+// exactly from the 64-bit sum, carries from the low half included. The
+// packed samples are stored one plane per channel, which keeps the inner
+// loops free of bounds checks.
+func horizontalRows2(out0, out1, in0, in1 []uint8, ch int, hor coeffs, hk []int64, packed []int64) {
+	w := len(in0) / ch
+	in1 = in1[:len(in0)]
+	var planes [4][]int64
+	for c := range min(ch, len(planes)) {
+		planes[c] = packed[c*w : (c+1)*w]
+	}
+	switch ch {
+	case 1:
+		p0 := planes[0]
+		for i, v := range in0 {
+			p0[i] = int64(v) | int64(in1[i])<<32
+		}
+	case 3:
+		p0, p1, p2 := planes[0][:w], planes[1][:w], planes[2][:w]
+		for i := range w {
+			a, b := in0[3*i:3*i+3:3*i+3], in1[3*i:3*i+3:3*i+3]
+			p0[i] = int64(a[0]) | int64(b[0])<<32
+			p1[i] = int64(a[1]) | int64(b[1])<<32
+			p2[i] = int64(a[2]) | int64(b[2])<<32
+		}
+	default:
+		for c := range ch {
+			p := packed[c*w : (c+1)*w]
+			for i := range p {
+				p[i] = int64(in0[i*ch+c]) | int64(in1[i*ch+c])<<32
+			}
+		}
+	}
+	const half = 1<<(precisionBits-1) | 1<<(precisionBits-1)<<32
+	split := func(a int64) (uint8, uint8) {
+		lo := int32(a)
+		hi := int32((a - int64(lo)) >> 32)
+		return clip8(lo), clip8(hi)
+	}
+	for xx := range len(out0) / ch {
+		k := hk[xx*hor.ksize : xx*hor.ksize+hor.count[xx]]
+		f := hor.first[xx]
+		switch ch {
+		case 1:
+			out0[xx], out1[xx] = split(half + dot1(planes[0][f:f+len(k)], k))
+		case 3:
+			a0, a1, a2 := dot3(planes[0][f:f+len(k)], planes[1][f:f+len(k)], planes[2][f:f+len(k)], k)
+			o := 3 * xx
+			out0[o], out1[o] = split(half + a0)
+			out0[o+1], out1[o+1] = split(half + a1)
+			out0[o+2], out1[o+2] = split(half + a2)
+		case 4:
+			a0, a1 := dot2(planes[0][f:f+len(k)], planes[1][f:f+len(k)], k)
+			a2, a3 := dot2(planes[2][f:f+len(k)], planes[3][f:f+len(k)], k)
+			o := 4 * xx
+			out0[o], out1[o] = split(half + a0)
+			out0[o+1], out1[o+1] = split(half + a1)
+			out0[o+2], out1[o+2] = split(half + a2)
+			out0[o+3], out1[o+3] = split(half + a3)
+		default:
+			for c := range ch {
+				out0[xx*ch+c], out1[xx*ch+c] = split(half + dot1(packed[c*w+f:c*w+f+len(k)], k))
+			}
+		}
+	}
+}
+
+// The dot products are small functions of their own, kept out of line, so
+// that the accumulators stay in registers; inlined into the pass above they
+// are spilled to the stack, which makes the pass twice as slow.
+
+//go:noinline
+func dot1(p, k []int64) int64 {
+	p = p[:len(k)]
+	var a int64
+	for x, kx := range k {
+		a += p[x] * kx
+	}
+	return a
+}
+
+//go:noinline
+func dot2(p0, p1, k []int64) (a0, a1 int64) {
+	p0, p1 = p0[:len(k)], p1[:len(k)]
+	for x, kx := range k {
+		a0 += p0[x] * kx
+		a1 += p1[x] * kx
+	}
+	return a0, a1
+}
+
+//go:noinline
+func dot3(p0, p1, p2, k []int64) (a0, a1, a2 int64) {
+	p0, p1, p2 = p0[:len(k)], p1[:len(k)], p2[:len(k)]
+	for x, kx := range k {
+		a0 += p0[x] * kx
+		a1 += p1[x] * kx
+		a2 += p2[x] * kx
+	}
+	return a0, a1, a2
 }
 
 // horizontalRow runs Pillow's horizontal 8-bit pass over one row, with the

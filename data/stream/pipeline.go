@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/bmca/bmca/data/remote"
 )
 
 // Batches yields training batches forever, epoch after epoch, starting at
@@ -42,7 +44,8 @@ func (s *Stream) Once(ctx context.Context) iter.Seq2[Batch, error] {
 // of an epoch.
 type job struct {
 	epoch  int
-	index  int64 // position of the sample in the epoch's shuffled order
+	index  int64  // position of the sample in the epoch's shuffled order
+	seed   uint64 // augmentation seed, fixed by (Seed, epoch, index)
 	sample Sample
 	done   chan result // receives the worker's result; buffered
 
@@ -94,7 +97,7 @@ func (s *Stream) run(ctx context.Context, start Position, once bool) iter.Seq2[B
 		for range s.cfg.Workers {
 			wg.Go(func() {
 				for j := range work {
-					j.done <- s.process(j.sample)
+					j.done <- s.process(j.sample, j.seed)
 				}
 			})
 		}
@@ -105,81 +108,277 @@ func (s *Stream) run(ctx context.Context, start Position, once bool) iter.Seq2[B
 // read is the reader goroutine. It sends every sample to ordered, then to
 // work, and an epochEnd marker after each epoch; it stops when ctx is done.
 func (s *Stream) read(ctx context.Context, start Position, once bool, ordered, work chan<- *job) {
-	keep := func(ext string) bool { return ext == CaptionExtension || slices.Contains(imageExtensions[:], ext) }
 	skip := start.Samples
 	for epoch := start.Epoch; ; epoch++ {
-		shards, buf := s.shards, newShuffler(1, s.cfg.Seed, epoch)
-		if !once {
-			shards = shuffledShards(s.shards, s.cfg.Seed, epoch)
-			buf = newShuffler(s.cfg.ShuffleBuffer, s.cfg.Seed, epoch)
-		}
-		end := &epochEnd{shards: shards, skipped: skip}
-		emit := func(sm Sample) bool {
-			j := &job{epoch: epoch, index: end.read, sample: sm}
-			end.read++
-			if j.index < skip {
-				return true
-			}
-			j.done = make(chan result, 1)
-			select {
-			case ordered <- j:
-			case <-ctx.Done():
-				return false
-			}
-			select {
-			case work <- j:
-			case <-ctx.Done():
-				return false
-			}
-			return true
-		}
-		for _, url := range shards {
-			stopped := false
-			err := readShardFile(ctx, url, keep, func(sm Sample) bool {
-				if out, ok := buf.push(sm); ok && !emit(out) {
-					stopped = true
-					return false
-				}
-				return true
-			})
-			if stopped || ctx.Err() != nil {
-				return
-			}
-			if err != nil {
-				end.shardErrors++
-				end.lastErr = err
-				s.counts.shardError(err)
-			}
-		}
-		for sm := range buf.drain {
-			if !emit(sm) {
-				return
-			}
-		}
-		select {
-		case ordered <- &job{epoch: epoch, end: end}:
-		case <-ctx.Done():
-			return
-		}
-		if once {
+		if !s.readEpoch(ctx, epoch, skip, once, ordered, work) || once {
 			return
 		}
 		skip = 0
 	}
 }
 
-// readShardFile opens one local shard and reads it.
-func readShardFile(ctx context.Context, url string, keep func(string) bool, yield func(Sample) bool) error {
+// laneItem is what a reader lane hands the merger: a sample, or the end of
+// the lane.
+type laneItem struct {
+	sample Sample
+}
+
+// readEpoch runs one epoch: the reader lanes, their round-robin merge, the
+// cluster cap, the shuffle buffer and the resume skip. It returns false
+// when ctx ended it.
+func (s *Stream) readEpoch(ctx context.Context, epoch int, skip int64, once bool, ordered, work chan<- *job) bool {
+	lanes := s.cfg.Readers
+	buf := newShuffler(s.cfg.ShuffleBuffer, s.cfg.Seed, epoch)
+	if once {
+		lanes, buf = 1, newShuffler(1, s.cfg.Seed, epoch)
+	}
+	laneCtx, stopLanes := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer stopLanes()
+	chans := make([]chan laneItem, lanes)
+	for l := range lanes {
+		chans[l] = make(chan laneItem, 16)
+		wg.Go(func() { s.lane(laneCtx, epoch, l, lanes, once, chans[l]) })
+	}
+
+	end := &epochEnd{skipped: skip}
+	errorsBefore := s.Stats().ShardErrors
+	perEpoch := s.cfg.SamplesPerEpoch
+	if once {
+		perEpoch = 0
+	}
+	emit := func(sm Sample) bool {
+		j := &job{epoch: epoch, index: end.read, sample: sm}
+		end.read++
+		if j.index < skip {
+			return true
+		}
+		j.seed = mix64(uint64(s.cfg.Seed) ^ mix64(uint64(epoch)<<32^uint64(j.index)))
+		j.done = make(chan result, 1)
+		select {
+		case ordered <- j:
+		case <-ctx.Done():
+			return false
+		}
+		select {
+		case work <- j:
+		case <-ctx.Done():
+			return false
+		}
+		return true
+	}
+	clusterCount := map[string]int{}
+	open := lanes
+	full := false // the epoch reached SamplesPerEpoch
+	for open > 0 && !full {
+		for l := range lanes {
+			if chans[l] == nil {
+				continue
+			}
+			var it laneItem
+			var ok bool
+			select {
+			case it, ok = <-chans[l]:
+			case <-ctx.Done():
+				return false
+			}
+			if !ok {
+				chans[l] = nil
+				open--
+				continue
+			}
+			if capN := s.cfg.Filter.ClusterCap; capN > 0 && it.sample.bad == "" {
+				c, _ := metaString(it.sample.Meta, fieldCluster)
+				if clusterCount[c] >= capN {
+					s.counts.filtered(ReasonClusterCap)
+					continue
+				}
+				clusterCount[c]++
+			}
+			if out, ok := buf.push(it.sample); ok && !emit(out) {
+				return false
+			}
+			if perEpoch > 0 && end.read >= perEpoch {
+				full = true
+				break
+			}
+		}
+	}
+	if !full {
+		for sm := range buf.drain {
+			if !emit(sm) {
+				return false
+			}
+			if perEpoch > 0 && end.read >= perEpoch {
+				break
+			}
+		}
+	}
+	stopLanes()
+	wg.Wait()
+	end.shards = s.epochShardNames(epoch, once)
+	if st := s.Stats(); st.ShardErrors > errorsBefore {
+		end.shardErrors = int(st.ShardErrors - errorsBefore)
+		end.lastErr = errors.New(st.LastShardError)
+	}
+	select {
+	case ordered <- &job{epoch: epoch, end: end}:
+	case <-ctx.Done():
+		return false
+	}
+	return true
+}
+
+// lane reads lane l's shards for the epoch, applies the stateless filters
+// and sends the samples on out, which it closes when its shards are done
+// (never, for resampled or fixed-size epochs, until ctx ends).
+func (s *Stream) lane(ctx context.Context, epoch, l, lanes int, once bool, out chan<- laneItem) {
+	defer close(out)
+	next := s.laneShards(epoch, l, lanes, once)
+	for {
+		url, ok := next()
+		if !ok {
+			return
+		}
+		s.counts.shardOpened()
+		err := s.readShardURL(ctx, url, func(sm Sample) bool {
+			if sm.bad == "" && s.filterActive() {
+				if r := s.cfg.Filter.keep(sm.Meta, sm.Key, uint64(s.cfg.Seed)); r != "" {
+					s.counts.filtered(r)
+					return true
+				}
+			}
+			select {
+			case out <- laneItem{sample: sm}:
+				return true
+			case <-ctx.Done():
+				return false
+			}
+		})
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			s.counts.shardError(err)
+		}
+	}
+}
+
+// filterActive reports whether any stateless filter is configured.
+func (s *Stream) filterActive() bool {
+	f := s.cfg.Filter
+	return len(f.fields()) > 0 && !(len(f.fields()) == 1 && f.ClusterCap > 0 && f.ClusterWeights == nil && f.DefaultClusterWeight == 0)
+}
+
+// laneShards returns the generator of lane l's shards for the epoch:
+// resampled, weighted draws with replacement from a generator seeded by
+// (Seed, epoch, rank, lane), without end; otherwise the epoch's shuffled
+// order (file order for Once), this rank's share (every WorldSize-th) and
+// this lane's share of that, repeated in reshuffled passes when the epoch
+// has a fixed size.
+func (s *Stream) laneShards(epoch, l, lanes int, once bool) func() (string, bool) {
+	if s.cfg.Resampled && !once {
+		rng := rand.New(rand.NewPCG(mix64(uint64(s.cfg.Seed)^uint64(s.cfg.Rank)<<40^uint64(l)<<20), uint64(epoch)))
+		cum := make([]float64, len(s.shards))
+		total := 0.0
+		for i, sh := range s.shards {
+			total += sh.weight
+			cum[i] = total
+		}
+		return func() (string, bool) {
+			if total <= 0 {
+				return "", false
+			}
+			x := rng.Float64() * total
+			i, _ := slices.BinarySearch(cum, x)
+			for i < len(cum)-1 && s.shards[i].weight == 0 {
+				i++
+			}
+			return s.shards[min(i, len(cum)-1)].url, true
+		}
+	}
+	pass, i := 0, 0
+	var share []string
+	passShare := func(pass int) []string {
+		all := s.Shards()
+		if !once {
+			all = shuffledShards(all, s.cfg.Seed, epoch, pass)
+		}
+		var out []string
+		for k := s.cfg.Rank; k < len(all); k += s.cfg.WorldSize {
+			if (k/s.cfg.WorldSize)%lanes == l {
+				out = append(out, all[k])
+			}
+		}
+		return out
+	}
+	share = passShare(0)
+	return func() (string, bool) {
+		if i == len(share) {
+			if once || s.cfg.SamplesPerEpoch == 0 || len(share) == 0 {
+				return "", false
+			}
+			pass++
+			share, i = passShare(pass), 0
+		}
+		i++
+		return share[i-1], true
+	}
+}
+
+// epochShardNames lists the epoch's shards for error messages.
+func (s *Stream) epochShardNames(epoch int, once bool) []string {
+	if once || s.cfg.Resampled {
+		return s.Shards()
+	}
+	return shuffledShards(s.Shards(), s.cfg.Seed, epoch, 0)
+}
+
+// readShardURL opens one shard, local or remote, and reads it in its
+// format.
+func (s *Stream) readShardURL(ctx context.Context, url string, yield func(Sample) bool) error {
+	opts := readOptions{
+		keep:      func(ext string) bool { return ext == CaptionExtension || slices.Contains(imageExtensions[:], ext) },
+		meta:      s.metaFields,
+		maxMember: s.cfg.MaxMemberBytes,
+	}
+	parquetFile := s.cfg.Format == "parquet" || (s.cfg.Format == "" && strings.HasSuffix(strings.ToLower(url), ".parquet"))
+	if remote.IsRemote(url) {
+		if parquetFile {
+			ra, err := remote.NewReaderAt(ctx, url, s.cfg.HTTP, 0, 0)
+			if err != nil {
+				return fmt.Errorf("shard %s: %w", url, err)
+			}
+			return readParquet(ctx, url, ra, ra.Size(), s.cfg.Parquet, s.metaFields, s.cfg.MaxMemberBytes, yield)
+		}
+		r, err := remote.Open(ctx, url, s.cfg.HTTP)
+		if err != nil {
+			return fmt.Errorf("shard %s: %w", url, err)
+		}
+		defer r.Close()
+		return readShard(ctx, url, r, opts, yield)
+	}
 	f, err := os.Open(url)
 	if err != nil {
 		return fmt.Errorf("shard %s: %w", url, err)
 	}
 	defer f.Close()
-	return readShard(ctx, url, f, keep, yield)
+	if parquetFile {
+		st, err := f.Stat()
+		if err != nil {
+			return fmt.Errorf("shard %s: %w", url, err)
+		}
+		return readParquet(ctx, url, f, st.Size(), s.cfg.Parquet, s.metaFields, s.cfg.MaxMemberBytes, yield)
+	}
+	return readShard(ctx, url, f, opts, yield)
 }
 
 // process checks, decodes and tokenises one sample.
-func (s *Stream) process(sm Sample) result {
+func (s *Stream) process(sm Sample, seed uint64) result {
+	if sm.bad != "" {
+		return result{reason: sm.bad}
+	}
 	_, data, ok := sm.Image()
 	if !ok {
 		return result{reason: ReasonNoImage}
@@ -191,7 +390,7 @@ func (s *Stream) process(sm Sample) result {
 	if strings.TrimSpace(caption) == "" {
 		return result{reason: ReasonEmptyCaption}
 	}
-	pixels, err := s.img(data)
+	pixels, err := s.img(data, seed)
 	if err != nil {
 		return result{reason: ReasonDecode, err: fmt.Errorf("shard %s, sample %q: %w", sm.URL, sm.Key, err)}
 	}
@@ -247,6 +446,7 @@ func (s *Stream) assemble(ctx context.Context, start Position, once bool, ordere
 			}
 			if cur.size > 0 && (once || !s.cfg.DropLast) {
 				b := cur.take()
+				b.Epoch = j.epoch
 				b.Next = Position{Epoch: j.epoch + 1}
 				s.counts.delivered(b.Size)
 				if !yield(b, nil) {
@@ -290,6 +490,7 @@ func (s *Stream) assemble(ctx context.Context, start Position, once bool, ordere
 		cur.add(j.sample.Key, res)
 		if cur.size == s.cfg.BatchSize {
 			b := cur.take()
+			b.Epoch = j.epoch
 			s.counts.delivered(b.Size)
 			pending = &b
 		}
@@ -308,8 +509,9 @@ func (s *Stream) checkEpoch(epoch int, end *epochEnd, usable int64) error {
 	if len(names) > 5 {
 		names, more = names[:5], fmt.Sprintf(" and %d more", len(end.shards)-5)
 	}
-	msg := fmt.Sprintf("stream: epoch %d: no usable sample in %d shards (%s%s); read %d samples; skipped so far: %v",
-		epoch, len(end.shards), strings.Join(names, ", "), more, end.read, s.Stats().Skipped)
+	st := s.Stats()
+	msg := fmt.Sprintf("stream: epoch %d: no usable sample in %d shards (%s%s); read %d samples; skipped so far: %v; filtered so far: %v",
+		epoch, len(end.shards), strings.Join(names, ", "), more, end.read, st.Skipped, st.Filtered)
 	if end.shardErrors > 0 {
 		return fmt.Errorf("%s; %d shards failed, last: %w", msg, end.shardErrors, end.lastErr)
 	}
@@ -343,11 +545,11 @@ func (bb *batchBuilder) take() Batch {
 	return b
 }
 
-// shuffledShards returns the epoch's shard order, a permutation drawn from
-// (seed, epoch) alone.
-func shuffledShards(shards []string, seed int64, epoch int) []string {
+// shuffledShards returns the shard order of an epoch's pass, a permutation
+// drawn from (seed, epoch, pass) alone.
+func shuffledShards(shards []string, seed int64, epoch, pass int) []string {
 	out := slices.Clone(shards)
-	rng := rand.New(rand.NewPCG(uint64(seed), uint64(epoch)<<1))
+	rng := rand.New(rand.NewPCG(uint64(seed)^uint64(pass)<<48, uint64(epoch)<<1))
 	rng.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
 	return out
 }

@@ -3,6 +3,7 @@ package stream
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -63,7 +64,9 @@ func matchFiles(name string) ([]string, error) {
 			}
 		}
 		if len(files) == 0 {
-			return nil, fmt.Errorf("%q matches no file", name)
+			// Wrapping fs.ErrNotExist lets callers tell absent shards from
+			// malformed patterns.
+			return nil, fmt.Errorf("%q matches no file: %w", name, fs.ErrNotExist)
 		}
 		return files, nil
 	}

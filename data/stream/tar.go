@@ -5,6 +5,7 @@ import (
 	"bufio"
 	"compress/gzip"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -24,6 +25,14 @@ type Sample struct {
 	// Members maps each lower-cased extension ("jpg", "txt", "seg.png") to
 	// the member's bytes.
 	Members map[string][]byte
+	// Meta holds the json metadata fields the stream was asked to keep
+	// (filters' fields and Config.MetaFields), raw; nil when none were
+	// asked for. ReadShard leaves it nil and keeps the json member whole.
+	Meta map[string]json.RawMessage
+
+	// bad, when set, says why the reader already knows the sample is
+	// unusable (a member too large, unparsable metadata).
+	bad Reason
 }
 
 // imageExtensions are the members OpenCLIP takes as the image, in its order
@@ -68,23 +77,34 @@ var metaMember = regexp.MustCompile(`__[^/]*__($|/)`)
 // extension repeats within one key.
 //
 // A read error is yielded once, wrapped with url, and ends the sequence;
-// the sample being assembled when it happened is dropped. url only labels
-// samples and errors.
+// a sample whose member was cut is dropped, one whose members were all read
+// before the error is kept. url only labels samples and errors.
 func ReadShard(ctx context.Context, url string, r io.Reader) iter.Seq2[Sample, error] {
 	return func(yield func(Sample, error) bool) {
-		err := readShard(ctx, url, r, nil, func(s Sample) bool { return yield(s, nil) })
+		err := readShard(ctx, url, r, readOptions{}, func(s Sample) bool { return yield(s, nil) })
 		if err != nil {
 			yield(Sample{}, err)
 		}
 	}
 }
 
-// readShard is ReadShard with a push callback and a member filter: keep
-// (when not nil) says which extensions to read; the others still take part
-// in grouping but their bytes are skipped, which matters for BIOMEDICA,
-// whose json member holds the whole article. It returns nil when yield
-// stops it early.
-func readShard(ctx context.Context, url string, r io.Reader, keep func(ext string) bool, yield func(Sample) bool) error {
+// readOptions say what readShard keeps of each sample.
+type readOptions struct {
+	// keep (when not nil) says which extensions to read; the others still
+	// take part in grouping but their bytes are skipped, which matters for
+	// BIOMEDICA, whose json member holds the whole article.
+	keep func(ext string) bool
+	// meta, when not empty, makes the json member be scanned for these
+	// top-level fields only, into Sample.Meta, instead of being read.
+	meta map[string]bool
+	// maxMember, when > 0, marks samples with a larger kept member as
+	// ReasonTooLarge instead of reading it.
+	maxMember int64
+}
+
+// readShard is ReadShard with a push callback and readOptions. It returns
+// nil when yield stops it early.
+func readShard(ctx context.Context, url string, r io.Reader, opts readOptions, yield func(Sample) bool) error {
 	br := bufio.NewReaderSize(r, 1<<16)
 	var src io.Reader = br
 	if magic, _ := br.Peek(len(gzipMagic)); string(magic) == string(gzipMagic) {
@@ -108,6 +128,11 @@ func readShard(ctx context.Context, url string, r io.Reader, keep func(ext strin
 			break
 		}
 		if err != nil {
+			// The members read so far are whole: keep their sample (a
+			// truncated shard loses only what was cut).
+			if len(seen) > 0 && ctx.Err() == nil {
+				yield(cur)
+			}
 			return fmt.Errorf("shard %s: %w", url, err)
 		}
 		if hdr.Typeflag != tar.TypeReg || metaMember.MatchString(hdr.Name) {
@@ -127,7 +152,23 @@ func readShard(ctx context.Context, url string, r io.Reader, keep func(ext strin
 			cur = Sample{Key: key, URL: url, Members: map[string][]byte{}}
 		}
 		seen[ext] = true
-		if keep != nil && !keep(ext) {
+		if ext == "json" && len(opts.meta) > 0 {
+			meta, err := readMeta(tr, opts.meta)
+			if err != nil {
+				if rerr := ctx.Err(); rerr != nil {
+					return fmt.Errorf("shard %s: %w", url, rerr)
+				}
+				cur.bad = ReasonBadMeta
+				continue
+			}
+			cur.Meta = meta
+			continue
+		}
+		if opts.keep != nil && !opts.keep(ext) {
+			continue
+		}
+		if opts.maxMember > 0 && hdr.Size > opts.maxMember {
+			cur.bad = ReasonTooLarge
 			continue
 		}
 		data, err := io.ReadAll(tr)

@@ -7,6 +7,7 @@ import (
 	"iter"
 
 	"github.com/bmca/bmca/config"
+	"github.com/bmca/bmca/data/preprocess"
 	"github.com/bmca/bmca/data/stream"
 	"github.com/bmca/bmca/model/clip"
 	"github.com/bmca/bmca/text/tokenizer"
@@ -20,16 +21,38 @@ type streamSource struct {
 }
 
 func newSource(cfg *config.Config, shards []string, tok tokenizer.Tokenizer, model clip.Config) (*streamSource, error) {
+	d := cfg.Data
 	pre := Preprocess(model)
+	pre.JPEG = preprocess.JPEGDecoder(d.JPEGDecoder)
+	pre.DCTScaling = d.DCTScaling
+	img := stream.Deterministic(pre.Apply)
+	if d.Augment.Enabled {
+		var err error
+		if img, err = pre.Train(preprocess.Augment{Scale: d.Augment.Scale, Ratio: d.Augment.Ratio}); err != nil {
+			return nil, fmt.Errorf("data.augment: %w", err)
+		}
+	}
+	f := d.Filter
 	s, err := stream.New(stream.Config{
-		Shards:        shards,
-		BatchSize:     cfg.Train.BatchSize,
-		ShuffleBuffer: cfg.Data.ShuffleBuffer,
-		Seed:          int64(cfg.Train.Seed),
-		Workers:       cfg.Data.Workers,
-		DropLast:      true, // the contrastive batch size stays fixed, as OpenCLIP's training batches do
-		ImageSize:     model.VisionCfg.ImageSize,
-	}, pre.Apply, tok)
+		Shards:          shards,
+		Weights:         d.Weights,
+		Format:          d.Format,
+		Parquet:         stream.ParquetColumns{Image: d.Parquet.Image, Caption: d.Parquet.Caption, Key: d.Parquet.Key, Meta: d.Parquet.Meta},
+		BatchSize:       cfg.Train.BatchSize,
+		ShuffleBuffer:   d.ShuffleBuffer,
+		Seed:            int64(cfg.Train.Seed),
+		Workers:         d.Workers,
+		Readers:         d.Readers,
+		Resampled:       d.Resampled,
+		SamplesPerEpoch: d.SamplesPerEpoch,
+		DropLast:        true, // the contrastive batch size stays fixed, as OpenCLIP's training batches do
+		ImageSize:       model.VisionCfg.ImageSize,
+		Filter: stream.Filter{Licenses: f.Licenses, IncludePrimary: f.IncludePrimary, ExcludePrimary: f.ExcludePrimary,
+			IncludeSecondary: f.IncludeSecondary, ExcludeSecondary: f.ExcludeSecondary, PanelTypes: f.PanelTypes,
+			ClusterCap: f.ClusterCap, ClusterWeights: f.ClusterWeights, DefaultClusterWeight: f.DefaultClusterWeight},
+		MetaFields:     d.MetaFields,
+		MaxMemberBytes: d.MaxMemberBytes,
+	}, img, tok)
 	if err != nil {
 		return nil, fmt.Errorf("data: %w", err)
 	}

@@ -1,0 +1,106 @@
+package preprocess
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+)
+
+// Augment is OpenCLIP's default training transform: torchvision's
+// RandomResizedCrop(ImageSize, scale, ratio, BICUBIC), then conversion to
+// RGB, ToTensor and Normalize. The zero value selects OpenCLIP's defaults.
+type Augment struct {
+	// Scale bounds the crop's area as a fraction of the image's;
+	// zero means OpenCLIP's (0.9, 1.0).
+	Scale [2]float64
+	// Ratio bounds the crop's aspect ratio (width/height), sampled
+	// log-uniformly; zero means torchvision's (3/4, 4/3).
+	Ratio [2]float64
+}
+
+func (a Augment) withDefaults() (Augment, error) {
+	if a.Scale == [2]float64{} {
+		a.Scale = [2]float64{0.9, 1.0} // open_clip_train's image_transform(is_train=True)
+	}
+	if a.Ratio == [2]float64{} {
+		a.Ratio = [2]float64{3.0 / 4, 4.0 / 3} // torchvision's default
+	}
+	if !(a.Scale[0] > 0 && a.Scale[0] <= a.Scale[1] && a.Scale[1] <= 1) {
+		return a, fmt.Errorf("preprocess: Augment.Scale must satisfy 0 < min ≤ max ≤ 1, got %v", a.Scale)
+	}
+	if !(a.Ratio[0] > 0 && a.Ratio[0] <= a.Ratio[1]) {
+		return a, fmt.Errorf("preprocess: Augment.Ratio must satisfy 0 < min ≤ max, got %v", a.Ratio)
+	}
+	return a, nil
+}
+
+// Train returns the training transform: a function of the encoded image and
+// a per-sample seed. The same bytes and seed always give the same tensor, so
+// a stream that derives the seed from the sample's position stays
+// reproducible whatever the number of workers.
+func (c Config) Train(a Augment) (func(encoded []byte, seed uint64) ([]float32, error), error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	a, err := a.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	return func(encoded []byte, seed uint64) ([]float32, error) {
+		rng := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
+		var top, left, ch, cw, scale int
+		src, err := c.open(encoded, func(w, h int) int {
+			top, left, ch, cw = a.cropParams(rng, w, h)
+			scale = 1
+			if c.DCTScaling {
+				scale = draftScale(cw, ch, c.ImageSize, c.ImageSize)
+			}
+			return scale
+		})
+		if err != nil {
+			return nil, err
+		}
+		_, sw, sh, _ := src.info()
+		win := window{bx: left, by: top, bw: cw, bh: ch}
+		if scale > 1 {
+			// The crop box in the DCT-scaled image, rounded to whole pixels.
+			s := float64(scale)
+			x0, y0 := int(math.Round(float64(left)/s)), int(math.Round(float64(top)/s))
+			x1 := min(int(math.Round(float64(left+cw)/s)), sw)
+			y1 := min(int(math.Round(float64(top+ch)/s)), sh)
+			win = window{bx: x0, by: y0, bw: max(x1-x0, 1), bh: max(y1-y0, 1)}
+		}
+		win.outW, win.outH, win.w, win.h = c.ImageSize, c.ImageSize, c.ImageSize, c.ImageSize
+		return c.transform(src, win)
+	}, nil
+}
+
+// cropParams is torchvision's RandomResizedCrop.get_params for a w×h image:
+// up to ten tries at a random area and log-uniform aspect ratio that fits,
+// then a centre crop clamped to the ratio bounds. It returns the crop's top,
+// left, height and width. Python's round (half to even) is reproduced.
+func (a Augment) cropParams(rng *rand.Rand, w, h int) (top, left, ch, cw int) {
+	area := float64(w * h)
+	logLo, logHi := math.Log(a.Ratio[0]), math.Log(a.Ratio[1])
+	for range 10 {
+		target := area * (a.Scale[0] + rng.Float64()*(a.Scale[1]-a.Scale[0]))
+		ratio := math.Exp(logLo + rng.Float64()*(logHi-logLo))
+		cw = int(math.RoundToEven(math.Sqrt(target * ratio)))
+		ch = int(math.RoundToEven(math.Sqrt(target / ratio)))
+		if cw > 0 && cw <= w && ch > 0 && ch <= h {
+			top = rng.IntN(h - ch + 1)
+			left = rng.IntN(w - cw + 1)
+			return top, left, ch, cw
+		}
+	}
+	inRatio := float64(w) / float64(h)
+	switch {
+	case inRatio < a.Ratio[0]:
+		cw, ch = w, int(math.RoundToEven(float64(w)/a.Ratio[0]))
+	case inRatio > a.Ratio[1]:
+		ch, cw = h, int(math.RoundToEven(float64(h)*a.Ratio[1]))
+	default:
+		cw, ch = w, h
+	}
+	return (h - ch) / 2, (w - cw) / 2, ch, cw
+}
