@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bmca/bmca/model/checkpoint"
 	"github.com/bmca/bmca/model/clip"
 	"github.com/bmca/bmca/model/weights"
 )
@@ -157,11 +158,25 @@ func Resolve(path string) (string, error) {
 
 // Load reads a checkpoint directory (see Resolve for accepted paths). A
 // directory without optimizer or training state (an exported model) loads
-// with those left empty.
-func Load(path string) (*Checkpoint, error) {
+// with those left empty. Any other checkpoint package checkpoint reads (an
+// OpenCLIP or transformers directory or file, a torch.save .pt/.bin) loads
+// as weights only, with the model config found next to it.
+func Load(path string) (*Checkpoint, error) { return LoadWith(path, checkpoint.Options{}) }
+
+// LoadWith is Load with options for checkpoints that are not bmca's own:
+// the model config to load them into and whether a partial load is
+// accepted. bmca checkpoint directories ignore opts.
+func LoadWith(path string, opts checkpoint.Options) (*Checkpoint, error) {
 	dir, err := Resolve(path)
 	if err != nil {
-		return nil, err
+		if !checkpoint.IsCheckpoint(path) {
+			return nil, err
+		}
+		mc, sd, err := checkpoint.Load(path, opts)
+		if err != nil {
+			return nil, err
+		}
+		return &Checkpoint{ModelConfig: mc.Config, Weights: sd}, nil
 	}
 	cfgData, err := os.ReadFile(filepath.Join(dir, ModelConfigFile))
 	if err != nil {

@@ -1,0 +1,91 @@
+// Command export writes a model's weights as a checkpoint OpenCLIP (or
+// transformers) loads: open_clip_model.safetensors + open_clip_config.json,
+// or model.safetensors + config.json. The input may be a bmca training
+// checkpoint or run directory, an OpenCLIP or Hugging Face directory, or a
+// single .safetensors, .pt or .bin file; its format is detected from its
+// bytes.
+//
+//	go run ./cmd/export --checkpoint runs/demo --out exported/
+//	go run ./cmd/export --checkpoint BMC_CLIP_CF.pt --model-config ViT-L-14 --out bmc-clip/ --dtype bf16
+//	go run ./cmd/export --checkpoint bmc-clip/ --out bmc-clip-hf/ --format hf
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/bmca/bmca/cmd/internal/modelflag"
+	"github.com/bmca/bmca/internal/cli"
+	"github.com/bmca/bmca/model/checkpoint"
+	"github.com/bmca/bmca/model/weights"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		cli.Fatal("export", err)
+	}
+}
+
+// dtypes maps --dtype values to safetensors dtypes.
+var dtypes = map[string]weights.DType{"f32": weights.F32, "bf16": weights.BF16, "f16": weights.F16}
+
+// run is the command: flags in, files out, a summary on stdout.
+func run(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("export", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var mf modelflag.Flags
+	mf.Register(fs)
+	out := fs.String("out", "", "output `DIR` (created if missing; existing files of the same names are replaced atomically)")
+	format := fs.String("format", "openclip", "output layout: `openclip` (open_clip_model.safetensors + open_clip_config.json) or hf (transformers CLIPModel: model.safetensors + config.json)")
+	dtype := fs.String("dtype", "", "convert every tensor to `f32, bf16 or f16`; default: keep the checkpoint's dtypes, so exporting a training checkpoint copies it")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: export --checkpoint PATH --out DIR [--format openclip|hf] [--dtype f32|bf16|f16] [--model-config FILE|NAME] [--partial]\n\n"+
+			"Writes the model as a checkpoint that OpenCLIP loads with load_state_dict(strict=True)\n"+
+			"(or, with --format hf, that transformers' CLIPModel.from_pretrained loads).\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if mf.Checkpoint == "" || *out == "" || fs.NArg() > 0 {
+		fs.Usage()
+		return fmt.Errorf("--checkpoint and --out are required (and nothing else on the command line: %q)", fs.Args())
+	}
+	opts := checkpoint.ExportOptions{Format: checkpoint.ExportFormat(*format)}
+	if opts.Format != checkpoint.ExportOpenCLIP && opts.Format != checkpoint.ExportHF {
+		return fmt.Errorf("--format %q: want openclip or hf", *format)
+	}
+	if *dtype != "" {
+		d, ok := dtypes[strings.ToLower(*dtype)]
+		if !ok {
+			return fmt.Errorf("--dtype %q: want f32, bf16 or f16", *dtype)
+		}
+		opts.DType = d
+	}
+	ck, err := mf.Open()
+	if err != nil {
+		return err
+	}
+	defer ck.Close()
+	modelflag.Warn(stderr, ck)
+	files, err := ck.Export(*out, opts)
+	if err != nil {
+		return err
+	}
+	target := "keeping the checkpoint's dtypes"
+	if opts.DType != "" {
+		target = "as " + string(opts.DType)
+	}
+	fmt.Fprintf(stdout, "read %s (%s, config from %s)\nwrote %s layout, %d tensors %s:\n", ck.Path, ck.Format, ck.Model.Source, opts.Format, len(ck.Names()), target)
+	for _, f := range files {
+		fmt.Fprintf(stdout, "  %s\n", f)
+	}
+	return nil
+}

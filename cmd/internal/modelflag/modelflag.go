@@ -1,0 +1,74 @@
+// Package modelflag is the --checkpoint, --model-config and --partial flags
+// that cmd/export and cmd/embed share, and the opening of the model they
+// name: a bmca run directory resolves to its latest checkpoint, anything
+// else goes to package checkpoint, which detects the format.
+//
+//	var mf modelflag.Flags
+//	mf.Register(fs)
+//	fs.Parse(args)
+//	ck, err := mf.Open()
+//	modelflag.Warn(os.Stderr, ck)
+package modelflag
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/bmca/bmca/model/checkpoint"
+	"github.com/bmca/bmca/train"
+)
+
+// Flags are the values of the three flags.
+type Flags struct {
+	Checkpoint  string
+	ModelConfig string
+	Partial     bool
+}
+
+// Register adds --checkpoint, --model-config and --partial to fs.
+func (f *Flags) Register(fs *flag.FlagSet) {
+	fs.StringVar(&f.Checkpoint, "checkpoint", "", "`PATH` of the model: a bmca checkpoint or run directory, an OpenCLIP or Hugging Face directory, or a .safetensors/.pt/.bin file (format detected from the bytes)")
+	fs.StringVar(&f.ModelConfig, "model-config", "", "model config `FILE` (OpenCLIP model config, open_clip_config.json or transformers config.json) or built-in name (ViT-B-16, ViT-L-14, …; a -quickgelu suffix selects QuickGELU); needed when no config sits next to the weights, as for a bare .pt")
+	fs.BoolVar(&f.Partial, "partial", false, "accept a checkpoint with missing or unexpected tensors (missing ones get a fresh seeded initialisation; both are listed); mis-shaped tensors are still errors")
+}
+
+// Open opens the named checkpoint. Errors say which flag fixes them.
+func (f *Flags) Open() (*checkpoint.Checkpoint, error) {
+	if f.Checkpoint == "" {
+		return nil, errors.New("--checkpoint is required")
+	}
+	path := f.Checkpoint
+	if dir, err := train.Resolve(path); err == nil {
+		path = dir
+	}
+	opts := checkpoint.Options{Partial: f.Partial}
+	if f.ModelConfig != "" {
+		mc, err := checkpoint.ReadModelConfig(f.ModelConfig)
+		if err != nil {
+			return nil, err
+		}
+		opts.ModelConfig = &mc
+	}
+	ck, err := checkpoint.Open(path, opts)
+	var mm *checkpoint.MismatchError
+	switch {
+	case errors.Is(err, checkpoint.ErrNoConfig):
+		return nil, fmt.Errorf("%w\n(pass --model-config)", err)
+	case errors.As(err, &mm) && len(mm.Mismatched) == 0:
+		return nil, fmt.Errorf("%w\n(--partial loads it anyway: missing tensors get a fresh initialisation, unexpected ones are ignored)", err)
+	}
+	return ck, err
+}
+
+// Warn lists what a partial load skipped.
+func Warn(w io.Writer, ck *checkpoint.Checkpoint) {
+	if len(ck.Missing) > 0 {
+		fmt.Fprintf(w, "warning: %d tensors missing from %s, freshly initialised: %s\n", len(ck.Missing), ck.Path, strings.Join(ck.Missing, ", "))
+	}
+	if len(ck.Unexpected) > 0 {
+		fmt.Fprintf(w, "warning: %d unexpected tensors in %s, ignored: %s\n", len(ck.Unexpected), ck.Path, strings.Join(ck.Unexpected, ", "))
+	}
+}
