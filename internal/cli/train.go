@@ -12,6 +12,7 @@ import (
 	"github.com/bmca/bmca/config"
 	"github.com/bmca/bmca/data/synth"
 	"github.com/bmca/bmca/eval/tasks"
+	"github.com/bmca/bmca/model/checkpoint"
 	"github.com/bmca/bmca/model/clip"
 	"github.com/bmca/bmca/train"
 )
@@ -52,7 +53,10 @@ func Train(ctx context.Context, cfg *config.Config, args TrainArgs) error {
 	}
 	init := clip.Init(model, cfg.Train.Seed)
 	if pretrainedPath != "" && resume == nil {
-		ck, err := train.Load(pretrainedPath)
+		// An OpenCLIP/transformers/PyTorch checkpoint without a config next
+		// to it (BMC_CLIP_CF.pt) loads into the configured architecture.
+		ck, err := train.LoadWith(pretrainedPath, checkpoint.Options{ModelConfig: &checkpoint.ModelConfig{
+			Config: model, Preprocess: clip.OpenAIPreprocess, Source: "the run config's model section"}})
 		if err != nil {
 			return fmt.Errorf("--pretrained: %w", err)
 		}
