@@ -6,7 +6,11 @@
 // with 0. EOT is the largest id of the vocabulary, because the text tower
 // pools at the argmax id.
 //
-//	tok := tokenizer.NewByteLevel(77)
+// CLIP (configs: "clip-bpe") is OpenCLIP's SimpleTokenizer, id for id; it
+// needs OpenCLIP's vocabulary file, which bmca does not ship (see
+// CLIPVocabSource). ByteLevel ("byte-level") needs none and serves the demo.
+//
+//	tok, err := tokenizer.New(tokenizer.NameCLIPBPE, 77, "bpe_simple_vocab_16e6.txt.gz")
 //	ids := tok.Encode("an H&E stained slide") // len 77
 package tokenizer
 
@@ -22,8 +26,19 @@ type Tokenizer interface {
 	VocabSize() int
 }
 
+// BatchEncoder is a Tokenizer that encodes many texts at once faster than
+// one by one (CLIP spreads them over goroutines).
+type BatchEncoder interface {
+	Tokenizer
+	// EncodeBatch returns the row-major [len(texts), ContextLength] ids.
+	EncodeBatch(texts []string) []int32
+}
+
 // EncodeBatch encodes texts into one row-major [len(texts), ContextLength] slice.
 func EncodeBatch(tok Tokenizer, texts []string) []int32 {
+	if b, ok := tok.(BatchEncoder); ok {
+		return b.EncodeBatch(texts)
+	}
 	n := tok.ContextLength()
 	out := make([]int32, 0, len(texts)*n)
 	for _, t := range texts {
@@ -60,7 +75,7 @@ func New(name string, contextLength int, vocabPath string) (Tokenizer, error) {
 	case NameByteLevel:
 		return NewByteLevel(contextLength), nil
 	case NameCLIPBPE:
-		return nil, fmt.Errorf("tokenizer %q (vocab %q): the CLIP BPE tokenizer is not implemented yet; use %q", name, vocabPath, NameByteLevel)
+		return NewCLIP(vocabPath, contextLength)
 	default:
 		return nil, fmt.Errorf("tokenizer: unknown name %q (allowed: %q, %q)", name, NameByteLevel, NameCLIPBPE)
 	}
