@@ -18,18 +18,22 @@ func Attention(scope *model.Scope, x *Node, heads int, mask *Node) *Node {
 	inWeight := Param(scope, g, "in_proj_weight", 3*width, width)
 	inBias := Param(scope, g, "in_proj_bias", 3*width)
 	qkv := AddTrailing(project(x, inWeight), inBias)  // [B, L, 3W]
+	// Lay q, k and v out as [3, B, H, L, D] with one transpose, so both
+	// attention products are plain batched matmuls over (B, H).
 	qkv = Reshape(qkv, batch, seq, 3, heads, headDim) // q,k,v then heads, as torch's chunk+view
-	q := Reshape(SliceAxis(qkv, 2, AxisElem(0)), batch, seq, heads, headDim)
-	k := Reshape(SliceAxis(qkv, 2, AxisElem(1)), batch, seq, heads, headDim)
-	v := Reshape(SliceAxis(qkv, 2, AxisElem(2)), batch, seq, heads, headDim)
+	qkv = TransposeAllDims(qkv, 2, 0, 3, 1, 4)
+	q := Reshape(SliceAxis(qkv, 0, AxisElem(0)), batch, heads, seq, headDim)
+	k := Reshape(SliceAxis(qkv, 0, AxisElem(1)), batch, heads, seq, headDim)
+	v := Reshape(SliceAxis(qkv, 0, AxisElem(2)), batch, heads, seq, headDim)
 
 	q = MulScalar(q, 1/math.Sqrt(float64(headDim)))
-	scores := Einsum("bqhd,bkhd->bhqk", q, k)
+	scores := Dot(q, k).General([]int{3}, []int{0, 1}, []int{3}, []int{0, 1}) // [B, H, Lq, Lk]
 	if mask != nil {
 		scores = AddTrailing(scores, mask)
 	}
 	weights := Softmax(scores, -1)
-	out := Einsum("bhqk,bkhd->bqhd", weights, v)
+	out := Dot(weights, v).General([]int{3}, []int{0, 1}, []int{2}, []int{0, 1}) // [B, H, Lq, D]
+	out = TransposeAllDims(out, 0, 2, 1, 3)
 	out = Reshape(out, batch, seq, width)
 	return Linear(scope.In("out_proj"), out, width)
 }
