@@ -1,7 +1,9 @@
-// Command eval runs an evaluation suite (zero-shot classification and
-// image–text retrieval) on a checkpoint and prints and stores the results.
+// Command eval runs an evaluation suite (zero-shot classification, image–text
+// retrieval, linear probes) on one or more checkpoints, prints the results
+// and writes a leaderboard.
 //
-//	go run ./cmd/eval --checkpoint runs/demo --suite configs/suites/demo.yaml
+//	go run ./cmd/eval --checkpoint runs/demo --suite configs/suites/demo.yaml --out runs/demo/eval
+//	go run ./cmd/eval --suite configs/suites/biomedica40.yaml --compare base=runs/a bmc=runs/b --out eval/
 package main
 
 import (
@@ -10,35 +12,70 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/bmca/bmca/internal/cli"
 )
 
 func main() {
+	args, compare, err := cli.SplitCompare(os.Args[1:])
+	if err != nil {
+		cli.Fatal("eval", err)
+	}
 	fs := flag.NewFlagSet("eval", flag.ExitOnError)
-	checkpoint := fs.String("checkpoint", "", "checkpoint `PATH`: a step-NNNNNNNN dir, or a run dir (its newest checkpoint)")
-	suitePath := fs.String("suite", "", "evaluation suite YAML `FILE` (e.g. configs/suites/demo.yaml)")
+	checkpoint := fs.String("checkpoint", "", "checkpoint `PATH` (or LABEL=PATH): a step-NNNNNNNN dir, or a run dir (its newest checkpoint)")
+	suitePath := fs.String("suite", "", "evaluation suite YAML `FILE` (e.g. configs/suites/demo.yaml, configs/suites/biomedica40.yaml)")
 	var flags cli.ConfigFlags
 	flags.Register(fs, "")
+	fs.StringVar(&flags.Output, "out", "", "output `DIR` for results.json, leaderboard.md/.csv and charts (same as --output)")
 	batch := fs.Int("batch-size", 0, "images or prompts encoded at once (`N`; default: the run config's eval.batch_size)")
+	cacheDir := fs.String("cache", defaultCache(), "feature cache `DIR` (features are reused across runs of the same checkpoint and data); \"off\" disables it")
+	noCache := fs.Bool("no-cache", false, "do not read or write the feature cache")
+	dataRoot := fs.String("data-root", "", "folder the suite's relative data paths are resolved against (`DIR`; default: the suite's data_root, e.g. $BMCA_EVAL_DATA)")
+	only := fs.String("tasks", "", "comma-separated task names or domains to run (`LIST`; default: all)")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: eval --checkpoint PATH --suite FILE [--config FILE] [--set key=value ...] [--output DIR]\n\n"+
-			"Evaluates a checkpoint on every task of a suite. The tokenizer, backend and (for the\n"+
-			"demo) the synthetic dataset come from the run config stored in the checkpoint unless\n"+
-			"--config is given. --output DIR gets results.json.\n\nFlags:\n")
+		fmt.Fprintf(fs.Output(), "Usage: eval --suite FILE (--checkpoint PATH | --compare [LABEL=]PATH ...) [--out DIR] [flags]\n\n"+
+			"Evaluates checkpoints on every task of a suite. The tokenizer, backend and (for the demo) the\n"+
+			"synthetic dataset come from the run config stored in each checkpoint unless --config is given.\n"+
+			"--compare A B ... evaluates several checkpoints (with --checkpoint, in addition to it) and puts\n"+
+			"them side by side in one leaderboard. Tasks whose data is absent are reported as skipped.\n"+
+			"--out DIR gets results.json, leaderboard.md, leaderboard.csv and chart-<domain>.png.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
-	_ = fs.Parse(os.Args[1:])
-	if *checkpoint == "" || *suitePath == "" {
+	_ = fs.Parse(args)
+	if fs.NArg() > 0 {
 		fs.Usage()
-		cli.Fatal("eval", fmt.Errorf("--checkpoint and --suite are required"))
+		cli.Fatal("eval", fmt.Errorf("unexpected arguments %q (checkpoints to compare go after --compare)", fs.Args()))
+	}
+	if (*checkpoint == "" && len(compare) == 0) || *suitePath == "" {
+		fs.Usage()
+		cli.Fatal("eval", fmt.Errorf("--suite and --checkpoint (or --compare) are required"))
+	}
+	if *noCache || *cacheDir == "off" {
+		*cacheDir = ""
+	}
+	var tasks []string
+	for _, t := range strings.Split(*only, ",") {
+		if t = strings.TrimSpace(t); t != "" {
+			tasks = append(tasks, t)
+		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	args := cli.EvalArgs{Checkpoint: *checkpoint, Suite: *suitePath, Config: &flags, BatchSize: *batch,
-		Output: flags.Output, Out: os.Stdout, Progress: os.Stderr}
-	if _, err := cli.Eval(ctx, args); err != nil {
+	evalArgs := cli.EvalArgs{Checkpoint: *checkpoint, Compare: compare, Suite: *suitePath, Config: &flags, BatchSize: *batch,
+		Output: flags.Output, CacheDir: *cacheDir, DataRoot: *dataRoot, Tasks: tasks, Out: os.Stdout, Progress: os.Stderr}
+	if _, err := cli.Eval(ctx, evalArgs); err != nil {
 		cli.Fatal("eval", err)
 	}
+}
+
+// defaultCache is the per-user feature cache, e.g. ~/.cache/bmca/eval-features.
+func defaultCache() string {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(dir, "bmca", "eval-features")
 }

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"math/bits"
 	"math/rand/v2"
@@ -22,7 +23,18 @@ const (
 	MetricAcc1CIHigh           = "acc1_ci_high"
 	metricImageRetrievalRecall = "image_retrieval_recall@%d"
 	metricTextRetrievalRecall  = "text_retrieval_recall@%d"
+	// MetricMeanRecall is bmca's own retrieval summary (CLIP_benchmark has
+	// none): the mean of every recall@k reported, both directions.
+	MetricMeanRecall = "mean_recall"
 )
+
+// classificationMetrics are the metrics ClassificationMetrics reports, each
+// with a bootstrap interval.
+var classificationMetrics = []string{MetricAcc1, MetricAcc5, MetricMeanPerClassRecall, MetricMacroF1}
+
+// CIKeys names the bounds of a metric's bootstrap interval: "<metric>_ci_low"
+// and "<metric>_ci_high".
+func CIKeys(metric string) (low, high string) { return metric + "_ci_low", metric + "_ci_high" }
 
 // ImageRetrievalRecallKey names text→image recall@k: for each caption, is its
 // image among the k images scored highest.
@@ -95,9 +107,9 @@ func BalancedAccuracy(pred, targets []int) float64 {
 			correct[t]++
 		}
 	}
-	sum := 0.0
-	for c, n := range support {
-		sum += float64(correct[c]) / float64(n)
+	sum := 0.0 // in class order: a map's order would change the last bits
+	for _, c := range slices.Sorted(maps.Keys(support)) {
+		sum += float64(correct[c]) / float64(support[c])
 	}
 	return sum / float64(len(support))
 }
@@ -123,7 +135,7 @@ func MacroF1(pred, targets []int) float64 {
 		}
 	}
 	sum := 0.0
-	for c := range labels {
+	for _, c := range slices.Sorted(maps.Keys(labels)) {
 		if d := 2*tp[c] + fp[c] + fn[c]; d > 0 {
 			sum += 2 * float64(tp[c]) / float64(d)
 		}
@@ -131,12 +143,12 @@ func MacroF1(pred, targets []int) float64 {
 	return sum / float64(len(labels))
 }
 
-// Bootstrap configures the confidence interval of top-1 accuracy. Zero
-// fields take the defaults (1000 resamples, level 0.95, seed 0).
+// Bootstrap configures the confidence intervals of classification metrics.
+// Zero fields take the defaults (1000 resamples, level 0.95, seed 0).
 type Bootstrap struct {
 	Resamples int     // number of resamples of the examples, with replacement
 	Level     float64 // central coverage, e.g. 0.95
-	Seed      uint64  // seeds the PCG generator; same seed, same interval
+	Seed      uint64  // seeds the PCG generators; same seed, same interval
 }
 
 func (b Bootstrap) withDefaults() Bootstrap {
@@ -157,24 +169,58 @@ func (b Bootstrap) withDefaults() Bootstrap {
 // examples.
 func BootstrapCI(correct []bool, b Bootstrap) (low, high float64) {
 	b = b.withDefaults()
-	n := len(correct)
-	if n == 0 {
+	if len(correct) == 0 {
 		return math.NaN(), math.NaN()
 	}
-	src := rand.NewPCG(b.Seed, 0x626d63615f627374) // "bmca_bst"
-	stats := make([]float64, b.Resamples)
-	for r := range stats {
+	stats := bootstrap(len(correct), b, 1, func(idx []int, out []float64) {
 		hits := 0
-		for range n {
-			if correct[uniformIndex(src, uint64(n))] {
+		for _, i := range idx {
+			if correct[i] {
 				hits++
 			}
 		}
-		stats[r] = float64(hits) / float64(n)
+		out[0] = float64(hits) / float64(len(idx))
+	})
+	return interval(stats[0], b.Level)
+}
+
+// bootstrap draws b.Resamples resamples of n indices with replacement and
+// calls stat on each, which fills one value per statistic into out. It
+// returns the values, [statistic][resample]. Resample r draws from its own
+// PCG stream (Seed, r), so the result does not depend on how many goroutines
+// share the work; stat is called concurrently and must only write out.
+func bootstrap(n int, b Bootstrap, numStats int, stat func(idx []int, out []float64)) [][]float64 {
+	stats := make([][]float64, numStats)
+	for i := range stats {
+		stats[i] = make([]float64, b.Resamples)
 	}
-	slices.Sort(stats)
-	alpha := (1 - b.Level) / 2
-	return percentile(stats, alpha), percentile(stats, 1-alpha)
+	workers := min(runtime.GOMAXPROCS(0), b.Resamples)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			idx := make([]int, n)
+			out := make([]float64, numStats)
+			for r := w; r < b.Resamples; r += workers {
+				src := rand.NewPCG(b.Seed, 0x626d63615f627374^uint64(r)) // "bmca_bst"
+				for i := range idx {
+					idx[i] = int(uniformIndex(src, uint64(n)))
+				}
+				stat(idx, out)
+				for s, v := range out {
+					stats[s][r] = v
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return stats
+}
+
+// interval sorts the resampled values and returns the central quantiles.
+func interval(values []float64, level float64) (low, high float64) {
+	slices.Sort(values)
+	alpha := (1 - level) / 2
+	return percentile(values, alpha), percentile(values, 1-alpha)
 }
 
 // uniformIndex draws uniformly from [0, n) with Lemire's multiply-and-reject
@@ -203,10 +249,13 @@ func percentile(sorted []float64, q float64) float64 {
 }
 
 // ClassificationMetrics computes acc1, acc5 (only with at least 5 classes,
-// as CLIP_benchmark), mean_per_class_recall, macro_f1 and the bootstrap
-// interval of acc1 from each example's ranked classes (best first, at least
-// min(5, numClasses) of them) and its target.
+// as CLIP_benchmark), mean_per_class_recall and macro_f1 from each
+// example's ranked classes (best first, at least min(5, numClasses) of them)
+// and its target, with a percentile bootstrap interval for each
+// ("<metric>_ci_low", "<metric>_ci_high"; see BootstrapCI). All metrics of a
+// resample are computed from the same drawn examples.
 func ClassificationMetrics(ranked [][]int, targets []int, numClasses int, b Bootstrap) (Metrics, error) {
+	b = b.withDefaults()
 	if len(ranked) != len(targets) {
 		return nil, fmt.Errorf("classification metrics: %d rankings for %d targets", len(ranked), len(targets))
 	}
@@ -214,13 +263,18 @@ func ClassificationMetrics(ranked [][]int, targets []int, numClasses int, b Boot
 		return nil, fmt.Errorf("classification metrics: no examples")
 	}
 	pred := make([]int, len(targets))
-	correct := make([]bool, len(targets))
+	hit1 := make([]bool, len(targets))
+	hit5 := make([]bool, len(targets))
 	for i, r := range ranked {
 		if len(r) < min(5, numClasses) {
 			return nil, fmt.Errorf("classification metrics: example %d ranks %d classes, want %d", i, len(r), min(5, numClasses))
 		}
+		if t := targets[i]; t < 0 || t >= numClasses || r[0] < 0 || r[0] >= numClasses {
+			return nil, fmt.Errorf("classification metrics: example %d: target %d or prediction %d outside the %d classes", i, t, r[0], numClasses)
+		}
 		pred[i] = r[0]
-		correct[i] = r[0] == targets[i]
+		hit1[i] = r[0] == targets[i]
+		hit5[i] = slices.Contains(r[:min(5, len(r))], targets[i])
 	}
 	m := Metrics{
 		MetricAcc1:               TopKAccuracy(ranked, targets, 1),
@@ -230,11 +284,52 @@ func ClassificationMetrics(ranked [][]int, targets []int, numClasses int, b Boot
 	if numClasses >= 5 {
 		m[MetricAcc5] = TopKAccuracy(ranked, targets, 5)
 	}
-	m[MetricAcc1CILow], m[MetricAcc1CIHigh] = BootstrapCI(correct, b)
+	names := []string{MetricAcc1, MetricAcc5, MetricMeanPerClassRecall, MetricMacroF1}
+	stats := bootstrap(len(targets), b, len(names), func(idx []int, out []float64) {
+		support := make([]int, numClasses) // a few classes: allocation is cheap next to the draws
+		predicted := make([]int, numClasses)
+		correct := make([]int, numClasses)
+		h1, h5 := 0, 0
+		for _, i := range idx {
+			t, p := targets[i], pred[i]
+			support[t]++
+			predicted[p]++
+			if hit1[i] {
+				correct[t]++
+				h1++
+			}
+			if hit5[i] {
+				h5++
+			}
+		}
+		n := float64(len(idx))
+		out[0], out[1] = float64(h1)/n, float64(h5)/n
+		var recall, f1 float64
+		var present, labels int
+		for c := range numClasses {
+			if support[c] > 0 {
+				present++
+				recall += float64(correct[c]) / float64(support[c])
+			}
+			if d := support[c] + predicted[c]; d > 0 {
+				labels++
+				f1 += 2 * float64(correct[c]) / float64(d)
+			}
+		}
+		out[2], out[3] = recall/float64(present), f1/float64(labels)
+	})
+	for s, name := range names {
+		if _, ok := m[name]; !ok {
+			continue
+		}
+		low, high := CIKeys(name)
+		m[low], m[high] = interval(stats[s], b.Level)
+	}
 	return m, nil
 }
 
-// RetrievalRecall computes CLIP_benchmark's zero-shot retrieval recalls.
+// RetrievalRecall computes CLIP_benchmark's zero-shot retrieval recalls, and
+// their mean as mean_recall.
 // images [numImages, dim] and texts [numTexts, dim] are features (Run passes
 // them L2-normalised); the score of a pair is their dot product;
 // textImage[t] is the image caption t describes, so an image may have many
@@ -333,6 +428,11 @@ func RetrievalRecall(images, texts []float32, dim int, textImage []int, ks []int
 		}
 		m[TextRetrievalRecallKey(k)] = float64(hits) / float64(ni)
 	}
+	sum := 0.0 // in k order: a map's order would change the last bits
+	for _, k := range ks {
+		sum += m[ImageRetrievalRecallKey(k)] + m[TextRetrievalRecallKey(k)]
+	}
+	m[MetricMeanRecall] = sum / float64(2*len(ks))
 	return m, nil
 }
 

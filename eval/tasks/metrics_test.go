@@ -2,6 +2,8 @@ package tasks
 
 import (
 	"math"
+	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -165,6 +167,7 @@ func TestRetrievalRecall(t *testing.T) {
 			want: Metrics{
 				"image_retrieval_recall@1": 2.0 / 5, "image_retrieval_recall@2": 1, "image_retrieval_recall@3": 1,
 				"text_retrieval_recall@1": 2.0 / 3, "text_retrieval_recall@2": 1, "text_retrieval_recall@3": 1,
+				"mean_recall": (2.0/5 + 1 + 1 + 2.0/3 + 1 + 1) / 6,
 			},
 		},
 		{
@@ -182,6 +185,7 @@ func TestRetrievalRecall(t *testing.T) {
 				"image_retrieval_recall@1": 0.5, "image_retrieval_recall@2": 1, "image_retrieval_recall@10": 1,
 				// image 0: caption 0 first; image 1: caption 1 after caption 0.
 				"text_retrieval_recall@1": 1.0 / 3, "text_retrieval_recall@2": 2.0 / 3, "text_retrieval_recall@10": 2.0 / 3,
+				"mean_recall": (0.5 + 1 + 1 + 1.0/3 + 2.0/3 + 2.0/3) / 6,
 			},
 		},
 	} {
@@ -230,4 +234,131 @@ func BenchmarkRetrievalRecall(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(ni*nt)*float64(b.N)/b.Elapsed().Seconds(), "pairs/s")
+}
+
+// TestMetricsHandComputed covers the cases the issue names: ties, a class
+// never predicted, a single class.
+func TestMetricsHandComputed(t *testing.T) {
+	for _, tc := range []struct {
+		name            string
+		targets, pred   []int
+		acc, bal, macro float64
+	}{
+		{
+			// Class 2 is never predicted: recall 1, 1, 0; F1 of class 1 is
+			// 2·2/(4+2+0) = 2/3, of class 2 zero.
+			name:    "class never predicted",
+			targets: []int{0, 0, 1, 1, 2, 2},
+			pred:    []int{0, 0, 1, 1, 1, 1},
+			acc:     4.0 / 6, bal: 2.0 / 3, macro: (1 + 2.0/3 + 0) / 3,
+		},
+		{
+			// One true class: balanced accuracy is its recall, 3/4; macro-F1
+			// averages class 1 (2·3/(6+0+1) = 6/7) and the predicted-only
+			// class 0 (0).
+			name:    "single true class",
+			targets: []int{1, 1, 1, 1},
+			pred:    []int{1, 0, 1, 1},
+			acc:     0.75, bal: 0.75, macro: 3.0 / 7,
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := BalancedAccuracy(tc.pred, tc.targets); !near(got, tc.bal, 1e-15) {
+				t.Errorf("balanced accuracy %v, want %v", got, tc.bal)
+			}
+			if got := MacroF1(tc.pred, tc.targets); !near(got, tc.macro, 1e-15) {
+				t.Errorf("macro-F1 %v, want %v", got, tc.macro)
+			}
+			ranked := make([][]int, len(tc.pred))
+			for i, p := range tc.pred {
+				ranked[i] = []int{p, (p + 1) % 3, (p + 2) % 3}
+			}
+			m, err := ClassificationMetrics(ranked, tc.targets, 3, Bootstrap{Resamples: 200})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !near(m[MetricAcc1], tc.acc, 1e-15) || !near(m[MetricMeanPerClassRecall], tc.bal, 1e-15) || !near(m[MetricMacroF1], tc.macro, 1e-15) {
+				t.Errorf("metrics %v", m)
+			}
+		})
+	}
+
+	// Ties: equal logits rank by lower class index, so target 2 of a row
+	// tied between classes 1 and 2 is missed at k=1 and found at k=2.
+	logits := []float32{0.2, 0.5, 0.5, 0.1, 0.9, 0.9, 0.9, 0.0}
+	ranked := rankScores(logits, 2, 4)
+	if !reflect.DeepEqual(ranked, [][]int{{1, 2, 0, 3}, {0, 1, 2, 3}}) {
+		t.Fatalf("ranked %v", ranked)
+	}
+	targets := []int{2, 2}
+	if TopKAccuracy(ranked, targets, 1) != 0 || TopKAccuracy(ranked, targets, 2) != 0.5 || TopKAccuracy(ranked, targets, 3) != 1 {
+		t.Errorf("tied top-k: %v %v %v", TopKAccuracy(ranked, targets, 1), TopKAccuracy(ranked, targets, 2), TopKAccuracy(ranked, targets, 3))
+	}
+
+	// A single-class task: everything is right, every interval is [1, 1].
+	m, err := ClassificationMetrics([][]int{{0}, {0}, {0}}, []int{0, 0, 0}, 1, Bootstrap{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{MetricAcc1, MetricMeanPerClassRecall, MetricMacroF1} {
+		lo, hi := CIKeys(k)
+		if m[k] != 1 || m[lo] != 1 || m[hi] != 1 {
+			t.Errorf("single class %s: %v [%v, %v]", k, m[k], m[lo], m[hi])
+		}
+	}
+	if _, err := ClassificationMetrics([][]int{{3}}, []int{0}, 2, Bootstrap{}); err == nil {
+		t.Error("prediction outside the classes accepted")
+	}
+}
+
+// TestBootstrapAllMetrics checks every classification metric gets an
+// interval around it, identical under the same seed whatever the number of
+// goroutines, and that the acc1 interval is BootstrapCI's.
+func TestBootstrapAllMetrics(t *testing.T) {
+	var ranked [][]int
+	var targets []int
+	var correct []bool
+	for i := range 300 {
+		target := i % 6
+		pred := target
+		if i%5 == 0 || i%7 == 0 {
+			pred = (target + 1 + i%4) % 6
+		}
+		r := []int{pred}
+		for c := range 6 {
+			if c != pred {
+				r = append(r, c)
+			}
+		}
+		ranked = append(ranked, r[:5])
+		targets = append(targets, target)
+		correct = append(correct, pred == target)
+	}
+	b := Bootstrap{Resamples: 1000, Seed: 42}
+	m1, err := ClassificationMetrics(ranked, targets, 6, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prev := runtime.GOMAXPROCS(1)
+	m2, err := ClassificationMetrics(ranked, targets, 6, b)
+	runtime.GOMAXPROCS(prev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(m1, m2) {
+		t.Errorf("same seed, different intervals with 1 goroutine:\n%v\n%v", m1, m2)
+	}
+	for _, k := range classificationMetrics {
+		lo, hi := CIKeys(k)
+		if !(m1[lo] <= m1[k] && m1[k] <= m1[hi] && m1[lo] < m1[hi]) {
+			t.Errorf("%s = %v outside its interval [%v, %v]", k, m1[k], m1[lo], m1[hi])
+		}
+	}
+	if lo, hi := BootstrapCI(correct, b); lo != m1[MetricAcc1CILow] || hi != m1[MetricAcc1CIHigh] {
+		t.Errorf("acc1 interval [%v, %v], BootstrapCI [%v, %v]", m1[MetricAcc1CILow], m1[MetricAcc1CIHigh], lo, hi)
+	}
+	m3, _ := ClassificationMetrics(ranked, targets, 6, Bootstrap{Resamples: 1000, Seed: 43})
+	if reflect.DeepEqual(m1, m3) {
+		t.Error("seeds 42 and 43 give identical intervals")
+	}
 }

@@ -5,9 +5,8 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
-	"sync"
+	"time"
 
 	"github.com/bmca/bmca/data/stream"
 )
@@ -37,9 +36,19 @@ type Env struct {
 	// Shards lists and reads WebDataset shards; nil means DefaultShards
 	// (local files through data/stream).
 	Shards ShardSource
+	// Cache, if set, keeps image (and caption) features between runs; see
+	// FeatureKey for what invalidates an entry.
+	Cache FeatureCache
+	// ModelKey identifies the model for the cache: it must change whenever
+	// the weights, the image preprocessing or the tokenizer do (cmd/eval
+	// hashes the weights file, model config, preprocessing and tokenizer).
+	// Required with Cache.
+	ModelKey string
 	// Progress, if set, is called after each batch with the images done so
-	// far. total is max_examples when the task sets it, else -1 (unknown);
-	// the last call of a task has done == total.
+	// far. task is the task's name, with "/train" or "/val" appended for a
+	// probe's other splits. total is the image count when the data layout
+	// tells it (capped by max_examples), else max_examples, else -1
+	// (unknown); the last call of a split has done == total.
 	Progress func(task string, done, total int)
 }
 
@@ -66,26 +75,57 @@ func (env Env) withDefaults() (Env, error) {
 	if env.Shards == nil {
 		env.Shards = DefaultShards()
 	}
+	if env.Cache != nil && env.ModelKey == "" {
+		return env, fmt.Errorf("eval env: Cache needs ModelKey (what identifies the model's features)")
+	}
 	return env, nil
 }
 
-// Result is the outcome of one task. Metrics use CLIP_benchmark's keys (see
-// the Metric constants, ImageRetrievalRecallKey, TextRetrievalRecallKey).
+// Result is the outcome of one task. JSON keys follow CLIP_benchmark's
+// output where it has them: the task's name is "dataset", its kind "task",
+// and metric keys are CLIP_benchmark's (see the Metric constants,
+// ImageRetrievalRecallKey, TextRetrievalRecallKey).
 type Result struct {
-	Task     string  `json:"task"`
-	Kind     Kind    `json:"kind"`
-	Domain   string  `json:"domain,omitempty"`
-	Examples int     `json:"examples"`          // images evaluated
-	Texts    int     `json:"texts,omitempty"`   // captions evaluated (retrieval)
-	Classes  int     `json:"classes,omitempty"` // class count (classification)
+	Task string `json:"dataset"`
+	Kind Kind   `json:"task"`
+	// Model and Pretrained name the model evaluated (set by the caller: a
+	// label and the checkpoint path).
+	Model      string `json:"model,omitempty"`
+	Pretrained string `json:"pretrained,omitempty"`
+	Domain     string `json:"domain,omitempty"`
+	Examples   int    `json:"examples"`          // images evaluated
+	Texts      int    `json:"texts,omitempty"`   // captions evaluated (retrieval)
+	Classes    int    `json:"classes,omitempty"` // class count (classification)
+	// Classnames are the class names, in label order, as CLIP_benchmark
+	// records them.
+	Classnames []string `json:"classnames,omitempty"`
+	// Excluded counts the examples dropped by exclude_labels.
+	Excluded int     `json:"excluded,omitempty"`
 	Metrics  Metrics `json:"metrics,omitempty"`
-	// Skipped is set, with the reason, when the task's shards are absent.
+	// LeaderboardMetrics are the task's metrics setting: what leaderboards
+	// show, the headline first.
+	LeaderboardMetrics []string `json:"leaderboard_metrics,omitempty"`
+	// Probe describes a linear probe's fit.
+	Probe *ProbeResult `json:"linear_probe,omitempty"`
+	// Source is the task's data set source, copied from the suite.
+	Source string `json:"source,omitempty"`
+	// FeaturesCached is set when every split's features came from the
+	// feature cache.
+	FeaturesCached bool `json:"features_cached,omitempty"`
+	// Seconds is the task's wall time.
+	Seconds float64 `json:"seconds"`
+	// Skipped is set, with the reason, when the task's data is absent.
 	Skipped bool   `json:"skipped,omitempty"`
 	Reason  string `json:"reason,omitempty"`
+	// Warnings are problems that did not stop the task (a cache that could
+	// not be written).
+	Warnings []string `json:"warnings,omitempty"`
+
+	splits, cacheHits int // for FeaturesCached
 }
 
 // Run validates the suite and runs its tasks in order, returning one Result
-// per task. A task whose shards do not exist is reported skipped; any other
+// per task. A task whose data is absent is reported skipped; any other
 // failure stops the run and is returned, with the results of the tasks
 // finished before it.
 func Run(ctx context.Context, suite *Suite, env Env) ([]Result, error) {
@@ -107,31 +147,34 @@ func Run(ctx context.Context, suite *Suite, env Env) ([]Result, error) {
 	return results, nil
 }
 
-// RunTask runs one task (validated by the caller, as Run does). Shards that
-// do not exist give a skipped Result, not an error.
+// RunTask runs one task (validated by the caller, as Run does). Data that
+// does not exist gives a skipped Result, not an error.
 func RunTask(ctx context.Context, t Task, env Env) (Result, error) {
 	env, err := env.withDefaults()
 	if err != nil {
 		return Result{}, err
 	}
+	start := time.Now()
 	t = t.withDefaults()
-	res := Result{Task: t.Name, Kind: t.Kind, Domain: t.Domain}
-	shards, reason, err := locateShards(env.Shards, t.Shards)
-	if err != nil {
-		return res, err
-	}
-	if reason != "" {
-		res.Skipped, res.Reason = true, reason
-		return res, nil
-	}
+	res := Result{Task: t.Name, Kind: t.Kind, Domain: t.Domain, LeaderboardMetrics: t.Metrics, Source: t.Source}
+	var reason string
 	switch t.Kind {
 	case ZeroShotClassification:
-		return runClassification(ctx, t, env, shards, res)
+		reason, err = runClassification(ctx, t, env, &res)
 	case Retrieval:
-		return runRetrieval(ctx, t, env, shards, res)
+		reason, err = runRetrieval(ctx, t, env, &res)
+	case LinearProbe:
+		reason, err = runProbe(ctx, t, env, &res)
 	default:
-		return res, fmt.Errorf("unknown kind %q", t.Kind)
+		err = fmt.Errorf("unknown kind %q", t.Kind)
 	}
+	res.Seconds = time.Since(start).Seconds()
+	res.FeaturesCached = res.splits > 0 && res.cacheHits == res.splits
+	if reason != "" {
+		return Result{Task: t.Name, Kind: t.Kind, Domain: t.Domain, LeaderboardMetrics: t.Metrics, Source: t.Source,
+			Skipped: true, Reason: reason, Seconds: res.Seconds}, nil
+	}
+	return res, err
 }
 
 // locateShards expands the patterns and returns a skip reason when shards
@@ -148,69 +191,6 @@ func locateShards(src ShardSource, patterns []string) ([]string, string, error) 
 		return nil, fmt.Sprintf("no shard matches %q", patterns), nil
 	}
 	return shards, "", nil
-}
-
-// example is one image with its label or captions, still encoded.
-type example struct {
-	key, url string
-	image    []byte
-	label    int
-	captions []string
-}
-
-// forEachBatch streams the task's samples, extracts examples with extract,
-// and calls process on batches of at most env.BatchSize, stopping after
-// max_examples. It reports progress and returns the number of examples.
-func forEachBatch(ctx context.Context, t Task, env Env, shards []string,
-	extract func(stream.Sample) (example, error), process func([]example) error) (int, error) {
-	total := -1
-	if t.MaxExamples > 0 {
-		total = t.MaxExamples
-	}
-	done := 0
-	batch := make([]example, 0, env.BatchSize)
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		if err := process(batch); err != nil {
-			return err
-		}
-		done += len(batch)
-		batch = batch[:0]
-		if env.Progress != nil {
-			env.Progress(t.Name, done, total)
-		}
-		return ctx.Err()
-	}
-	for s, err := range env.Shards.Read(ctx, shards) {
-		if err != nil {
-			return done, err
-		}
-		ex, err := extract(s)
-		if err != nil {
-			return done, fmt.Errorf("shard %s, sample %q: %w", s.URL, s.Key, err)
-		}
-		batch = append(batch, ex)
-		if len(batch) == env.BatchSize {
-			if err := flush(); err != nil {
-				return done, err
-			}
-		}
-		if t.MaxExamples > 0 && done+len(batch) >= t.MaxExamples {
-			break
-		}
-	}
-	if err := flush(); err != nil {
-		return done, err
-	}
-	if done == 0 {
-		return 0, fmt.Errorf("no samples in %d shard(s)", len(shards))
-	}
-	if env.Progress != nil && total != done {
-		env.Progress(t.Name, done, done)
-	}
-	return done, nil
 }
 
 // imageMember returns the first of the task's image members present.
@@ -236,161 +216,74 @@ func memberNames(s stream.Sample) string {
 	return strings.Join(names, ", ")
 }
 
-// encodeImages preprocesses a batch with env.Workers goroutines and encodes
-// it, returning features [len(batch), dim].
-func encodeImages(env Env, batch []example) ([]float32, int, error) {
-	pixels := make([][]float32, len(batch))
-	errs := make([]error, len(batch))
-	var wg sync.WaitGroup
-	next := make(chan int)
-	for range min(env.Workers, len(batch)) {
-		wg.Go(func() {
-			for i := range next {
-				pixels[i], errs[i] = env.Image(batch[i].image)
-			}
-		})
-	}
-	for i := range batch {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-	size := len(pixels[0])
-	flat := make([]float32, 0, size*len(batch))
-	for i, p := range pixels {
-		if errs[i] != nil {
-			return nil, 0, fmt.Errorf("shard %s, sample %q: image: %w", batch[i].url, batch[i].key, errs[i])
-		}
-		if len(p) != size || size == 0 {
-			return nil, 0, fmt.Errorf("shard %s, sample %q: image preprocessed to %d values, others to %d", batch[i].url, batch[i].key, len(p), size)
-		}
-		flat = append(flat, p...)
-	}
-	f, err := env.Encoder.EncodeImages(flat, len(batch))
-	if err != nil {
-		return nil, 0, fmt.Errorf("encode images (batch starting at sample %q): %w", batch[0].key, err)
-	}
-	dim, err := featureDim(f, len(batch))
-	if err != nil {
-		return nil, 0, fmt.Errorf("encode images: %w", err)
-	}
-	return f, dim, nil
-}
-
-func runClassification(ctx context.Context, t Task, env Env, shards []string, res Result) (Result, error) {
-	res.Classes = len(t.Classes)
-	cls, err := BuildClassifier(ctx, env.Encoder, env.Tokenize, t.Classes, t.Templates, env.BatchSize)
-	if err != nil {
-		return res, err
-	}
-	keep := min(5, len(t.Classes))
-	var ranked [][]int
-	var targets []int
-	extract := func(s stream.Sample) (example, error) {
-		img, err := imageMember(t, s)
-		if err != nil {
-			return example{}, err
-		}
-		raw, ok := s.Members[t.LabelKey]
-		if !ok {
-			return example{}, fmt.Errorf("no label member %q (sample has %s)", t.LabelKey, memberNames(s))
-		}
-		label, err := strconv.Atoi(strings.TrimSpace(string(raw)))
-		if err != nil {
-			return example{}, fmt.Errorf("label member %q: %q is not a decimal class index", t.LabelKey, truncate(string(raw), 40))
-		}
-		if label < 0 || label >= len(t.Classes) {
-			return example{}, fmt.Errorf("label %d outside the %d classes", label, len(t.Classes))
-		}
-		return example{key: s.Key, url: s.URL, image: img, label: label}, nil
-	}
-	process := func(batch []example) error {
-		f, dim, err := encodeImages(env, batch)
-		if err != nil {
-			return err
-		}
-		if dim != cls.Dim {
-			return fmt.Errorf("image features have %d values, text features %d", dim, cls.Dim)
-		}
-		logits, err := cls.Logits(f, len(batch))
-		if err != nil {
-			return err
-		}
-		c := cls.NumClasses
-		for i, ex := range batch {
-			ranked = append(ranked, TopK(logits[i*c:(i+1)*c], keep))
-			targets = append(targets, ex.label)
-		}
+// labelCheck vets raw labels while the data is read, so a bad label stops
+// the task before the rest is encoded; nil when classes come from the data.
+func labelCheck(t Task) func(string) error {
+	if t.ClassesFromData {
 		return nil
 	}
-	n, err := forEachBatch(ctx, t, env, shards, extract, process)
+	m, err := newLabelMap(t)
 	if err != nil {
-		return res, err
-	}
-	res.Examples = n
-	res.Metrics, err = ClassificationMetrics(ranked, targets, len(t.Classes), env.Bootstrap)
-	return res, err
-}
-
-func runRetrieval(ctx context.Context, t Task, env Env, shards []string, res Result) (Result, error) {
-	var images, texts []float32
-	var textImage []int
-	dim := 0
-	extract := func(s stream.Sample) (example, error) {
-		img, err := imageMember(t, s)
-		if err != nil {
-			return example{}, err
-		}
-		raw, ok := s.Members[t.CaptionKey]
-		if !ok {
-			return example{}, fmt.Errorf("no caption member %q (sample has %s)", t.CaptionKey, memberNames(s))
-		}
-		return example{key: s.Key, url: s.URL, image: img, captions: splitLines(string(raw))}, nil
-	}
-	process := func(batch []example) error {
-		f, d, err := encodeImages(env, batch)
-		if err != nil {
-			return err
-		}
-		var captions []string
-		first := len(images) / max(d, 1)
-		for i, ex := range batch {
-			captions = append(captions, ex.captions...)
-			for range ex.captions {
-				textImage = append(textImage, first+i)
-			}
-		}
-		normalizeRows(f, d)
-		images = append(images, f...)
-		if len(captions) == 0 {
-			return nil
-		}
-		tokens, err := env.Tokenize(captions)
-		if err != nil {
-			return fmt.Errorf("tokenize captions: %w", err)
-		}
-		tf, td, err := encodeTextsBatched(ctx, env.Encoder, tokens, len(captions), env.BatchSize)
-		if err != nil {
-			return err
-		}
-		if td != d || (dim != 0 && d != dim) {
-			return fmt.Errorf("image features have %d values, text features %d", d, td)
-		}
-		dim = d
-		normalizeRows(tf, td)
-		texts = append(texts, tf...)
 		return nil
 	}
-	n, err := forEachBatch(ctx, t, env, shards, extract, process)
+	return func(raw string) error {
+		_, err := m.lookup(raw)
+		return err
+	}
+}
+
+// rankScores returns each row's top min(5, c) classes of scores [n, c].
+func rankScores(scores []float32, n, c int) [][]int {
+	ranked := make([][]int, n)
+	for i := range n {
+		ranked[i] = TopK(scores[i*c:(i+1)*c], min(5, c))
+	}
+	return ranked
+}
+
+func runClassification(ctx context.Context, t Task, env Env, res *Result) (string, error) {
+	f, reason, err := splitFeatures(ctx, t, env, split{"test", t.Name, t.Paths()}, labelCheck(t), res)
+	if err != nil || reason != "" {
+		return reason, err
+	}
+	lm, err := newLabelMap(t, f.Labels)
 	if err != nil {
-		return res, err
+		return "", err
 	}
-	res.Examples, res.Texts = n, len(textImage)
-	if dim == 0 {
-		return res, fmt.Errorf("no captions in %d images", n)
+	targets, err := lm.targets(f.Labels)
+	if err != nil {
+		return "", err
 	}
-	res.Metrics, err = RetrievalRecall(images, texts, dim, textImage, t.RecallK)
-	return res, err
+	res.Examples, res.Excluded, res.Classes, res.Classnames = f.Len(), f.Excluded, len(lm.classes), lm.classes
+	cls, err := BuildClassifier(ctx, env.Encoder, env.Tokenize, lm.classes, t.Templates, env.BatchSize)
+	if err != nil {
+		return "", err
+	}
+	if f.Dim != cls.Dim {
+		return "", fmt.Errorf("image features have %d values, text features %d", f.Dim, cls.Dim)
+	}
+	logits, err := cls.Logits(f.Images, f.Len())
+	if err != nil {
+		return "", err
+	}
+	res.Metrics, err = ClassificationMetrics(rankScores(logits, f.Len(), cls.NumClasses), targets, cls.NumClasses, env.Bootstrap)
+	return "", err
+}
+
+func runRetrieval(ctx context.Context, t Task, env Env, res *Result) (string, error) {
+	f, reason, err := splitFeatures(ctx, t, env, split{"test", t.Name, t.Paths()}, nil, res)
+	if err != nil || reason != "" {
+		return reason, err
+	}
+	res.Examples, res.Texts = f.Len(), len(f.TextImage)
+	if len(f.TextImage) == 0 {
+		return "", fmt.Errorf("no captions in %d images", f.Len())
+	}
+	images, texts := slices.Clone(f.Images), slices.Clone(f.Texts)
+	normalizeRows(images, f.Dim)
+	normalizeRows(texts, f.Dim)
+	res.Metrics, err = RetrievalRecall(images, texts, f.Dim, f.TextImage, t.RecallK)
+	return "", err
 }
 
 // splitLines splits text as Python's str.splitlines does, which is how

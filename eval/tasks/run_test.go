@@ -272,7 +272,7 @@ tasks:
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, key := range []string{`"acc1":0.6`, `"mean_per_class_recall"`, `"macro_f1"`, `"acc1_ci_low"`, `"task":"angles"`, `"kind":"zeroshot_classification"`} {
+	for _, key := range []string{`"acc1":0.6`, `"mean_per_class_recall"`, `"macro_f1"`, `"acc1_ci_low"`, `"dataset":"angles"`, `"task":"zeroshot_classification"`, `"classnames":["0 degrees","120 degrees","240 degrees"]`, `"macro_f1_ci_low"`} {
 		if !strings.Contains(string(js), key) {
 			t.Errorf("JSON %s lacks %s", js, key)
 		}

@@ -94,6 +94,73 @@ output: run
 	if ckpt.State.Step != 4 {
 		t.Errorf("latest checkpoint at step %d, want 4", ckpt.State.Step)
 	}
+
+	// The same checkpoint twice side by side, with a feature cache: the
+	// second column's features all come from the cache, both columns agree,
+	// and the leaderboard files are written.
+	outDir, cacheDir := filepath.Join(dir, "eval"), filepath.Join(dir, "cache")
+	var evalReport bytes.Buffer
+	compared, err := Eval(context.Background(), EvalArgs{Compare: []string{"first=" + cfg.Output, "second=" + cfg.Output},
+		Suite: suitePath, Output: outDir, CacheDir: cacheDir, Out: &evalReport, Progress: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(compared) != 2*len(evaluated) {
+		t.Fatalf("%d results for 2 models × %d tasks", len(compared), len(evaluated))
+	}
+	for i, r := range compared {
+		first := compared[i%len(evaluated)]
+		if wantModel := []string{"first", "second"}[i/len(evaluated)]; r.Model != wantModel || !strings.Contains(r.Pretrained, "step-00000004") {
+			t.Errorf("result %d: model %q pretrained %q", i, r.Model, r.Pretrained)
+		}
+		if r.FeaturesCached != (i >= len(evaluated)) || !reflect.DeepEqual(r.Metrics, first.Metrics) || !reflect.DeepEqual(r.Metrics, evaluated[i%len(evaluated)].Metrics) {
+			t.Errorf("%s/%s: cached %v, metrics %v", r.Model, r.Task, r.FeaturesCached, r.Metrics)
+		}
+	}
+	for _, f := range []string{"results.json", "leaderboard.md", "leaderboard.csv", "chart-synthetic.png"} {
+		if _, err := os.Stat(filepath.Join(outDir, f)); err != nil {
+			t.Errorf("--out: %v", err)
+		}
+	}
+	if !strings.Contains(evalReport.String(), "(5 from cached features)") || !strings.Contains(evalReport.String(), "SYNTHETIC") {
+		t.Errorf("report:\n%s", evalReport.String())
+	}
+}
+
+func TestSplitCompare(t *testing.T) {
+	for _, tc := range []struct {
+		args, rest, compare string
+		err                 bool
+	}{
+		{args: "--suite s --compare a b c --out o", rest: "--suite s --out o", compare: "a b c"},
+		{args: "-compare=x=runs/1,runs/2 --suite s", rest: "--suite s", compare: "x=runs/1 runs/2"},
+		{args: "--checkpoint c --compare d", rest: "--checkpoint c", compare: "d"},
+		{args: "--suite s", rest: "--suite s"},
+		{args: "--compare --suite s", err: true},
+	} {
+		rest, compare, err := SplitCompare(strings.Fields(tc.args))
+		if (err != nil) != tc.err || strings.Join(rest, " ") != tc.rest || strings.Join(compare, " ") != tc.compare {
+			t.Errorf("SplitCompare(%q) = %q, %q, %v", tc.args, rest, compare, err)
+		}
+	}
+}
+
+func TestModelLabels(t *testing.T) {
+	models, err := parseModels(EvalArgs{Checkpoint: "runs/demo", Compare: []string{"runs/x/checkpoints/step-00000200", "base=/m/openclip", "runs/demo/"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, m := range models {
+		got = append(got, m.label+"="+m.path)
+	}
+	want := "demo=runs/demo x@step-00000200=runs/x/checkpoints/step-00000200 base=/m/openclip demo-2=runs/demo/"
+	if strings.Join(got, " ") != want {
+		t.Errorf("labels %q, want %q", strings.Join(got, " "), want)
+	}
+	if _, err := parseModels(EvalArgs{}); err == nil {
+		t.Error("no checkpoint accepted")
+	}
 }
 
 // TestDemoSuiteMatchesGenerator keeps configs/suites/demo.yaml in step with

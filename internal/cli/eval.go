@@ -2,38 +2,200 @@ package cli
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
 
 	"github.com/bmca/bmca/backend"
 	"github.com/bmca/bmca/config"
+	"github.com/bmca/bmca/data/preprocess"
+	"github.com/bmca/bmca/eval/cache"
+	"github.com/bmca/bmca/eval/formats"
+	"github.com/bmca/bmca/eval/leaderboard"
 	"github.com/bmca/bmca/eval/tasks"
 	"github.com/bmca/bmca/model/clip"
+	"github.com/bmca/bmca/text/tokenizer"
 	"github.com/bmca/bmca/train"
 	"github.com/schollz/progressbar/v3"
 )
 
 // EvalArgs are the inputs of Eval.
 type EvalArgs struct {
-	// Checkpoint is a checkpoint or run directory.
+	// Checkpoint is a checkpoint or run directory, optionally written
+	// "label=path" to name its leaderboard column.
 	Checkpoint string
+	// Compare lists further checkpoints ("label=path" or path) evaluated
+	// on the same suite and put side by side in one leaderboard.
+	Compare []string
 	// Suite is the suite YAML file.
 	Suite string
-	// Config, when set, replaces the run config stored in the checkpoint.
+	// Config, when set, replaces the run config stored in each checkpoint.
 	Config *ConfigFlags
 	// BatchSize overrides the config's eval.batch_size when positive.
 	BatchSize int
-	// Output, when set, receives results.json.
+	// Output, when set, receives results.json, leaderboard.md,
+	// leaderboard.csv and a chart per domain.
 	Output string
+	// CacheDir, when set, keeps image features between runs (see
+	// eval/cache); empty means no cache.
+	CacheDir string
+	// DataRoot, when set, replaces the suite's data_root.
+	DataRoot string
+	// Tasks, when set, restricts the suite to these task names or domains.
+	Tasks []string
 	// Out receives the report; Progress the progress bars.
 	Out, Progress io.Writer
 }
 
-// Eval runs cmd/eval and returns the results it printed.
+// modelSpec is a checkpoint to evaluate and its leaderboard label.
+type modelSpec struct{ label, path string }
+
+// parseModels turns --checkpoint and --compare values into labelled
+// checkpoints; a label defaults to the path's last element (its run
+// directory's name for a step directory), made unique with a suffix.
+func parseModels(args EvalArgs) ([]modelSpec, error) {
+	var raw []string
+	if args.Checkpoint != "" {
+		raw = append(raw, args.Checkpoint)
+	}
+	raw = append(raw, args.Compare...)
+	if len(raw) == 0 {
+		return nil, fmt.Errorf("no checkpoint to evaluate: give --checkpoint or --compare")
+	}
+	var out []modelSpec
+	seen := map[string]int{}
+	for _, r := range raw {
+		label, path, ok := strings.Cut(r, "=")
+		if !ok {
+			path, label = r, defaultLabel(r)
+		}
+		if path == "" || label == "" {
+			return nil, fmt.Errorf("checkpoint %q: want PATH or LABEL=PATH", r)
+		}
+		seen[label]++
+		if n := seen[label]; n > 1 {
+			label = fmt.Sprintf("%s-%d", label, n)
+		}
+		out = append(out, modelSpec{label, path})
+	}
+	return out, nil
+}
+
+func defaultLabel(path string) string {
+	clean := filepath.Clean(path)
+	base := filepath.Base(clean)
+	if strings.HasPrefix(base, "step-") { // runs/x/checkpoints/step-N → x@step-N
+		if parent := filepath.Dir(filepath.Dir(clean)); parent != "." {
+			return filepath.Base(parent) + "@" + base
+		}
+	}
+	return base
+}
+
+// SplitCompare takes "--compare A B …" (or "-compare", or "--compare=A,B")
+// out of command-line arguments: the values are every following argument up
+// to the next one starting with '-'. It returns the other arguments, for the
+// flag package, and the values.
+func SplitCompare(args []string) (rest, compare []string, err error) {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !strings.HasPrefix(a, "-") || name != "compare" {
+			rest = append(rest, a)
+			continue
+		}
+		n := len(compare)
+		if hasValue {
+			for _, v := range strings.Split(value, ",") {
+				if v != "" {
+					compare = append(compare, v)
+				}
+			}
+		}
+		for i+1 < len(args) && !strings.HasPrefix(args[i+1], "-") {
+			i++
+			compare = append(compare, args[i])
+		}
+		if len(compare) == n {
+			return nil, nil, fmt.Errorf("--compare needs checkpoints: --compare A B …")
+		}
+	}
+	return rest, compare, nil
+}
+
+// Eval runs cmd/eval: it evaluates each checkpoint on the suite, prints a
+// table per model and the per-domain means, writes the leaderboard files to
+// args.Output, and returns every result (each with Model and Pretrained set).
 func Eval(ctx context.Context, args EvalArgs) ([]tasks.Result, error) {
-	checkpointPath, suitePath, batch := args.Checkpoint, args.Suite, args.BatchSize
-	ckpt, err := train.Load(checkpointPath)
+	start := time.Now()
+	models, err := parseModels(args)
+	if err != nil {
+		return nil, err
+	}
+	suite, err := tasks.LoadSuiteWith(args.Suite, tasks.LoadOptions{DataRoot: args.DataRoot})
+	if err != nil {
+		return nil, err
+	}
+	if suite, err = suite.Select(args.Tasks); err != nil {
+		return nil, err
+	}
+	var fc tasks.FeatureCache
+	if args.CacheDir != "" {
+		fc = cache.New(args.CacheDir)
+	}
+	var runs []leaderboard.Run
+	var all []tasks.Result
+	for _, m := range models {
+		results, err := evalCheckpoint(ctx, args, m, suite, fc)
+		if err != nil {
+			return all, fmt.Errorf("%s: %w", m.label, err)
+		}
+		runs = append(runs, leaderboard.Run{Model: m.label, Results: results})
+		all = append(all, results...)
+	}
+	board := leaderboard.Build(suite.Name, runs)
+	printMeans(args.Out, board)
+	done, cached, skipped := 0, 0, 0
+	for _, r := range all {
+		switch {
+		case r.Skipped:
+			skipped++
+		case r.FeaturesCached:
+			cached++
+			done++
+		default:
+			done++
+		}
+	}
+	fmt.Fprintf(args.Out, "\n%d task runs evaluated (%d from cached features), %d skipped; wall time %s\n",
+		done, cached, skipped, time.Since(start).Round(10*time.Millisecond))
+	if skipped > 0 {
+		fmt.Fprintf(args.Out, "skipped tasks have no data under %s: set $BMCA_EVAL_DATA or --data-root (layouts: configs/suites/README.md)\n", suite.DataDir())
+	}
+	if args.Output != "" {
+		files, err := leaderboard.Write(args.Output, board, runs)
+		if err != nil {
+			return all, err
+		}
+		fmt.Fprintf(args.Out, "wrote %s\n", strings.Join(files, ", "))
+	}
+	return all, nil
+}
+
+// evalCheckpoint loads one checkpoint and runs the suite on it.
+func evalCheckpoint(ctx context.Context, args EvalArgs, m modelSpec, suite *tasks.Suite, fc tasks.FeatureCache) ([]tasks.Result, error) {
+	ckpt, err := train.Load(m.path)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := train.Resolve(m.path)
 	if err != nil {
 		return nil, err
 	}
@@ -42,16 +204,12 @@ func Eval(ctx context.Context, args EvalArgs) ([]tasks.Result, error) {
 		return nil, err
 	}
 	model := ckpt.ModelConfig
-	synthetic := cfg.Data.Synthetic.Enabled
+	synthetic := cfg.Data.Synthetic.Enabled && readsUnder(suite, cfg.Data.Synthetic.Dir)
 	if synthetic {
 		// The held-out data is regenerated (bit-identically, from its seed) if absent.
 		if _, _, err := SyntheticData(ctx, cfg, args.Out); err != nil {
 			return nil, err
 		}
-	}
-	suite, err := tasks.LoadSuite(suitePath)
-	if err != nil {
-		return nil, err
 	}
 	tok, err := Tokenizer(cfg, model)
 	if err != nil {
@@ -70,32 +228,190 @@ func Eval(ctx context.Context, args EvalArgs) ([]tasks.Result, error) {
 		return nil, err
 	}
 	defer enc.Finalize()
+	batch := args.BatchSize
 	if batch <= 0 {
 		batch = cfg.Eval.BatchSize
 	}
+	env := evalEnv(enc, tok, model, batch, progressBars(args.Progress, m.label))
+	if fc != nil {
+		env.Cache = fc
+		if env.ModelKey, err = modelKey(dir, model, Preprocess(model), cfg); err != nil {
+			return nil, err
+		}
+	}
+	fmt.Fprintf(args.Out, "evaluating %s (%s, step %d) on suite %s: %d tasks\n", m.label, dir, ckpt.State.Step, suite.Name, len(suite.Tasks))
+	results, err := tasks.Run(ctx, suite, env)
+	for i := range results {
+		results[i].Model, results[i].Pretrained = m.label, dir
+	}
+	if err != nil {
+		return results, err
+	}
+	printTable(args.Out, m.label, results, synthetic)
+	return results, nil
+}
+
+// readsUnder reports whether any task of the suite reads data below dir
+// (the synthetic demo data, which is generated when absent and labelled as
+// synthetic in reports).
+func readsUnder(suite *tasks.Suite, dir string) bool {
+	root, err := filepath.Abs(dir)
+	if err != nil || dir == "" {
+		return false
+	}
+	for _, t := range suite.Tasks {
+		for _, p := range append(append(t.Paths(), t.TrainData...), t.ValData...) {
+			abs, err := filepath.Abs(p)
+			if err != nil {
+				continue
+			}
+			if rel, err := filepath.Rel(root, abs); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// evalEnv is EvalEnv with TIFF and BMP decoding added, which the public
+// pathology and cytology data sets of the biomedical suites need.
+func evalEnv(enc tasks.Encoder, tok tokenizer.Tokenizer, model clip.Config, batchSize int, progress func(task string, done, total int)) tasks.Env {
+	env := EvalEnv(enc, tok, model, batchSize, progress)
+	pre := Preprocess(model)
+	env.Image = formats.WithExtraDecoders(pre.Apply, pre.ApplyImage)
+	return env
+}
+
+// progressBars returns a Progress callback drawing one bar per task.
+func progressBars(w io.Writer, label string) func(task string, done, total int) {
+	if w == nil {
+		return nil
+	}
 	bars := map[string]*progressbar.ProgressBar{}
-	progress := func(task string, done, total int) {
+	return func(task string, done, total int) {
 		bar, ok := bars[task]
 		if !ok {
-			bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(args.Progress), progressbar.OptionSetDescription(task),
-				progressbar.OptionShowCount(), progressbar.OptionClearOnFinish())
+			bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(w), progressbar.OptionSetDescription(label+": "+task),
+				progressbar.OptionShowCount(), progressbar.OptionClearOnFinish(), progressbar.OptionThrottle(100*time.Millisecond))
 			bars[task] = bar
+		}
+		if total > 0 && bar.GetMax() != total {
+			bar.ChangeMax(total)
 		}
 		_ = bar.Set(done)
 		if done == total {
 			_ = bar.Finish()
 		}
 	}
-	fmt.Fprintf(args.Out, "evaluating %s (step %d) on suite %s\n", checkpointPath, ckpt.State.Step, suite.Name)
-	results, err := tasks.Run(ctx, suite, EvalEnv(enc, tok, model, batch, progress))
+}
+
+// modelKey identifies a checkpoint's features for the cache: a SHA-256 of
+// the weights file's content, the model config, the image preprocessing and
+// the tokenizer (name, context length, vocabulary file content). Hashing
+// the weights reads the whole file (about a second per GB), which is small
+// next to encoding any real data set, and unlike a path+mtime key it
+// survives copies and notices in-place rewrites.
+func modelKey(ckptDir string, model clip.Config, pre preprocess.Config, cfg *config.Config) (string, error) {
+	h := sha256.New()
+	hashFile := func(path string) error {
+		f, err := os.Open(path)
+		if err != nil {
+			return fmt.Errorf("feature cache key: %w", err)
+		}
+		defer f.Close()
+		if _, err := io.Copy(h, f); err != nil {
+			return fmt.Errorf("feature cache key: %s: %w", path, err)
+		}
+		return nil
+	}
+	if err := hashFile(filepath.Join(ckptDir, train.WeightsFile)); err != nil {
+		return "", err
+	}
+	mc, err := json.Marshal(model)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
-	PrintResults(args.Out, results, synthetic)
-	if args.Output != "" {
-		return results, WriteResults(args.Output, results)
+	fmt.Fprintf(h, "\nmodel %s\npreprocess %+v\ntokenizer %s %d\n", mc, pre, cfg.Tokenizer.Name, model.TextCfg.ContextLength)
+	if cfg.Tokenizer.Vocab != "" {
+		if err := hashFile(cfg.Tokenizer.Vocab); err != nil {
+			return "", err
+		}
 	}
-	return results, nil
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// printTable writes one model's results: per task its headline metric and
+// the classification or retrieval details, or why it was skipped.
+func printTable(w io.Writer, label string, results []tasks.Result, synthetic bool) {
+	note := ""
+	if synthetic {
+		note = " (SYNTHETIC held-out data)"
+	}
+	width := len("task")
+	for _, r := range results {
+		width = max(width, len(r.Task))
+	}
+	fmt.Fprintf(w, "\nEvaluation of %s%s\n", label, note)
+	fmt.Fprintf(w, "%-*s %-18s %-24s %8s  %s\n", width, "task", "domain", "kind", "examples", "metrics")
+	for _, r := range results {
+		if r.Skipped {
+			fmt.Fprintf(w, "%-*s %-18s %-24s %8s  skipped: %s\n", width, r.Task, r.Domain, r.Kind, "-", r.Reason)
+			continue
+		}
+		var parts []string
+		switch r.Kind {
+		case tasks.Retrieval:
+			parts = append(parts, fmt.Sprintf("mean recall %.3f", r.Metrics[tasks.MetricMeanRecall]))
+			for _, k := range []int{1, 5, 10, 100} {
+				i2t, ok1 := r.Metrics[tasks.TextRetrievalRecallKey(k)]
+				t2i, ok2 := r.Metrics[tasks.ImageRetrievalRecallKey(k)]
+				if ok1 && ok2 {
+					parts = append(parts, fmt.Sprintf("R@%d i→t %.3f t→i %.3f", k, i2t, t2i))
+				}
+			}
+			parts = append(parts, fmt.Sprintf("(chance R@1 %.3f)", 1/float64(max(r.Examples, 1))))
+		default:
+			lo, hi := tasks.CIKeys(tasks.MetricAcc1)
+			parts = append(parts, fmt.Sprintf("top-1 %.3f [%.3f, %.3f]", r.Metrics[tasks.MetricAcc1], r.Metrics[lo], r.Metrics[hi]))
+			if v, ok := r.Metrics[tasks.MetricAcc5]; ok {
+				parts = append(parts, fmt.Sprintf("top-5 %.3f", v))
+			}
+			parts = append(parts, fmt.Sprintf("balanced %.3f", r.Metrics[tasks.MetricMeanPerClassRecall]))
+			parts = append(parts, fmt.Sprintf("macro-F1 %.3f", r.Metrics[tasks.MetricMacroF1]))
+			parts = append(parts, fmt.Sprintf("(chance %.3f)", 1/float64(max(r.Classes, 1))))
+			if r.Probe != nil {
+				parts = append(parts, fmt.Sprintf("L2 %.3g", r.Probe.L2))
+			}
+		}
+		if r.FeaturesCached {
+			parts = append(parts, "[cached features]")
+		}
+		for _, warn := range r.Warnings {
+			parts = append(parts, "warning: "+warn)
+		}
+		fmt.Fprintf(w, "%-*s %-18s %-24s %8d  %s\n", width, r.Task, r.Domain, r.Kind, r.Examples, strings.Join(parts, "  "))
+	}
+}
+
+// printMeans writes the per-domain and overall means of the headline metric.
+func printMeans(w io.Writer, b *leaderboard.Board) {
+	fmt.Fprintf(w, "\nPer-domain mean of the headline metric (%%; over tasks every model was evaluated on)\n")
+	fmt.Fprintf(w, "%-20s %8s", "domain", "tasks")
+	for _, m := range b.Models {
+		fmt.Fprintf(w, " %14s", m)
+	}
+	fmt.Fprintln(w)
+	for _, m := range append(b.Domains, b.Overall) {
+		fmt.Fprintf(w, "%-20s %8s", m.Name, fmt.Sprintf("%d/%d", m.Tasks, m.Total))
+		for _, v := range m.Values {
+			if math.IsNaN(v) {
+				fmt.Fprintf(w, " %14s", "-")
+			} else {
+				fmt.Fprintf(w, " %14.1f", 100*v)
+			}
+		}
+		fmt.Fprintln(w)
+	}
 }
 
 // runConfig is --config when given, else the run config saved in the checkpoint.

@@ -1,0 +1,349 @@
+// Package leaderboard turns evaluation results into the files an evaluation
+// run leaves behind: results.json (every task's result, CLIP_benchmark's
+// keys), leaderboard.md and leaderboard.csv (per task, per-domain mean,
+// overall mean, one column per model) and a bar chart per domain
+// (chart-<domain>.png).
+//
+//	board := leaderboard.Build("biomedica40", []leaderboard.Run{{Model: "bmc-clip", Results: results}})
+//	files, err := leaderboard.Write(outDir, board, runs)
+//
+// Each task is ranked by its headline metric, the first of its
+// leaderboard_metrics (the suite's metrics setting: acc1 by default for
+// classification and probes, mean_recall for retrieval). Means only use the
+// tasks every compared model was evaluated on, so models are compared on the
+// same tasks; skipped tasks are listed with their reason.
+package leaderboard
+
+import (
+	"cmp"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/bmca/bmca/eval/tasks"
+	"github.com/bmca/bmca/model/weights"
+)
+
+// File names Write creates in the output folder.
+const (
+	ResultsFile  = "results.json"
+	MarkdownFile = "leaderboard.md"
+	CSVFile      = "leaderboard.csv"
+)
+
+// Run is one model's results on a suite.
+type Run struct {
+	// Model labels the model's column.
+	Model string
+	// Results are its task results, in suite order.
+	Results []tasks.Result
+}
+
+// Cell is one model's value of one metric on one task.
+type Cell struct {
+	Value     float64
+	Low, High float64 // bootstrap interval, when HasCI
+	OK, HasCI bool
+}
+
+// Row is one task.
+type Row struct {
+	Task, Domain string
+	Kind         tasks.Kind
+	// Metrics are the task's leaderboard metrics, the headline first.
+	Metrics []string
+	// Cells[m][j] is metric Metrics[m] of model j.
+	Cells [][]Cell
+	// Skipped[j] holds model j's skip reason, if skipped.
+	Skipped []string
+}
+
+// Headline is the row's headline cells, one per model.
+func (r Row) Headline() []Cell { return r.Cells[0] }
+
+// Complete reports whether every model has the headline value.
+func (r Row) Complete() bool {
+	for _, c := range r.Headline() {
+		if !c.OK {
+			return false
+		}
+	}
+	return true
+}
+
+// Mean is a per-domain or overall mean of headline metrics.
+type Mean struct {
+	Name string // domain, or "overall"
+	// Tasks is the number of tasks averaged (those every model has).
+	Tasks int
+	// Total is the number of tasks in the group.
+	Total int
+	// Values are the means, one per model (NaN when Tasks is 0).
+	Values []float64
+}
+
+// Board is a leaderboard.
+type Board struct {
+	Suite   string
+	Models  []string
+	Rows    []Row
+	Domains []Mean
+	Overall Mean
+}
+
+// Build assembles the leaderboard of runs on one suite. Tasks appear in the
+// order of the first run that has them; domains in the order they first
+// appear.
+func Build(suite string, runs []Run) *Board {
+	b := &Board{Suite: suite}
+	index := map[string]int{}
+	for j, run := range runs {
+		b.Models = append(b.Models, run.Model)
+		for _, r := range run.Results {
+			i, ok := index[r.Task]
+			if !ok {
+				i = len(b.Rows)
+				index[r.Task] = i
+				metrics := r.LeaderboardMetrics
+				if len(metrics) == 0 {
+					metrics = []string{tasks.MetricAcc1}
+				}
+				row := Row{Task: r.Task, Domain: r.Domain, Kind: r.Kind, Metrics: metrics,
+					Cells: make([][]Cell, len(metrics)), Skipped: make([]string, len(runs))}
+				for m := range row.Cells {
+					row.Cells[m] = make([]Cell, len(runs))
+				}
+				b.Rows = append(b.Rows, row)
+			}
+			row := &b.Rows[i]
+			if r.Skipped {
+				row.Skipped[j] = r.Reason
+				continue
+			}
+			for m, key := range row.Metrics {
+				v, ok := r.Metrics[key]
+				if !ok || math.IsNaN(v) {
+					continue
+				}
+				c := Cell{Value: v, OK: true}
+				low, high := tasks.CIKeys(key)
+				c.Low, c.HasCI = r.Metrics[low]
+				c.High = r.Metrics[high]
+				row.Cells[m][j] = c
+			}
+		}
+	}
+	var domains []string
+	for _, row := range b.Rows {
+		if !slices.Contains(domains, row.Domain) {
+			domains = append(domains, row.Domain)
+		}
+	}
+	for _, d := range domains {
+		b.Domains = append(b.Domains, b.mean(d, func(r Row) bool { return r.Domain == d }))
+	}
+	b.Overall = b.mean("overall", func(Row) bool { return true })
+	return b
+}
+
+// mean averages the headline metric over the complete rows in a group.
+func (b *Board) mean(name string, in func(Row) bool) Mean {
+	m := Mean{Name: name, Values: make([]float64, len(b.Models))}
+	for _, row := range b.Rows {
+		if !in(row) {
+			continue
+		}
+		m.Total++
+		if !row.Complete() {
+			continue
+		}
+		m.Tasks++
+		for j, c := range row.Headline() {
+			m.Values[j] += c.Value
+		}
+	}
+	for j := range m.Values {
+		if m.Tasks == 0 {
+			m.Values[j] = math.NaN()
+		} else {
+			m.Values[j] /= float64(m.Tasks)
+		}
+	}
+	return m
+}
+
+// percent formats a fraction as a percentage with one decimal.
+func percent(v float64) string { return fmt.Sprintf("%.1f", 100*v) }
+
+func (c Cell) markdown() string {
+	switch {
+	case !c.OK:
+		return "–"
+	case c.HasCI:
+		return fmt.Sprintf("%s [%s, %s]", percent(c.Value), percent(c.Low), percent(c.High))
+	}
+	return percent(c.Value)
+}
+
+func domainName(d string) string { return cmp.Or(d, "(no domain)") }
+
+// Markdown renders the leaderboard as a Markdown document.
+func (b *Board) Markdown() string {
+	var s strings.Builder
+	fmt.Fprintf(&s, "# Leaderboard: %s\n\n", b.Suite)
+	s.WriteString("Values are percentages. Each task is ranked by its headline metric (the first of its `metrics`);\n" +
+		"brackets give the 95% bootstrap interval where one is computed. – marks a task that was skipped or lacks the metric.\n" +
+		"Means average the headline metric over the tasks every model was evaluated on.\n\n")
+	header := func(first ...string) {
+		cols := append(first, b.Models...)
+		fmt.Fprintf(&s, "| %s |\n|%s\n", strings.Join(cols, " | "), strings.Repeat(" --- |", len(cols)))
+	}
+	s.WriteString("## Tasks\n\n")
+	header("Task", "Domain", "Kind", "Metric")
+	for _, row := range b.Rows {
+		cells := make([]string, len(b.Models))
+		for j, c := range row.Headline() {
+			cells[j] = c.markdown()
+		}
+		fmt.Fprintf(&s, "| %s | %s | %s | %s | %s |\n", row.Task, domainName(row.Domain), row.Kind, row.Metrics[0], strings.Join(cells, " | "))
+	}
+	s.WriteString("\n## Per-domain mean\n\n")
+	header("Domain", "Tasks averaged")
+	for i, m := range append(slices.Clone(b.Domains), b.Overall) {
+		name := domainName(m.Name)
+		if i == len(b.Domains) {
+			name = "**overall**"
+		}
+		vals := make([]string, len(m.Values))
+		for j, v := range m.Values {
+			vals[j] = "–"
+			if !math.IsNaN(v) {
+				vals[j] = percent(v)
+			}
+		}
+		fmt.Fprintf(&s, "| %s | %d of %d | %s |\n", name, m.Tasks, m.Total, strings.Join(vals, " | "))
+	}
+	var details []Row
+	for _, row := range b.Rows {
+		if len(row.Metrics) > 1 && slices.ContainsFunc(row.Headline(), func(c Cell) bool { return c.OK }) {
+			details = append(details, row)
+		}
+	}
+	if len(details) > 0 {
+		s.WriteString("\n## All leaderboard metrics\n\n")
+		header("Task", "Metric")
+		for _, row := range details {
+			for m, key := range row.Metrics {
+				if !slices.ContainsFunc(row.Cells[m], func(c Cell) bool { return c.OK }) {
+					continue // e.g. acc5 of a task with fewer than 5 classes
+				}
+				cells := make([]string, len(b.Models))
+				for j, c := range row.Cells[m] {
+					cells[j] = c.markdown()
+				}
+				fmt.Fprintf(&s, "| %s | %s | %s |\n", row.Task, key, strings.Join(cells, " | "))
+			}
+		}
+	}
+	var skipped []string
+	for _, row := range b.Rows {
+		for j, reason := range row.Skipped {
+			if reason != "" {
+				skipped = append(skipped, fmt.Sprintf("- %s (%s): %s", row.Task, b.Models[j], reason))
+			}
+		}
+	}
+	if len(skipped) > 0 {
+		fmt.Fprintf(&s, "\n## Skipped (%d)\n\n%s\n", len(skipped), strings.Join(skipped, "\n"))
+	}
+	return s.String()
+}
+
+// WriteCSV writes the leaderboard as CSV: one row per task and leaderboard
+// metric (level "task"), per domain and overall (levels "domain",
+// "overall", headline metric); per model three columns, the value (a
+// fraction) and its interval bounds. Empty cells mean no value.
+func (b *Board) WriteCSV(w io.Writer) error {
+	cw := csv.NewWriter(w)
+	head := []string{"level", "name", "domain", "kind", "metric", "tasks"}
+	for _, m := range b.Models {
+		head = append(head, m, m+" ci_low", m+" ci_high")
+	}
+	rows := [][]string{head}
+	num := func(v float64, ok bool) string {
+		if !ok || math.IsNaN(v) {
+			return ""
+		}
+		return fmt.Sprintf("%.6f", v)
+	}
+	for _, row := range b.Rows {
+		for m, key := range row.Metrics {
+			rec := []string{"task", row.Task, row.Domain, string(row.Kind), key, "1"}
+			for _, c := range row.Cells[m] {
+				rec = append(rec, num(c.Value, c.OK), num(c.Low, c.OK && c.HasCI), num(c.High, c.OK && c.HasCI))
+			}
+			rows = append(rows, rec)
+		}
+	}
+	for _, m := range append(slices.Clone(b.Domains), b.Overall) {
+		level, domain := "domain", m.Name
+		if m.Name == "overall" {
+			level, domain = "overall", ""
+		}
+		rec := []string{level, m.Name, domain, "", "headline", fmt.Sprint(m.Tasks)}
+		for _, v := range m.Values {
+			rec = append(rec, num(v, true), "", "")
+		}
+		rows = append(rows, rec)
+	}
+	if err := cw.WriteAll(rows); err != nil {
+		return fmt.Errorf("leaderboard csv: %w", err)
+	}
+	return nil
+}
+
+// Write stores results.json (every run's results, in run order),
+// leaderboard.md, leaderboard.csv and one chart per domain with results in
+// dir, each atomically, and returns the paths written.
+func Write(dir string, b *Board, runs []Run) ([]string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("leaderboard: %w", err)
+	}
+	var all []tasks.Result
+	for _, r := range runs {
+		all = append(all, r.Results...)
+	}
+	js, err := json.MarshalIndent(all, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("leaderboard: results: %w", err)
+	}
+	var written []string
+	put := func(name string, write func(io.Writer) error) error {
+		path := filepath.Join(dir, name)
+		if err := weights.AtomicWrite(path, write); err != nil {
+			return fmt.Errorf("leaderboard: %w", err)
+		}
+		written = append(written, path)
+		return nil
+	}
+	text := func(s string) func(io.Writer) error {
+		return func(w io.Writer) error { _, err := io.WriteString(w, s); return err }
+	}
+	if err := put(ResultsFile, text(string(js)+"\n")); err != nil {
+		return written, err
+	}
+	if err := put(MarkdownFile, text(b.Markdown())); err != nil {
+		return written, err
+	}
+	if err := put(CSVFile, b.WriteCSV); err != nil {
+		return written, err
+	}
+	charts, err := b.Charts(dir)
+	return append(written, charts...), err
+}
