@@ -53,7 +53,7 @@ func streamKeys(t *testing.T, dir string) []string {
 		t.Fatal("no shards")
 	}
 	s, err := stream.New(stream.Config{Shards: shards, BatchSize: 4, ShuffleBuffer: 1, Workers: 2},
-		preprocess.OpenAI(16).Apply, tokenizer.NewByteLevel(32))
+		stream.Deterministic(preprocess.OpenAI(16).Apply), tokenizer.NewByteLevel(32))
 	if err != nil {
 		t.Fatal(err)
 	}
