@@ -17,7 +17,7 @@ func Attention(scope *model.Scope, x *Node, heads int, mask *Node) *Node {
 	headDim := width / heads
 	inWeight := Param(scope, g, "in_proj_weight", 3*width, width)
 	inBias := Param(scope, g, "in_proj_bias", 3*width)
-	qkv := AddTrailing(project(x, inWeight), inBias)  // [B, L, 3W]
+	qkv := AddTrailing(project(x, inWeight), inBias) // [B, L, 3W]
 	// Lay q, k and v out as [3, B, H, L, D] with one transpose, so both
 	// attention products are plain batched matmuls over (B, H).
 	qkv = Reshape(qkv, batch, seq, 3, heads, headDim) // q,k,v then heads, as torch's chunk+view
