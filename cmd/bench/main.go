@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -42,11 +43,16 @@ func main() {
 	accum := fs.Int("accum", 1, "micro-batches per step (`N`), OpenCLIP's accum_freq")
 	backendCfg := fs.String("backend", "", "GoMLX backend `CONFIG` (default $GOMLX_BACKEND or go:parallelism=-1)")
 	jsonOut := fs.Bool("json", false, "print one JSON object instead of text")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the timed steps to `FILE` (go tool pprof)")
 	_ = fs.Parse(os.Args[1:])
+	profile = *cpuProfile
 	if err := run(*modelName, *batch, *steps, *accum, *backendCfg, *jsonOut); err != nil {
 		cli.Fatal("bench", err)
 	}
 }
+
+// profile is the --cpuprofile file, if any.
+var profile string
 
 func run(modelName string, batch, steps, accum int, backendCfg string, jsonOut bool) error {
 	cfg := small
@@ -78,6 +84,17 @@ func run(modelName string, batch, steps, accum int, backendCfg string, jsonOut b
 		return err
 	}
 	first := time.Since(start)
+	if profile != "" {
+		f, err := os.Create(profile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	start = time.Now()
 	cpuStart := cpuTime()
 	for i := 0; i < steps; i++ {
