@@ -29,7 +29,8 @@ type Config struct {
 	// (a binary built with -tags xla). Empty means $GOMLX_BACKEND if set,
 	// else go:parallelism=-1.
 	Backend string `yaml:"backend"`
-	// Output is the run directory: checkpoints/, metrics.jsonl, plots.
+	// Output is the run directory: checkpoints/, metrics.jsonl, plots;
+	// relative to the config file (the --output flag: to the working directory).
 	Output string `yaml:"output"`
 }
 

@@ -100,3 +100,14 @@ func TestShippedConfigsLoad(t *testing.T) {
 		}
 	}
 }
+
+func TestOutputIsRelativeToTheConfigFile(t *testing.T) {
+	p := writeConfig(t, sample+"output: ../runs/x\n")
+	cfg, err := Load(p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(filepath.Dir(p), "../runs/x"); cfg.Output != want {
+		t.Errorf("output %q, want %q", cfg.Output, want)
+	}
+}

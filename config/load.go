@@ -236,6 +236,7 @@ func (c *Config) resolvePaths(dir string) {
 	c.Eval.Suite = relTo(dir, c.Eval.Suite)
 	c.Tokenizer.Vocab = relTo(dir, c.Tokenizer.Vocab)
 	c.Train.Pretrained = relTo(dir, c.Train.Pretrained)
+	c.Output = relTo(dir, c.Output)
 }
 
 func relTo(dir, p string) string {

@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/bmca/bmca/config"
@@ -50,7 +51,13 @@ func (f *ConfigFlags) Load() (*config.Config, error) {
 	}
 	sets := append([]string(nil), f.Sets...)
 	if f.Output != "" {
-		sets = append(sets, "output="+f.Output)
+		// --output is relative to the working directory, not to the config
+		// file as paths inside the config are.
+		out, err := filepath.Abs(f.Output)
+		if err != nil {
+			return nil, err
+		}
+		sets = append(sets, "output="+strconv.Quote(out))
 	}
 	return config.Load(f.Path, sets)
 }
