@@ -79,6 +79,9 @@ func Save(root string, keep int, ckpt *Checkpoint) (string, error) {
 	if err := os.Rename(tmp, final); err != nil {
 		return "", fmt.Errorf("checkpoint %s: %w", final, err)
 	}
+	if err := weights.SyncDir(base); err != nil {
+		return "", fmt.Errorf("checkpoint %s: %w", final, err)
+	}
 	if err := weights.AtomicWriteFile(filepath.Join(base, LatestFile), []byte(name+"\n"), 0o644); err != nil {
 		return "", fmt.Errorf("checkpoint %s: latest: %w", final, err)
 	}

@@ -22,6 +22,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/bmca/bmca/model/weights"
 	"hash"
 	"io"
 	"os"
@@ -29,7 +30,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/parquet-go/parquet-go"
@@ -337,22 +337,8 @@ func (s *Shard) Abort() {
 	s.outs = nil
 }
 
-// SyncDir makes renames in dir durable. File systems that cannot sync a
-// directory are not an error.
-func SyncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	if errors.Is(err, syscall.EINVAL) || errors.Is(err, errors.ErrUnsupported) {
-		return nil
-	}
-	return err
-}
+// SyncDir makes renames in dir durable (see weights.SyncDir).
+func SyncDir(dir string) error { return weights.SyncDir(dir) }
 
 type countingWriter struct {
 	w io.Writer

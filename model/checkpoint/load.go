@@ -306,23 +306,7 @@ func (c *Checkpoint) stateDict(dtype weights.DType) (weights.StateDict, error) {
 // initTensor draws a parameter the way clip.Init would (normal, ones,
 // zeros or a constant), from its own seeded stream.
 func initTensor(p transformer.ParamSpec) weights.Tensor {
-	rng := rand.New(rand.NewPCG(InitSeed, hashName(p.Name)))
-	v := make([]float32, p.NumElements())
-	switch p.Init {
-	case transformer.InitNormal:
-		for i := range v {
-			v[i] = float32(rng.NormFloat64() * p.Std)
-		}
-	case transformer.InitOnes:
-		for i := range v {
-			v[i] = 1
-		}
-	case transformer.InitConstant:
-		for i := range v {
-			v[i] = float32(p.Value)
-		}
-	}
-	return weights.FromFloat32s(p.Shape, v)
+	return clip.InitTensor(p, rand.New(rand.NewPCG(InitSeed, hashName(p.Name))))
 }
 
 // hashName is FNV-1a, so each parameter gets its own random stream.

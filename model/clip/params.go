@@ -41,24 +41,30 @@ func Init(c Config, seed uint64) weights.StateDict {
 	rng := rand.New(rand.NewPCG(seed, 0x62_6d_63_61)) // "bmca"
 	sd := make(weights.StateDict)
 	for _, p := range Params(c) {
-		v := make([]float32, p.NumElements())
-		switch p.Init {
-		case transformer.InitNormal:
-			for i := range v {
-				v[i] = float32(rng.NormFloat64() * p.Std)
-			}
-		case transformer.InitOnes:
-			for i := range v {
-				v[i] = 1
-			}
-		case transformer.InitConstant:
-			for i := range v {
-				v[i] = float32(p.Value)
-			}
-		}
-		sd[p.Name] = weights.FromFloat32s(p.Shape, v)
+		sd[p.Name] = InitTensor(p, rng)
 	}
 	return sd
+}
+
+// InitTensor draws one parameter as its spec says (normal, ones, zeros or
+// a constant) from rng.
+func InitTensor(p transformer.ParamSpec, rng *rand.Rand) weights.Tensor {
+	v := make([]float32, p.NumElements())
+	switch p.Init {
+	case transformer.InitNormal:
+		for i := range v {
+			v[i] = float32(rng.NormFloat64() * p.Std)
+		}
+	case transformer.InitOnes:
+		for i := range v {
+			v[i] = 1
+		}
+	case transformer.InitConstant:
+		for i := range v {
+			v[i] = float32(p.Value)
+		}
+	}
+	return weights.FromFloat32s(p.Shape, v)
 }
 
 // CheckStateDict compares a state dict with the layout of c, as PyTorch's

@@ -68,15 +68,15 @@ func atomicWrite(path string, perm os.FileMode, write func(w io.Writer) error) e
 		return fail("rename", err)
 	}
 	done = true
-	if err := syncDir(dir); err != nil {
+	if err := SyncDir(dir); err != nil {
 		return fmt.Errorf("weights: %s was replaced, but syncing its directory failed: %w", path, err)
 	}
 	return nil
 }
 
-// syncDir makes a rename in dir durable. Windows cannot fsync a directory,
+// SyncDir makes a rename in dir durable. Windows cannot fsync a directory,
 // and some file systems refuse to; there is nothing more to do in both cases.
-func syncDir(dir string) error {
+func SyncDir(dir string) error {
 	if runtime.GOOS == "windows" {
 		return nil
 	}
