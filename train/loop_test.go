@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"image/png"
 	"iter"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -247,5 +249,64 @@ func TestPlotMetricsDrawsTheRun(t *testing.T) {
 	}
 	if err := PlotMetrics(dir); err == nil || !strings.Contains(err.Error(), "line 1") {
 		t.Errorf("a corrupt metrics file should be reported with its line, got %v", err)
+	}
+}
+
+// nanAfter serves good batches, then batches of NaN pixels from batch n on.
+type nanAfter struct {
+	*cyclingSource
+	n int
+}
+
+func (s nanAfter) Batches(ctx context.Context, from json.RawMessage) iter.Seq2[Batch, error] {
+	return func(yield func(Batch, error) bool) {
+		i := 0
+		for b, err := range s.cyclingSource.Batches(ctx, from) {
+			if i++; i > s.n {
+				bad := make([]float32, len(b.Pixels))
+				for j := range bad {
+					bad[j] = float32(math.NaN())
+				}
+				b.Pixels = bad
+			}
+			if !yield(b, err) {
+				return
+			}
+		}
+	}
+}
+
+// TestNonFiniteLossStopsAndKeepsTheLastGoodCheckpoint feeds NaN pixels from
+// step 3 on: the run must stop with ErrNonFinite, name the last good
+// checkpoint, and leave that checkpoint as latest.
+func TestNonFiniteLossStopsAndKeepsTheLastGoodCheckpoint(t *testing.T) {
+	be, err := backend.Open(backend.DefaultCPU)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := tinyConfig()
+	opts := testOptions(t, cfg, 10)
+	opts.CheckpointEvery = 2
+	res, err := Loop(context.Background(), be, cfg, opts, nanAfter{newCyclingSource(cfg, 2, 4), 2}, Hooks{})
+	if !errors.Is(err, ErrNonFinite) {
+		t.Fatalf("error %v, want ErrNonFinite", err)
+	}
+	if !strings.Contains(err.Error(), StepDirName(2)) {
+		t.Errorf("error %q does not name the last good checkpoint", err)
+	}
+	ckpt, lerr := Load(opts.Output)
+	if lerr != nil {
+		t.Fatal(lerr)
+	}
+	if ckpt.State.Step != 2 || res.Step != 2 {
+		t.Errorf("latest checkpoint at step %d (result step %d), want 2", ckpt.State.Step, res.Step)
+	}
+	for name, w := range ckpt.Weights {
+		v, _ := w.Float32s()
+		for _, x := range v {
+			if math.IsNaN(float64(x)) {
+				t.Fatalf("%s holds NaN in the kept checkpoint", name)
+			}
+		}
 	}
 }
