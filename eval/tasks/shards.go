@@ -70,10 +70,7 @@ func readShardFile(ctx context.Context, shard string, yield func(stream.Sample, 
 // IsAbsent reports whether a ShardSource.Expand error means the shards are
 // not there (rather than, say, a malformed pattern).
 func IsAbsent(err error) bool {
-	// TODO(data/stream): stream.ExpandShards reports a glob that matches
-	// nothing with a plain error; once it wraps fs.ErrNotExist the message
-	// test can go.
-	return errors.Is(err, fs.ErrNotExist) || (err != nil && strings.Contains(err.Error(), "matches no file"))
+	return errors.Is(err, fs.ErrNotExist)
 }
 
 func isRemote(shard string) bool {
