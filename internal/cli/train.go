@@ -114,7 +114,7 @@ func Train(ctx context.Context, cfg *config.Config, args TrainArgs) error {
 	hooks := train.Hooks{
 		OnStep: bar.update,
 		OnCheckpoint: func(dir string, step int) {
-			bar.note(fmt.Sprintf("checkpoint step %d → %s", step, dir))
+			bar.note(fmt.Sprintf("%scheckpoint step %d → %s", bar.synthetic, step, dir))
 			if err := train.PlotMetrics(cfg.Output); err != nil {
 				bar.note(fmt.Sprintf("warning: metrics plot: %v", err))
 			}
@@ -123,7 +123,7 @@ func Train(ctx context.Context, cfg *config.Config, args TrainArgs) error {
 	}
 	if suite != nil {
 		hooks.Evaluate = func(ctx context.Context, step int, enc *clip.Encoder) (map[string]float64, error) {
-			bar.note(fmt.Sprintf("evaluating suite %s at step %d", suite.Name, step))
+			bar.note(fmt.Sprintf("%sevaluating suite %s at step %d", bar.synthetic, suite.Name, step))
 			results, err := tasks.Run(ctx, suite, EvalEnv(enc, tok, model, cfg.Eval.BatchSize, nil))
 			if err != nil {
 				return nil, err
@@ -150,11 +150,11 @@ func Train(ctx context.Context, cfg *config.Config, args TrainArgs) error {
 		fmt.Fprintf(args.Out, "warning: metrics plot: %v\n", err)
 	}
 	if res.Interrupted {
-		fmt.Fprintf(args.Out, "interrupted at step %d: checkpoint %s; continue with --resume latest\n", res.Step, res.Checkpoint)
+		fmt.Fprintf(args.Out, "interrupted at step %d%s: checkpoint %s; continue with --resume latest\n", res.Step, label, res.Checkpoint)
 		return nil
 	}
-	fmt.Fprintf(args.Out, "done: %d steps, final loss %.4f, mean step %s, checkpoint %s, wall time %s\n",
-		res.Step, res.Loss, res.MeanStepTime.Round(time.Millisecond), res.Checkpoint, time.Since(start).Round(time.Second))
+	fmt.Fprintf(args.Out, "done: %d steps%s, final loss %.4f, mean step %s, checkpoint %s, wall time %s\n",
+		res.Step, label, res.Loss, res.MeanStepTime.Round(time.Millisecond), res.Checkpoint, time.Since(start).Round(time.Second))
 	if lastResults != nil {
 		PrintResults(args.Out, lastResults, synthetic)
 		if err := WriteResults(cfg.Output, lastResults); err != nil {
