@@ -71,6 +71,12 @@ func TestLoadErrors(t *testing.T) {
 		{"invalid model geometry", sample, []string{"model.vision_cfg.patch_size=7"}, []string{"vision_cfg", "patch_size"}},
 		{"missing vocab for clip-bpe", sample, []string{"tokenizer.name=clip-bpe"}, []string{"tokenizer.vocab"}},
 		{"batch of one", sample, []string{"train.batch_size=1"}, []string{"train.batch_size"}},
+		{"unknown data format", sample, []string{"data.format=zip"}, []string{"data.format", "zip"}},
+		{"resampled without an epoch length", sample, []string{"data.resampled=true"}, []string{"data.samples_per_epoch"}},
+		{"weights without resampling", sample, []string{"data.weights=[1, 2]"}, []string{"data.weights"}},
+		{"unknown jpeg decoder", sample, []string{"data.jpeg_decoder=turbo"}, []string{"data.jpeg_decoder"}},
+		{"accumulation below one", sample, []string{"train.accum_freq=0"}, []string{"train.accum_freq"}},
+		{"bf16 not implemented", sample, []string{"train.precision=bf16"}, []string{"train.precision", "not implemented"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Load(writeConfig(t, tc.text), tc.overrides)
