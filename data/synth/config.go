@@ -10,7 +10,7 @@ import (
 // GeneratorVersion identifies the drawing and captioning code. It is part of
 // the config hash, so a change that alters the output must bump it, and
 // existing datasets are then regenerated rather than silently reused.
-const GeneratorVersion = "bmca/data/synth/v1"
+const GeneratorVersion = "bmca/data/synth/v2"
 
 // Config sets the size and seed of a synthetic dataset. Every field but
 // Workers changes the output and is part of the config hash.
