@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -116,4 +117,34 @@ func TestOutputIsRelativeToTheConfigFile(t *testing.T) {
 	if want := filepath.Join(filepath.Dir(p), "../runs/x"); cfg.Output != want {
 		t.Errorf("output %q, want %q", cfg.Output, want)
 	}
+}
+
+// TestREADMEDocumentsEveryKey keeps the README's config reference complete:
+// every key of Config must appear in it.
+func TestREADMEDocumentsEveryKey(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Skipf("README not found: %v", err)
+	}
+	var walk func(prefix string, typ reflect.Type)
+	walk = func(prefix string, typ reflect.Type) {
+		for name, ft := range yamlFields(typ) {
+			for ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			key := prefix + name
+			if ft.Kind() == reflect.Struct {
+				walk(key+".", ft)
+				continue
+			}
+			documented := false
+			for _, form := range []string{"`" + key + "`", "`" + name + "`", "." + name + "`", "." + name + " "} {
+				documented = documented || strings.Contains(string(readme), form)
+			}
+			if !documented {
+				t.Errorf("README's config reference does not mention %s", key)
+			}
+		}
+	}
+	walk("", reflect.TypeOf(Config{}))
 }
