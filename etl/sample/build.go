@@ -219,42 +219,8 @@ func Key(article string, index int, imageID string) string {
 	return keyUnsafe.ReplaceAllString(k, "_")
 }
 
-// figurePart holds Record's per-figure fields, in Record's order.
-type figurePart struct {
-	ImageFileName       string   `json:"image_file_name"`
-	ImageClusterID      string   `json:"image_cluster_id"`
-	ImageHash           string   `json:"image_hash"`
-	ImageLabelID        string   `json:"image_label_id"`
-	ImagePanelType      string   `json:"image_panel_type"`
-	ImagePanelSubtype   string   `json:"image_panel_subtype"`
-	ImagePrimaryLabel   []string `json:"image_primary_label"`
-	ImageSecondaryLabel []string `json:"image_secondary_label"`
-	ImageSize           [2]int   `json:"image_size"`
-}
-
-// articlePart holds Record's per-article fields, in Record's order; it is
-// encoded once per article and shared by its samples.
-type articlePart struct {
-	ImageSet              []ImageSetEntry     `json:"image_set"`
-	ImageContext          map[string][]string `json:"image_context"`
-	ArticleAccessionID    string              `json:"article_accession_id"`
-	ArticleTitle          string              `json:"article_title"`
-	ArticleJournal        string              `json:"article_journal"`
-	ArticleDate           string              `json:"article_date"`
-	ArticleAbstract       string              `json:"article_abstract"`
-	ArticleMeshTerms      []string            `json:"article_mesh_terms"`
-	ArticleKeywords       []string            `json:"article_keywords"`
-	ArticleReferenceIDs   []ReferenceID       `json:"article_reference_ids"`
-	ArticleReferenceCount int                 `json:"article_reference_count"`
-	ArticleReferenceList  []string            `json:"article_reference_list"`
-	ArticleSubject        []string            `json:"article_subject"`
-	ArticleCitation       string              `json:"article_citation"`
-	ArticleLicense        string              `json:"article_license"`
-	ArticleText           string              `json:"article_text"`
-}
-
 func figureJSON(f jats.Figure, name string, hash [32]byte, w, h int) ([]byte, error) {
-	return marshal(figurePart{
+	return marshal(FigureFields{
 		ImageFileName:       name,
 		ImageClusterID:      f.ImageID(),
 		ImageHash:           hex.EncodeToString(hash[:]),
@@ -283,7 +249,7 @@ func articleJSON(art *jats.Article, opt Options, accession, license string, set 
 	if set == nil {
 		set = []ImageSetEntry{}
 	}
-	return marshal(articlePart{
+	return marshal(ArticleFields{
 		ImageSet:              set,
 		ImageContext:          context,
 		ArticleAccessionID:    accession,

@@ -29,6 +29,12 @@ package sample
 // PMC package and are written empty: image_label_id, image_panel_type,
 // image_panel_subtype and article_mesh_terms; the two label lists are [].
 type Record struct {
+	FigureFields
+	ArticleFields
+}
+
+// FigureFields are Record's per-figure fields, in BIOMEDICA's order.
+type FigureFields struct {
 	// ImageFileName is the figure's file in the package ("koaf197f1.jpg").
 	ImageFileName string `json:"image_file_name"`
 	// ImageClusterID is, despite its name, the figure's image id: the
@@ -45,6 +51,12 @@ type Record struct {
 	ImageSecondaryLabel []string `json:"image_secondary_label"`
 	// ImageSize is [width, height] in pixels.
 	ImageSize [2]int `json:"image_size"`
+}
+
+// ArticleFields are Record's per-article fields, in BIOMEDICA's order. They
+// are the same for every figure of an article, so Build encodes them once
+// and splices them into each figure's JSON.
+type ArticleFields struct {
 	// ImageSet describes every figure of the article that has an image.
 	ImageSet []ImageSetEntry `json:"image_set"`
 	// ImageContext maps each figure's image id to the paragraphs citing
