@@ -1,14 +1,12 @@
 package clip
 
 import (
+	"github.com/bmca/bmca/internal/reftest"
 	"math"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/bmca/bmca/backend"
 	"github.com/bmca/bmca/configs"
-	"github.com/bmca/bmca/internal/testshared"
 	"github.com/bmca/bmca/model/weights"
 	"github.com/gomlx/compute"
 )
@@ -24,47 +22,18 @@ func testBackend(t testing.TB) compute.Backend {
 
 func loadReference(t *testing.T, name string) (Config, weights.StateDict, weights.StateDict) {
 	t.Helper()
-	dir := testshared.Path(t, filepath.Join("reference/openclip", name))
-	data, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	ref := reftest.Load(t, name)
+	cfg, err := ParseConfigJSON(ref.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := ParseConfigJSON(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sd, _, err := weights.ReadFile(filepath.Join(dir, "weights.safetensors"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cases, _, err := weights.ReadFile(filepath.Join(dir, "cases.safetensors"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cfg, sd, cases
+	return cfg, ref.Weights, ref.Cases
 }
 
-func floats(t *testing.T, sd weights.StateDict, name string) []float32 {
-	t.Helper()
-	v, err := sd[name].Float32s()
-	if err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	return v
-}
-
-func int32s(t *testing.T, sd weights.StateDict, name string) []int32 {
-	t.Helper()
-	v, err := sd[name].Int64s()
-	if err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	out := make([]int32, len(v))
-	for i, x := range v {
-		out[i] = int32(x)
-	}
-	return out
-}
+var (
+	floats = reftest.Floats
+	int32s = reftest.Int32s
+)
 
 func maxAbsDiff(a, b []float32) float64 {
 	if len(a) != len(b) {

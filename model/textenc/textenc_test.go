@@ -2,12 +2,10 @@ package textenc_test
 
 import (
 	"encoding/json"
-	"os"
-	"path/filepath"
+	"github.com/bmca/bmca/internal/reftest"
 	"testing"
 
 	"github.com/bmca/bmca/internal/graphtest"
-	"github.com/bmca/bmca/internal/testshared"
 	"github.com/bmca/bmca/model/textenc"
 	"github.com/bmca/bmca/model/transformer"
 	"github.com/bmca/bmca/model/weights"
@@ -52,65 +50,30 @@ type reference struct {
 
 func loadReference(t *testing.T, name string) reference {
 	t.Helper()
-	dir := testshared.Path(t, "reference/openclip/"+name)
-	data, err := os.ReadFile(filepath.Join(dir, "config.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	ref := reftest.Load(t, name)
 	var cfg struct {
 		EmbedDim  int            `json:"embed_dim"`
 		QuickGELU bool           `json:"quick_gelu"`
 		TextCfg   textenc.Config `json:"text_cfg"`
 	}
-	if err := json.Unmarshal(data, &cfg); err != nil {
+	if err := json.Unmarshal(ref.Config, &cfg); err != nil {
 		t.Fatal(err)
 	}
-	read := func(file string) weights.StateDict {
-		sd, _, err := weights.ReadFile(filepath.Join(dir, file))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return sd
-	}
-	sd := read("weights.safetensors")
 	// Our parameter list must name OpenCLIP's tensors with their shapes.
 	vars := map[string]*tensors.Tensor{}
 	for _, p := range textenc.Params(cfg.TextCfg, cfg.EmbedDim) {
-		tensor, ok := sd[p.Name]
+		tensor, ok := ref.Weights[p.Name]
 		if !ok || !transformer.SameShape(tensor.Shape, p.Shape) {
 			t.Fatalf("%s: OpenCLIP has %v (present %v), we expect %v", p.Name, tensor.Shape, ok, p.Shape)
 		}
-		vars[transformer.VariablePath(p.Name)] = tensors.FromFlatDataAndDimensions(floats(t, sd, p.Name), p.Shape...)
+		vars[transformer.VariablePath(p.Name)] = tensors.FromFlatDataAndDimensions(reftest.Floats(t, ref.Weights, p.Name), p.Shape...)
 	}
-	return reference{cfg.EmbedDim, cfg.QuickGELU, cfg.TextCfg.WithDefaults(), graphtest.Store(t, vars),
-		read("cases.safetensors"), read("intermediates.safetensors")}
+	return reference{cfg.EmbedDim, cfg.QuickGELU, cfg.TextCfg.WithDefaults(), graphtest.Store(t, vars), ref.Cases, ref.Intermediates}
 }
 
-func floats(t *testing.T, sd weights.StateDict, name string) []float32 {
-	t.Helper()
-	tensor, ok := sd[name]
-	if !ok {
-		t.Fatalf("reference has no tensor %s", name)
-	}
-	v, err := tensor.Float32s()
-	if err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	return v
-}
+var floats = reftest.Floats
 
-func int32s(t *testing.T, sd weights.StateDict, name string) []int32 {
-	t.Helper()
-	v, err := sd[name].Int64s()
-	if err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	out := make([]int32, len(v))
-	for i, x := range v {
-		out[i] = int32(x)
-	}
-	return out
-}
+var int32s = reftest.Int32s
 
 // TestOpenCLIPIntermediates runs the text tower of tiny-perturbed (whose
 // LayerNorm affines and biases are not at their defaults) on the 5 reference
