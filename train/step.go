@@ -73,6 +73,13 @@ type StepStats struct {
 // to, so they can be saved next to the weights.
 const gradAccumScope = "/optimizer/grad_accum"
 
+// optimizerSlot is one optimiser variable of a parameter: where it lives in
+// the store and its name in the saved optimizer state ("" = not saved).
+type optimizerSlot struct {
+	scope, key string
+	dst        **model.Variable
+}
+
 // NewStepper builds the training graphs for a model initialised from sd.
 // optState, when non-nil, restores the optimiser moments (names
 // "exp_avg.<param>" and "exp_avg_sq.<param>"); step is the number of steps
@@ -91,24 +98,18 @@ func NewStepper(backend compute.Backend, modelCfg clip.Config, sd weights.StateD
 			continue
 		}
 		p := trainedParam{spec: spec, param: store.GetVariable(transformer.VariablePath(spec.Name)), decay: !clip.NoWeightDecay(spec)}
-		slots := []struct {
-			scope, key string
-			dst        **model.Variable
-			restored   bool
-		}{
-			{expAvgScope, "exp_avg." + spec.Name, &p.expAvg, true},
-			{expAvgSqScope, "exp_avg_sq." + spec.Name, &p.expSq, true},
+		// Each parameter gets its AdamW moments (restored from optState
+		// when resuming) and, when accumulating, a gradient accumulator.
+		slots := []optimizerSlot{
+			{expAvgScope, "exp_avg." + spec.Name, &p.expAvg},
+			{expAvgSqScope, "exp_avg_sq." + spec.Name, &p.expSq},
 		}
 		if recipe.AccumFreq > 1 {
-			slots = append(slots, struct {
-				scope, key string
-				dst        **model.Variable
-				restored   bool
-			}{gradAccumScope, "", &p.gradAcc, false})
+			slots = append(slots, optimizerSlot{gradAccumScope, "", &p.gradAcc})
 		}
 		for _, slot := range slots {
 			values := make([]float32, spec.NumElements())
-			if optState != nil && slot.restored {
+			if optState != nil && slot.key != "" {
 				t, ok := optState[slot.key]
 				if !ok {
 					return nil, fmt.Errorf("optimizer state has no %s", slot.key)
