@@ -2,7 +2,7 @@ package tasks_test
 
 import (
 	"context"
-	"math"
+	"github.com/bmca/bmca/internal/graphtest"
 	"os"
 	"path/filepath"
 	"testing"
@@ -97,13 +97,9 @@ func TestOpenCLIPZeroShotReference(t *testing.T) {
 	}
 }
 
+// maxAbsDiff is graphtest.MaxAbsDiff without the index (+Inf on a length
+// mismatch or a NaN).
 func maxAbsDiff(a, b []float32) float64 {
-	if len(a) != len(b) {
-		return math.Inf(1)
-	}
-	d := 0.0
-	for i := range a {
-		d = max(d, math.Abs(float64(a[i]-b[i])))
-	}
+	d, _ := graphtest.MaxAbsDiff(a, b)
 	return d
 }

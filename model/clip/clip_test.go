@@ -1,6 +1,7 @@
 package clip
 
 import (
+	"github.com/bmca/bmca/internal/graphtest"
 	"github.com/bmca/bmca/internal/reftest"
 	"math"
 	"testing"
@@ -35,14 +36,10 @@ var (
 	int32s = reftest.Int32s
 )
 
+// maxAbsDiff is graphtest.MaxAbsDiff without the index (+Inf on a length
+// mismatch or a NaN).
 func maxAbsDiff(a, b []float32) float64 {
-	if len(a) != len(b) {
-		return math.Inf(1)
-	}
-	d := 0.0
-	for i := range a {
-		d = max(d, math.Abs(float64(a[i]-b[i])))
-	}
+	d, _ := graphtest.MaxAbsDiff(a, b)
 	return d
 }
 
