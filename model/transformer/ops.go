@@ -57,21 +57,10 @@ func LayerNorm(scope *model.Scope, x *Node) *Node {
 
 // AddTrailing adds v to x, broadcasting v over x's leading axes (GoMLX,
 // unlike torch, only broadcasts between operands of equal rank).
-func AddTrailing(x, v *Node) *Node { return Add(x, alignRank(v, x.Rank())) }
+func AddTrailing(x, v *Node) *Node { return Add(x, ExpandLeftToRank(v, x.Rank())) }
 
 // MulTrailing multiplies x by v, broadcasting v over x's leading axes.
-func MulTrailing(x, v *Node) *Node { return Mul(x, alignRank(v, x.Rank())) }
-
-func alignRank(v *Node, rank int) *Node {
-	if v.Rank() == rank {
-		return v
-	}
-	dims := make([]int, rank-v.Rank(), rank)
-	for i := range dims {
-		dims[i] = 1
-	}
-	return Reshape(v, append(dims, v.Shape().Dimensions...)...)
-}
+func MulTrailing(x, v *Node) *Node { return Mul(x, ExpandLeftToRank(v, x.Rank())) }
 
 // Linear computes x @ weightᵀ + bias for a torch.nn.Linear stored as
 // weight [out, in] and bias [out], over any leading axes of x.
