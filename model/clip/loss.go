@@ -1,8 +1,6 @@
 package clip
 
 import (
-	"github.com/gomlx/compute/dtypes"
-	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph"
 )
 
@@ -19,11 +17,6 @@ func ContrastiveLoss(logitsPerImage *Node) *Node {
 // an exact identity mask keeps the backward pass a plain elementwise op.
 func diagonalMean(logProbs *Node) *Node {
 	n := logProbs.Shape().Dim(0)
-	g := logProbs.Graph()
-	rows := Iota(g, shapeInt32(n, n), 0)
-	cols := Iota(g, shapeInt32(n, n), 1)
-	identity := ConvertDType(Equal(rows, cols), logProbs.DType())
+	identity := ConvertDType(Diagonal(logProbs.Graph(), n), logProbs.DType())
 	return DivScalar(ReduceAllSum(Mul(logProbs, identity)), float64(n))
 }
-
-func shapeInt32(dims ...int) shapes.Shape { return shapes.Make(dtypes.Int32, dims...) }

@@ -68,9 +68,7 @@ func Apply(scope *model.Scope, x *Node, c Config, mask *Node) *Node {
 // CausalMask is the additive [L, L] mask OpenCLIP builds for the text tower:
 // 0 on and below the diagonal, -inf above it.
 func CausalMask(g *Graph, seq int) *Node {
-	rows := Iota(g, shapeInt32(seq, seq), 0)
-	cols := Iota(g, shapeInt32(seq, seq), 1)
 	negInf := Scalar(g, x32, math.Inf(-1))
 	zero := ScalarZero(g, x32)
-	return Where(GreaterThan(cols, rows), BroadcastToDims(negInf, seq, seq), BroadcastToDims(zero, seq, seq))
+	return Where(LowerTriangular(g, seq), BroadcastToDims(zero, seq, seq), BroadcastToDims(negInf, seq, seq))
 }

@@ -4,12 +4,9 @@ import (
 	"strings"
 
 	"github.com/gomlx/compute/dtypes"
-	"github.com/gomlx/compute/shapes"
 )
 
 var x32 = dtypes.Float32
-
-func shapeInt32(dims ...int) shapes.Shape { return shapes.Make(dtypes.Int32, dims...) }
 
 // OpenCLIPName turns a GoMLX scope and variable name into the OpenCLIP
 // state-dict name: "/visual/conv1" + "weight" → "visual.conv1.weight".
