@@ -170,8 +170,10 @@ type Train struct {
 	AccumFreq int `yaml:"accum_freq"`
 	// LockImage freezes the image tower (OpenCLIP's --lock-image).
 	LockImage bool `yaml:"lock_image"`
-	// Precision is "f32" (the only one the pure-Go backend runs
-	// correctly) or "bf16" (bf16-mixed; not implemented yet).
+	// Precision is "f32" or "bf16": bf16-mixed as OpenCLIP's amp_bf16, the
+	// products in bfloat16 and everything else in float32. bf16 pays on a
+	// GPU (tensor cores, flash attention); the pure-Go backend runs it
+	// correctly but slower than f32.
 	Precision string `yaml:"precision"`
 	// Pretrained starts a new run from the weights of this checkpoint
 	// directory (relative to the config file), as --pretrained does.

@@ -33,7 +33,7 @@ func writeConfig(t *testing.T, text string) string {
 
 func TestLoadMergesBuiltinModelDefaultsAndOverrides(t *testing.T) {
 	p := writeConfig(t, sample)
-	cfg, err := Load(p, []string{"train.steps=20", "train.lr=1e-3", "model.text_cfg.layers=1"})
+	cfg, err := Load(p, []string{"train.steps=20", "train.lr=1e-3", "model.text_cfg.layers=1", "train.precision=bf16"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,6 +45,9 @@ func TestLoadMergesBuiltinModelDefaultsAndOverrides(t *testing.T) {
 	}
 	if cfg.Train.Steps != 20 || cfg.Train.LR != 1e-3 || cfg.Train.BatchSize != 16 {
 		t.Errorf("train = %+v", cfg.Train)
+	}
+	if cfg.Train.Precision != "bf16" {
+		t.Errorf("train.precision = %q, want the override bf16", cfg.Train.Precision)
 	}
 	if cfg.Train.Beta2 != 0.98 || cfg.Train.Schedule != "cosine" {
 		t.Errorf("defaults not applied: %+v", cfg.Train)
@@ -77,7 +80,7 @@ func TestLoadErrors(t *testing.T) {
 		{"weights without resampling", sample, []string{"data.weights=[1, 2]"}, []string{"data.weights"}},
 		{"unknown jpeg decoder", sample, []string{"data.jpeg_decoder=turbo"}, []string{"data.jpeg_decoder"}},
 		{"accumulation below one", sample, []string{"train.accum_freq=0"}, []string{"train.accum_freq"}},
-		{"bf16 not implemented", sample, []string{"train.precision=bf16"}, []string{"train.precision", "not implemented"}},
+		{"unknown precision", sample, []string{"train.precision=fp16"}, []string{"train.precision", "fp16", "f32, bf16"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Load(writeConfig(t, tc.text), tc.overrides)

@@ -2,6 +2,8 @@ package config
 
 import (
 	"fmt"
+
+	"github.com/bmca/bmca/model/transformer"
 )
 
 // Validate checks every field once and names the key at fault.
@@ -74,12 +76,8 @@ func (c *Config) Validate() error {
 	if t.AccumFreq < 1 {
 		return fmt.Errorf("train.accum_freq: must be ≥ 1 (1 = no accumulation), got %d", t.AccumFreq)
 	}
-	switch t.Precision {
-	case "f32":
-	case "bf16":
-		return fmt.Errorf("train.precision: bf16-mixed training is not implemented yet (the pure-Go backend's bf16 is broken upstream); use f32")
-	default:
-		return fmt.Errorf("train.precision: %q is not one of f32, bf16", t.Precision)
+	if _, err := transformer.ParsePrecision(t.Precision); err != nil {
+		return fmt.Errorf("train.precision: %w", err)
 	}
 	if t.Warmup < 0 {
 		return fmt.Errorf("train.warmup: must be ≥ 0, got %d", t.Warmup)

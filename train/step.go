@@ -25,6 +25,10 @@ type Recipe struct {
 	// LockImage freezes the image tower (OpenCLIP's --lock-image): its
 	// weights get no gradient and no update.
 	LockImage bool
+	// Precision is the arithmetic of the forward and backward products
+	// (OpenCLIP's --precision fp32 or amp_bf16). Weights, gradients and
+	// AdamW's moments are float32 under both.
+	Precision transformer.Precision
 }
 
 // Stepper owns the model and optimiser state of a run and performs one
@@ -92,6 +96,7 @@ func NewStepper(backend compute.Backend, modelCfg clip.Config, sd weights.StateD
 	if err != nil {
 		return nil, err
 	}
+	modelCfg.Precision = recipe.Precision
 	s := &Stepper{modelCfg: modelCfg, recipe: recipe, store: store, backend: backend, Step: step}
 	for _, spec := range clip.Params(modelCfg) {
 		if recipe.LockImage && strings.HasPrefix(spec.Name, "visual.") {

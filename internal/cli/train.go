@@ -14,6 +14,7 @@ import (
 	"github.com/bmca/bmca/eval/tasks"
 	"github.com/bmca/bmca/model/checkpoint"
 	"github.com/bmca/bmca/model/clip"
+	"github.com/bmca/bmca/model/transformer"
 	"github.com/bmca/bmca/train"
 )
 
@@ -95,6 +96,10 @@ func Train(ctx context.Context, cfg *config.Config, args TrainArgs) error {
 	case manifest != nil:
 		suite = SyntheticSuite(manifest, synthDir)
 	}
+	precision, err := transformer.ParsePrecision(cfg.Train.Precision)
+	if err != nil {
+		return err
+	}
 	runConfig, _ := json.Marshal(cfg)
 	opts := train.Options{
 		Output: cfg.Output, Steps: cfg.Train.Steps,
@@ -103,7 +108,7 @@ func Train(ctx context.Context, cfg *config.Config, args TrainArgs) error {
 		Recipe: train.Recipe{
 			AdamW: train.AdamW{Beta1: cfg.Train.Beta1, Beta2: cfg.Train.Beta2, Eps: cfg.Train.Eps, WeightDecay: cfg.Train.WeightDecay,
 				ClipNorm: cfg.Train.GradClipNorm},
-			AccumFreq: cfg.Train.AccumFreq, LockImage: cfg.Train.LockImage,
+			AccumFreq: cfg.Train.AccumFreq, LockImage: cfg.Train.LockImage, Precision: precision,
 		},
 		CheckpointEvery: cfg.Train.CheckpointEvery, Keep: cfg.Train.KeepCheckpoints, LogEvery: cfg.Train.LogEvery,
 		EvalEvery: cfg.Eval.Every, Seed: cfg.Train.Seed, RunConfig: runConfig, Init: init, Resume: resume,

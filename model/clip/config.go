@@ -7,6 +7,7 @@ import (
 	"math"
 
 	"github.com/bmca/bmca/model/textenc"
+	"github.com/bmca/bmca/model/transformer"
 	"github.com/bmca/bmca/model/vit"
 )
 
@@ -24,6 +25,11 @@ type Config struct {
 	VisionCfg vit.Config `json:"vision_cfg" yaml:"vision_cfg"`
 	// TextCfg is the text tower.
 	TextCfg textenc.Config `json:"text_cfg" yaml:"text_cfg"`
+
+	// Precision is the arithmetic the graphs run in (float32 unless set).
+	// It is a choice of the run, not part of the model, so it is never
+	// saved with one.
+	Precision transformer.Precision `json:"-" yaml:"-"`
 }
 
 // DefaultLogitScale is OpenCLIP's initial logit_scale, ln(1/0.07).

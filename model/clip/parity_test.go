@@ -107,19 +107,19 @@ func intermediates(scope *model.Scope, c Config, pixels, tokens *Node) map[strin
 		}
 		return transformer.GELU(x)
 	}
-	block0 := func(prefix string, s *model.Scope, x *Node, tc transformer.Config, mask *Node) {
+	block0 := func(prefix string, s *model.Scope, x *Node, tc transformer.Config, causal bool) {
 		b0 := s.At("resblocks").At("0")
 		ln1 := transformer.LayerNorm(b0.At("ln_1"), x)
-		attn := transformer.Attention(b0.At("attn"), ln1, tc.Heads, mask)
+		attn := transformer.Attention(b0.At("attn"), ln1, tc, causal)
 		ln2 := transformer.LayerNorm(b0.At("ln_2"), Add(x, attn))
-		fc := transformer.Linear(b0.At("mlp").At("c_fc"), ln2, tc.MLPWidth())
+		fc := transformer.Linear(b0.At("mlp").At("c_fc"), ln2, tc.MLPWidth(), transformer.Float32)
 		gelu := act(fc)
-		proj := transformer.Linear(b0.At("mlp").At("c_proj"), gelu, tc.Width)
+		proj := transformer.Linear(b0.At("mlp").At("c_proj"), gelu, tc.Width, transformer.Float32)
 		for name, n := range map[string]*Node{"ln_1": ln1, "attn": attn, "ln_2": ln2, "mlp.c_fc": fc, "mlp.gelu": gelu, "mlp.c_proj": proj} {
 			out[prefix+"resblocks.0."+name+".out"] = n
 		}
 		for i := range tc.Layers {
-			x = transformer.ResidualBlock(s.At("resblocks").At("%d", i), x, tc, mask)
+			x = transformer.ResidualBlock(s.At("resblocks").At("%d", i), x, tc, causal)
 			out[fmt.Sprintf("%sresblocks.%d.out", prefix, i)] = x
 		}
 	}
@@ -128,14 +128,14 @@ func intermediates(scope *model.Scope, c Config, pixels, tokens *Node) map[strin
 	v := c.VisionCfg.WithDefaults()
 	vs := scope.At("visual")
 	k, w, grid := pixels.Shape().Dim(0), v.Width, v.Grid()
-	conv := vit.PatchEmbed(vs, v, pixels) // [K, G², W]; OpenCLIP's conv1.out is [K, W, G, G]
+	conv := vit.PatchEmbed(vs, v, transformer.Float32, pixels) // [K, G², W]; OpenCLIP's conv1.out is [K, W, G, G]
 	out["visual.conv1.out"] = Reshape(TransposeAllDims(conv, 0, 2, 1), k, w, grid, grid)
 	cls := BroadcastToDims(Reshape(transformer.Param(vs, g, "class_embedding", w), 1, 1, w), k, 1, w)
 	lnPreIn := Add(Concatenate([]*Node{cls, conv}, 1), InsertAxes(transformer.Param(vs, g, "positional_embedding", grid*grid+1, w), 0))
 	out["visual.ln_pre.in"] = lnPreIn
 	x := transformer.LayerNorm(vs.At("ln_pre"), lnPreIn)
 	out["visual.ln_pre.out"] = x
-	block0("visual.transformer.", vs.At("transformer"), x, v.Transformer(c.QuickGELU), nil)
+	block0("visual.transformer.", vs.At("transformer"), x, v.Transformer(c.QuickGELU), false)
 	out["visual.ln_post.out"] = transformer.LayerNorm(vs.At("ln_post"), out[fmt.Sprintf("visual.transformer.resblocks.%d.out", v.Layers-1)])
 	out["visual.out"] = EncodeImage(scope, c, pixels)
 
@@ -145,7 +145,7 @@ func intermediates(scope *model.Scope, c Config, pixels, tokens *Node) map[strin
 	table := transformer.Param(scope.At("token_embedding"), g, "weight", t.VocabSize, t.Width)
 	x = Add(Gather(table, ExpandAxes(tokens, -1)), InsertAxes(transformer.Param(scope, g, "positional_embedding", seq, t.Width), 0))
 	out["text.transformer.in"] = x
-	block0("text.transformer.", scope.At("transformer"), x, t.Transformer(c.QuickGELU), transformer.CausalMask(g, seq))
+	block0("text.transformer.", scope.At("transformer"), x, t.Transformer(c.QuickGELU), true)
 	lnFinal := transformer.LayerNorm(scope.At("ln_final"), out[fmt.Sprintf("text.transformer.resblocks.%d.out", t.Layers-1)])
 	out["text.ln_final.out"] = lnFinal
 	out["text.pooled"] = Einsum("bl,blw->bw", OneHot(textenc.PoolIndex(tokens), seq, dtypes.Float32), lnFinal)

@@ -101,21 +101,20 @@ func TestOpenCLIPIntermediates(t *testing.T) {
 		table := transformer.Param(scope.In("token_embedding"), g, "weight", c.VocabSize, w)
 		x := Add(Gather(table, InsertAxes(tokens, -1)),
 			InsertAxes(transformer.Param(scope, g, "positional_embedding", c.ContextLength, w), 0))
-		mask := transformer.CausalMask(g, seq)
 
 		// Inside block 0, by hand from the exported pieces.
 		b0 := scope.At("transformer").At("resblocks").At("0")
 		ln1 := transformer.LayerNorm(b0.In("ln_1"), x)
-		attn := transformer.Attention(b0.In("attn"), ln1, tc.Heads, mask)
+		attn := transformer.Attention(b0.In("attn"), ln1, tc, true)
 		ln2 := transformer.LayerNorm(b0.In("ln_2"), Add(x, attn))
-		act := transformer.GELU(transformer.Linear(b0.In("mlp").In("c_fc"), ln2, tc.MLPWidth()))
+		act := transformer.GELU(transformer.Linear(b0.In("mlp").In("c_fc"), ln2, tc.MLPWidth(), transformer.Float32))
 
 		blocks := scope.In("transformer").In("resblocks")
-		res0 := transformer.ResidualBlock(blocks.In("0"), x, tc, mask)
-		res1 := transformer.ResidualBlock(blocks.In("1"), res0, tc, mask)
+		res0 := transformer.ResidualBlock(blocks.In("0"), x, tc, true)
+		res1 := transformer.ResidualBlock(blocks.In("1"), res0, tc, true)
 		lnFinal := transformer.LayerNorm(scope.In("ln_final"), res1)
 		// The whole tower, as CLIP calls it.
-		features := textenc.Encode(scope.ResetVisited(), c, ref.embedDim, ref.quickGELU, tokens)
+		features := textenc.Encode(scope.ResetVisited(), c, ref.embedDim, ref.quickGELU, transformer.Float32, tokens)
 		return []*Node{x, ln1, attn, act, res0, res1, lnFinal, features, textenc.PoolIndex(tokens)}
 	}, tokens)
 

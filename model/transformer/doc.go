@@ -13,5 +13,5 @@
 // from a state dict): Param panics on a missing or mis-shaped variable rather
 // than silently creating one with some default initialisation.
 //
-//	x = transformer.Apply(scope.In("transformer"), x, transformer.Config{Width: 64, Heads: 2, Layers: 2, MLPRatio: 4}, nil)
+//	x = transformer.Apply(scope.In("transformer"), x, transformer.Config{Width: 64, Heads: 2, Layers: 2, MLPRatio: 4}, false)
 package transformer

@@ -63,30 +63,32 @@ func AddTrailing(x, v *Node) *Node { return Add(x, ExpandLeftToRank(v, x.Rank())
 func MulTrailing(x, v *Node) *Node { return Mul(x, ExpandLeftToRank(v, x.Rank())) }
 
 // Linear computes x @ weightᵀ + bias for a torch.nn.Linear stored as
-// weight [out, in] and bias [out], over any leading axes of x.
-func Linear(scope *model.Scope, x *Node, outDim int) *Node {
+// weight [out, in] and bias [out], over any leading axes of x. The product
+// runs in precision p; the result is float32.
+func Linear(scope *model.Scope, x *Node, outDim int, p Precision) *Node {
 	g := x.Graph()
 	inDim := x.Shape().Dim(-1)
 	weight := Param(scope, g, "weight", outDim, inDim)
 	bias := Param(scope, g, "bias", outDim)
-	return AddTrailing(project(x, weight), bias)
+	return AddTrailing(Project(x, weight, p), bias)
 }
 
-// project multiplies the last axis of x by weightᵀ (weight is [out, in]).
-func project(x, weight *Node) *Node {
+// Project multiplies the last axis of x by weightᵀ (weight is [out, in]) in
+// precision p; the result is float32.
+func Project(x, weight *Node, p Precision) *Node {
 	dims := x.Shape().Dimensions
-	flat := Reshape(x, -1, dims[len(dims)-1])
-	y := Dot(flat, weight).General([]int{1}, nil, []int{1}, nil)
+	flat := Reshape(p.operand(x), -1, dims[len(dims)-1])
+	y := result(Dot(flat, p.operand(weight)).General([]int{1}, nil, []int{1}, nil))
 	outDims := append(append([]int{}, dims[:len(dims)-1]...), weight.Shape().Dim(0))
 	return Reshape(y, outDims...)
 }
 
 // MatMulRight computes x @ m for m stored as [in, out] (OpenCLIP's proj and
-// text_projection), over any leading axes of x.
-func MatMulRight(x, m *Node) *Node {
+// text_projection), over any leading axes of x, in precision p.
+func MatMulRight(x, m *Node, p Precision) *Node {
 	dims := x.Shape().Dimensions
-	flat := Reshape(x, -1, dims[len(dims)-1])
-	y := Dot(flat, m).General([]int{1}, nil, []int{0}, nil)
+	flat := Reshape(p.operand(x), -1, dims[len(dims)-1])
+	y := result(Dot(flat, p.operand(m)).General([]int{1}, nil, []int{0}, nil))
 	outDims := append(append([]int{}, dims[:len(dims)-1]...), m.Shape().Dim(1))
 	return Reshape(y, outDims...)
 }

@@ -234,7 +234,7 @@ func TestLinearAndMatMulRight(t *testing.T) {
 	})
 	m := t32([]float32{1, 0.5, 0, 1, 2, -1}, 3, 2) // [in, out]
 	out := graphtest.Run(t, store, func(scope *model.Scope, x, m *Node) (*Node, *Node) {
-		return transformer.Linear(scope.In("fc"), x, 2), transformer.MatMulRight(x, m)
+		return transformer.Linear(scope.In("fc"), x, 2, transformer.Float32), transformer.MatMulRight(x, m, transformer.Float32)
 	}, t32(x, 1, 2, 3), m)
 	for i, tc := range []struct {
 		name string
@@ -267,11 +267,7 @@ func TestAttention(t *testing.T) {
 			p := newAttentionParams(7, tc.width)
 			x := uniform(3, tc.batch*tc.seq*tc.width, 1.5)
 			out := graphtest.Run(t, graphtest.Store(t, p.vars("/attn")), func(scope *model.Scope, x *Node) *Node {
-				var mask *Node
-				if tc.causal {
-					mask = transformer.CausalMask(x.Graph(), tc.seq)
-				}
-				return transformer.Attention(scope.In("attn"), x, tc.heads, mask)
+				return transformer.Attention(scope.In("attn"), x, transformer.Config{Width: tc.width, Heads: tc.heads}, tc.causal)
 			}, t32(x, tc.batch, tc.seq, tc.width))
 			want := attentionRef(f64(x), tc.batch, tc.seq, tc.width, tc.heads, p, tc.causal)
 			graphtest.CheckClose(t, "Attention", graphtest.Float32s(t, out[0]), want, 1e-5)
@@ -305,7 +301,7 @@ func TestMLPAndResidualBlock(t *testing.T) {
 		x := uniform(5, batch*seq*width, 2)
 		out := graphtest.Run(t, graphtest.Store(t, vars), func(scope *model.Scope, x *Node) (*Node, *Node) {
 			mlp := transformer.MLP(scope.At("blk").In("mlp"), x, c)
-			block := transformer.ResidualBlock(scope.In("blk"), x, c, transformer.CausalMask(x.Graph(), seq))
+			block := transformer.ResidualBlock(scope.In("blk"), x, c, true)
 			return mlp, block
 		}, t32(x, batch, seq, width))
 

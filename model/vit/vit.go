@@ -9,7 +9,7 @@
 // visual.ln_pre.*, visual.transformer.resblocks.N.*, visual.ln_post.*,
 // visual.proj [W,E].
 //
-//	features := vit.Encode(scope.In("visual"), cfg, embedDim, quickGELU, pixels) // pixels [B,3,H,W] → [B,E]
+//	features := vit.Encode(scope.In("visual"), cfg, embedDim, quickGELU, transformer.Float32, pixels) // pixels [B,3,H,W] → [B,E]
 package vit
 
 import (
@@ -104,27 +104,29 @@ func Params(prefix string, c Config, embedDim int) []transformer.ParamSpec {
 }
 
 // Encode maps pixels [B,3,H,W] (already normalised) to features [B,embedDim].
-func Encode(scope *model.Scope, c Config, embedDim int, quickGELU bool, pixels *Node) *Node {
+func Encode(scope *model.Scope, c Config, embedDim int, quickGELU bool, precision transformer.Precision, pixels *Node) *Node {
 	c = c.WithDefaults()
 	g := pixels.Graph()
-	x := PatchEmbed(scope, c, pixels)
+	x := PatchEmbed(scope, c, precision, pixels)
 	batch, w := x.Shape().Dim(0), c.Width
 	cls := transformer.Param(scope, g, "class_embedding", w)
 	cls = BroadcastToDims(Reshape(cls, 1, 1, w), batch, 1, w)
 	x = Concatenate([]*Node{cls, x}, 1)
 	x = transformer.AddTrailing(x, transformer.Param(scope, g, "positional_embedding", c.Grid()*c.Grid()+1, w))
 	x = transformer.LayerNorm(scope.In("ln_pre"), x)
-	x = transformer.Apply(scope.In("transformer"), x, c.Transformer(quickGELU), nil)
+	tc := c.Transformer(quickGELU)
+	tc.Precision = precision
+	x = transformer.Apply(scope.In("transformer"), x, tc, false)
 	x = transformer.LayerNorm(scope.In("ln_post"), x)
 	pooled := Reshape(SliceAxis(x, 1, AxisElem(0)), batch, w)
-	return transformer.MatMulRight(pooled, transformer.Param(scope, g, "proj", w, embedDim))
+	return transformer.MatMulRight(pooled, transformer.Param(scope, g, "proj", w, embedDim), precision)
 }
 
 // PatchEmbed is conv1 (kernel = stride = patch, no bias) written as a matmul
 // over non-overlapping patches, which is the same arithmetic and keeps the
 // gradient on the well-optimised DotGeneral path. Output [B, G², W] with
 // patches in row-major grid order, as OpenCLIP's flatten(2).transpose(1,2).
-func PatchEmbed(scope *model.Scope, c Config, pixels *Node) *Node {
+func PatchEmbed(scope *model.Scope, c Config, precision transformer.Precision, pixels *Node) *Node {
 	dims := pixels.Shape().Dimensions
 	if len(dims) != 4 || dims[1] != 3 || dims[2] != c.ImageSize || dims[3] != c.ImageSize {
 		exceptions.Panicf("vit: pixels must be [B,3,%d,%d], got %v", c.ImageSize, c.ImageSize, dims)
@@ -135,5 +137,5 @@ func PatchEmbed(scope *model.Scope, c Config, pixels *Node) *Node {
 	x = Reshape(x, b, grid*grid, 3*p*p)
 	kernel := transformer.Param(scope.In("conv1"), pixels.Graph(), "weight", c.Width, 3, p, p)
 	kernel = Reshape(kernel, c.Width, 3*p*p)
-	return Einsum("bni,wi->bnw", x, kernel)
+	return transformer.Project(x, kernel, precision)
 }

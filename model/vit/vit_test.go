@@ -38,7 +38,7 @@ func TestPatchEmbed(t *testing.T) {
 		"/conv1/weight": tensors.FromFlatDataAndDimensions(kernel, width, 3, patch, patch),
 	})
 	out := graphtest.Run(t, store, func(scope *model.Scope, x *Node) *Node {
-		return vit.PatchEmbed(scope, c, x)
+		return vit.PatchEmbed(scope, c, transformer.Float32, x)
 	}, tensors.FromFlatDataAndDimensions(pixels, batch, 3, size, size))
 	if got := out[0].Shape().Dimensions; !transformer.SameShape(got, []int{batch, grid * grid, width}) {
 		t.Fatalf("shape %v, want [%d %d %d]", got, batch, grid*grid, width)
@@ -65,7 +65,7 @@ func TestPatchEmbed(t *testing.T) {
 	graphtest.CheckClose(t, "PatchEmbed", graphtest.Float32s(t, out[0]), want, 1e-5)
 
 	_, err := graphtest.Try(t, store, func(scope *model.Scope, x *Node) *Node {
-		return vit.PatchEmbed(scope, c, x)
+		return vit.PatchEmbed(scope, c, transformer.Float32, x)
 	}, tensors.FromFlatDataAndDimensions(make([]float32, 3*size*(size+1)), 1, 3, size, size+1))
 	if err == nil || !strings.Contains(err.Error(), "pixels must be [B,3,8,8]") {
 		t.Errorf("non-square pixels: error %v, want one naming the expected shape", err)
@@ -129,7 +129,7 @@ func TestOpenCLIPIntermediates(t *testing.T) {
 	out := graphtest.Run(t, ref.store, func(scope *model.Scope, pixels *Node) []*Node {
 		g := pixels.Graph()
 		s := scope.In("visual")
-		conv := vit.PatchEmbed(s, c, pixels)
+		conv := vit.PatchEmbed(s, c, transformer.Float32, pixels)
 		cls := BroadcastToDims(Reshape(transformer.Param(s, g, "class_embedding", w), 1, 1, w), k, 1, w)
 		lnPreIn := Add(Concatenate([]*Node{cls, conv}, 1),
 			InsertAxes(transformer.Param(s, g, "positional_embedding", grid*grid+1, w), 0))
@@ -138,19 +138,19 @@ func TestOpenCLIPIntermediates(t *testing.T) {
 		// Inside block 0, by hand from the exported pieces.
 		b0 := s.At("transformer").At("resblocks").At("0")
 		ln1 := transformer.LayerNorm(b0.In("ln_1"), lnPreOut)
-		attn := transformer.Attention(b0.In("attn"), ln1, tc.Heads, nil)
+		attn := transformer.Attention(b0.In("attn"), ln1, tc, false)
 		ln2 := transformer.LayerNorm(b0.In("ln_2"), Add(lnPreOut, attn))
 		mlp := b0.In("mlp")
-		fc := transformer.Linear(mlp.In("c_fc"), ln2, tc.MLPWidth())
+		fc := transformer.Linear(mlp.In("c_fc"), ln2, tc.MLPWidth(), transformer.Float32)
 		act := transformer.GELU(fc)
-		proj := transformer.Linear(mlp.In("c_proj"), act, w)
+		proj := transformer.Linear(mlp.In("c_proj"), act, w, transformer.Float32)
 
 		blocks := s.In("transformer").In("resblocks")
-		res0 := transformer.ResidualBlock(blocks.In("0"), lnPreOut, tc, nil)
-		res1 := transformer.ResidualBlock(blocks.In("1"), res0, tc, nil)
+		res0 := transformer.ResidualBlock(blocks.In("0"), lnPreOut, tc, false)
+		res1 := transformer.ResidualBlock(blocks.In("1"), res0, tc, false)
 		lnPost := transformer.LayerNorm(s.In("ln_post"), res1)
 		// The whole tower, as CLIP calls it.
-		features := vit.Encode(scope.ResetVisited().In("visual"), c, ref.embedDim, ref.quickGELU, pixels)
+		features := vit.Encode(scope.ResetVisited().In("visual"), c, ref.embedDim, ref.quickGELU, transformer.Float32, pixels)
 		return []*Node{conv, lnPreIn, lnPreOut, ln1, attn, ln2, fc, act, proj, res0, res1, lnPost, features}
 	}, tensors.FromFlatDataAndDimensions(pixels, k, 3, c.ImageSize, c.ImageSize))
 
