@@ -5,6 +5,7 @@
 //
 //	go run ./cmd/bench --model tiny --batch 64 --steps 10
 //	go run ./cmd/bench --model small --batch 64 --steps 3
+//	go run ./cmd/bench --model ViT-B-16 --batch 256 --precision bf16 --backend xla:…/xla_cuda_plugin.so
 package main
 
 import (
@@ -23,8 +24,10 @@ import (
 	"github.com/bmca/bmca/internal/cli"
 	"github.com/bmca/bmca/model/clip"
 	"github.com/bmca/bmca/model/textenc"
+	"github.com/bmca/bmca/model/transformer"
 	"github.com/bmca/bmca/model/vit"
 	"github.com/bmca/bmca/train"
+	"github.com/gomlx/compute"
 )
 
 // small is the CPU reference config of the training-engine issue: embed
@@ -35,26 +38,33 @@ var small = clip.Config{
 	TextCfg:   textenc.Config{ContextLength: 77, VocabSize: 49408, Width: 256, Heads: 4, Layers: 4},
 }
 
+// options are the command's flags.
+type options struct {
+	modelName, backendCfg, profile string
+	batch, steps, accum            int
+	precision                      transformer.Precision
+	jsonOut                        bool
+}
+
 func main() {
+	var o options
 	fs := flag.NewFlagSet("bench", flag.ExitOnError)
-	modelName := fs.String("model", "tiny", "model `NAME`: \"small\" or a built-in config ("+strings.Join(configs.ModelNames(), ", ")+")")
-	batch := fs.Int("batch", 64, "pairs per step (`N`)")
-	steps := fs.Int("steps", 5, "timed steps (`N`), after one untimed step that compiles")
-	accum := fs.Int("accum", 1, "micro-batches per step (`N`), OpenCLIP's accum_freq")
-	backendCfg := fs.String("backend", "", "GoMLX backend `CONFIG` (default $GOMLX_BACKEND or go:parallelism=-1)")
-	jsonOut := fs.Bool("json", false, "print one JSON object instead of text")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the timed steps to `FILE` (go tool pprof)")
+	fs.StringVar(&o.modelName, "model", "tiny", "model `NAME`: \"small\" or a built-in config ("+strings.Join(configs.ModelNames(), ", ")+")")
+	fs.IntVar(&o.batch, "batch", 64, "pairs per step (`N`)")
+	fs.IntVar(&o.steps, "steps", 5, "timed steps (`N`), after one untimed step that compiles")
+	fs.IntVar(&o.accum, "accum", 1, "micro-batches per step (`N`), OpenCLIP's accum_freq")
+	fs.Var(&o.precision, "precision", "`MODE` f32 (default) or bf16 (bf16-mixed, OpenCLIP's amp_bf16), as train.precision")
+	fs.StringVar(&o.backendCfg, "backend", "", "GoMLX backend `CONFIG` (default $GOMLX_BACKEND or go:parallelism=-1)")
+	fs.BoolVar(&o.jsonOut, "json", false, "print one JSON object instead of text")
+	fs.StringVar(&o.profile, "cpuprofile", "", "write a CPU profile of the timed steps to `FILE` (go tool pprof)")
 	_ = fs.Parse(os.Args[1:])
-	profile = *cpuProfile
-	if err := run(*modelName, *batch, *steps, *accum, *backendCfg, *jsonOut); err != nil {
+	if err := run(o); err != nil {
 		cli.Fatal("bench", err)
 	}
 }
 
-// profile is the --cpuprofile file, if any.
-var profile string
-
-func run(modelName string, batch, steps, accum int, backendCfg string, jsonOut bool) error {
+func run(o options) error {
+	modelName, batch, steps, accum := o.modelName, o.batch, o.steps, o.accum
 	cfg := small
 	if modelName != "small" {
 		data, err := configs.Model(modelName)
@@ -68,24 +78,28 @@ func run(modelName string, batch, steps, accum int, backendCfg string, jsonOut b
 	if batch < 2 || steps < 1 || accum < 1 {
 		return fmt.Errorf("--batch must be ≥ 2, --steps and --accum ≥ 1")
 	}
-	be, err := backend.Open(backendCfg)
+	be, err := backend.Open(o.backendCfg)
 	if err != nil {
 		return err
 	}
 	stepper, err := train.NewStepper(be, cfg, clip.Init(cfg, 1),
-		train.Recipe{AdamW: train.AdamW{Beta1: 0.9, Beta2: 0.98, Eps: 1e-6, WeightDecay: 0.2, ClipNorm: 1}, AccumFreq: accum}, nil, 0)
+		train.Recipe{AdamW: train.AdamW{Beta1: 0.9, Beta2: 0.98, Eps: 1e-6, WeightDecay: 0.2, ClipNorm: 1}, AccumFreq: accum, Precision: o.precision}, nil, 0)
 	if err != nil {
 		return err
 	}
 	defer stepper.Finalize()
+	attention, err := attentionKernels(be, cfg, o.precision)
+	if err != nil {
+		return err
+	}
 	micro := randomMicroBatches(cfg, batch, accum)
 	start := time.Now()
 	if _, err := stepper.TrainStep(micro, 1e-5); err != nil {
 		return err
 	}
 	first := time.Since(start)
-	if profile != "" {
-		f, err := os.Create(profile)
+	if o.profile != "" {
+		f, err := os.Create(o.profile)
 		if err != nil {
 			return err
 		}
@@ -110,19 +124,38 @@ func run(modelName string, batch, steps, accum int, backendCfg string, jsonOut b
 		trainFLOPs += (img + txt) * float64(batch*accum) // the feature-caching pass
 	}
 	res := map[string]any{
-		"model": modelName, "backend": be.Description(), "batch": batch, "accum": accum,
+		"model": modelName, "backend": be.Description(), "batch": batch, "accum": accum, "precision": o.precision.String(), "attention": attention,
 		"params": clip.NumParams(cfg), "first_step_s": first.Seconds(), "step_ms": float64(perStep.Microseconds()) / 1000,
 		"cpu_ms_per_step": float64(cpuPerStep.Microseconds()) / 1000,
 		"samples_per_s":   float64(batch*accum) / perStep.Seconds(), "gflop_per_step": trainFLOPs / 1e9,
 		"gflops": trainFLOPs / perStep.Seconds() / 1e9, "peak_rss_mib": peakRSSMiB(),
 	}
-	if jsonOut {
+	if o.jsonOut {
 		return json.NewEncoder(os.Stdout).Encode(res)
 	}
-	fmt.Printf("model %s (%d params), batch %d × accum %d, backend %s\n", modelName, res["params"], batch, accum, be.Description())
+	fmt.Printf("model %s (%d params), batch %d × accum %d, %s, attention %s, backend %s\n", modelName, res["params"], batch, accum, o.precision, attention, be.Description())
 	fmt.Printf("first step (compiles) %.2fs; %.1f ms/step (%.1f ms CPU), %.1f samples/s, %.1f GFLOP/step, %.2f GFLOP/s, peak RSS %.0f MiB\n",
 		first.Seconds(), res["step_ms"], res["cpu_ms_per_step"], res["samples_per_s"], res["gflop_per_step"], res["gflops"], res["peak_rss_mib"])
 	return nil
+}
+
+// attentionKernels says which attention each tower gets: "fused" (the
+// backend's kernel, flash attention on CUDA) or "decomposed".
+func attentionKernels(be compute.Backend, cfg clip.Config, p transformer.Precision) (string, error) {
+	v, t := cfg.VisionCfg.WithDefaults(), cfg.TextCfg.WithDefaults()
+	kind := func(heads, seq, headDim int, causal bool) (string, error) {
+		fused, err := transformer.UsesFusedAttention(be, p, heads, seq, headDim, causal)
+		if fused {
+			return "fused", err
+		}
+		return "decomposed", err
+	}
+	image, err := kind(v.Width/v.HeadWidth, v.Grid()*v.Grid()+1, v.HeadWidth, false)
+	if err != nil {
+		return "", err
+	}
+	text, err := kind(t.Heads, t.ContextLength, t.Width/t.Heads, true)
+	return "image " + image + ", text " + text, err
 }
 
 func randomMicroBatches(cfg clip.Config, batch, accum int) []train.MicroBatch {

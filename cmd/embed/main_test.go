@@ -73,6 +73,29 @@ func TestReadyTensors(t *testing.T) {
 	}
 }
 
+// TestPrecisionBF16: --precision bf16 runs the same tensors with bf16
+// products: features near OpenCLIP's float32 ones but not equal to them.
+func TestPrecisionBF16(t *testing.T) {
+	dir, cases := reference(t, "tiny-perturbed")
+	out := filepath.Join(t.TempDir(), "feats.safetensors")
+	c := filepath.Join(dir, "cases.safetensors")
+	if log, err := embedCmd(t, "--checkpoint", filepath.Join(dir, "weights.safetensors"), "--precision", "bf16",
+		"--pixels", c+":pixels", "--tokens", c+":tokens", "--out", out); err != nil {
+		t.Fatalf("%v\n%s", err, log)
+	}
+	got := readOut(t, out)
+	for _, name := range []string{"image_features", "text_features"} {
+		d, _ := graphtest.MaxAbsDiff(f32(t, got, name), f32(t, cases, name))
+		if d > 0.05 || d < 1e-4 {
+			t.Errorf("%s: bf16 differs from OpenCLIP's float32 by %.3g; want bf16 rounding, between 1e-4 and 0.05", name, d)
+		}
+	}
+	if _, err := embedCmd(t, "--checkpoint", filepath.Join(dir, "weights.safetensors"), "--precision", "fp16",
+		"--tokens", c+":tokens", "--out", out); err == nil || !strings.Contains(err.Error(), "f32, bf16") {
+		t.Errorf("--precision fp16: error %v, want one listing f32, bf16", err)
+	}
+}
+
 // TestImagesAndOrder: --images gets the model's eval preprocessing, and
 // --images/--pixels rows keep command-line order in --dump-pixels.
 func TestImagesAndOrder(t *testing.T) {

@@ -17,6 +17,7 @@ import (
 	"syscall"
 
 	"github.com/bmca/bmca/internal/cli"
+	"github.com/bmca/bmca/model/transformer"
 )
 
 func main() {
@@ -34,6 +35,8 @@ func main() {
 	cacheDir := fs.String("cache", defaultCache(), "feature cache `DIR` (features are reused across runs of the same checkpoint and data); \"off\" disables it")
 	noCache := fs.Bool("no-cache", false, "do not read or write the feature cache")
 	dataRoot := fs.String("data-root", "", "folder the suite's relative data paths are resolved against (`DIR`; default: the suite's data_root, e.g. $BMCA_EVAL_DATA)")
+	var precision transformer.Precision
+	fs.Var(&precision, "precision", "arithmetic of the encoders' matrix products, `MODE` f32 (the default; exact against OpenCLIP's fp32) or bf16 (OpenCLIP's amp_bf16; on a CUDA GPU it takes tensor cores and flash attention, features move by about 1e-3)")
 	only := fs.String("tasks", "", "comma-separated task names or domains to run (`LIST`; default: all)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: eval --suite FILE (--checkpoint PATH | --compare [LABEL=]PATH ...) [--out DIR] [flags]\n\n"+
@@ -65,7 +68,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	evalArgs := cli.EvalArgs{Checkpoint: *checkpoint, Compare: compare, Suite: *suitePath, Config: &flags, BatchSize: *batch,
-		Output: flags.Output, CacheDir: *cacheDir, DataRoot: *dataRoot, Tasks: tasks, Out: os.Stdout, Progress: os.Stderr}
+		Output: flags.Output, CacheDir: *cacheDir, DataRoot: *dataRoot, Tasks: tasks, Precision: precision, Out: os.Stdout, Progress: os.Stderr}
 	if _, err := cli.Eval(ctx, evalArgs); err != nil {
 		cli.Fatal("eval", err)
 	}

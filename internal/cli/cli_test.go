@@ -14,6 +14,7 @@ import (
 	"github.com/bmca/bmca/config"
 	"github.com/bmca/bmca/data/synth"
 	"github.com/bmca/bmca/eval/tasks"
+	"github.com/bmca/bmca/model/transformer"
 	"github.com/bmca/bmca/train"
 	"go.yaml.in/yaml/v3"
 )
@@ -124,6 +125,19 @@ output: run
 	}
 	if !strings.Contains(evalReport.String(), "(5 from cached features)") || !strings.Contains(evalReport.String(), "SYNTHETIC") {
 		t.Errorf("report:\n%s", evalReport.String())
+	}
+
+	// bf16 features are other features: the float32 ones in the cache must
+	// not be served for them.
+	bf16, err := Eval(context.Background(), EvalArgs{Checkpoint: cfg.Output, Suite: suitePath, CacheDir: cacheDir,
+		Precision: transformer.BFloat16Mixed, Out: io.Discard, Progress: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range bf16 {
+		if r.FeaturesCached || r.Skipped {
+			t.Errorf("bf16 %s: cached %v, skipped %v; want freshly computed features", r.Task, r.FeaturesCached, r.Skipped)
+		}
 	}
 }
 

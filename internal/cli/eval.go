@@ -21,6 +21,7 @@ import (
 	"github.com/bmca/bmca/eval/leaderboard"
 	"github.com/bmca/bmca/eval/tasks"
 	"github.com/bmca/bmca/model/clip"
+	"github.com/bmca/bmca/model/transformer"
 	"github.com/bmca/bmca/text/tokenizer"
 	"github.com/bmca/bmca/train"
 	"github.com/schollz/progressbar/v3"
@@ -50,6 +51,8 @@ type EvalArgs struct {
 	DataRoot string
 	// Tasks, when set, restricts the suite to these task names or domains.
 	Tasks []string
+	// Precision is the arithmetic of the encoders (float32 by default).
+	Precision transformer.Precision
 	// Out receives the report; Progress the progress bars.
 	Out, Progress io.Writer
 }
@@ -204,6 +207,7 @@ func evalCheckpoint(ctx context.Context, args EvalArgs, m modelSpec, suite *task
 		return nil, err
 	}
 	model := ckpt.ModelConfig
+	model.Precision = args.Precision
 	synthetic := cfg.Data.Synthetic.Enabled && readsUnder(suite, cfg.Data.Synthetic.Dir)
 	if synthetic {
 		// The held-out data is regenerated (bit-identically, from its seed) if absent.
@@ -331,7 +335,8 @@ func modelKey(ckptDir string, model clip.Config, pre preprocess.Config, cfg *con
 	if err != nil {
 		return "", err
 	}
-	fmt.Fprintf(h, "\nmodel %s\npreprocess %+v\ntokenizer %s %d\n", mc, pre, cfg.Tokenizer.Name, model.TextCfg.ContextLength)
+	// Precision is not part of the model's JSON but changes the features.
+	fmt.Fprintf(h, "\nmodel %s\nprecision %s\npreprocess %+v\ntokenizer %s %d\n", mc, model.Precision, pre, cfg.Tokenizer.Name, model.TextCfg.ContextLength)
 	if cfg.Tokenizer.Vocab != "" {
 		if err := hashFile(cfg.Tokenizer.Vocab); err != nil {
 			return "", err

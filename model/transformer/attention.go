@@ -4,8 +4,10 @@ import (
 	"math"
 
 	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/ml/model"
+	"github.com/gomlx/gomlx/support/exceptions"
 )
 
 // Attention is torch.nn.MultiheadAttention's self-attention with packed
@@ -45,6 +47,13 @@ func Attention(scope *model.Scope, x *Node, c Config, causal bool) *Node {
 // keeps the softmax in float32 as autocast does; float32 training therefore
 // stays exact on every backend.
 func ScaledDotProductAttention(q, k, v *Node, causal bool, p Precision) *Node {
+	out, _ := scaledDotProductAttention(q, k, v, causal, p)
+	return out
+}
+
+// scaledDotProductAttention is ScaledDotProductAttention, also reporting
+// whether the backend's fused kernel took it.
+func scaledDotProductAttention(q, k, v *Node, causal bool, p Precision) (*Node, bool) {
 	g := q.Graph()
 	seq, headDim := q.Shape().Dim(2), q.Shape().Dim(3)
 	scale := 1 / math.Sqrt(float64(headDim))
@@ -59,7 +68,7 @@ func ScaledDotProductAttention(q, k, v *Node, causal bool, p Precision) *Node {
 	}
 	ops := g.Backend().Capabilities().Operations
 	if !ops[compute.OpTypeFusedScaledDotProductAttention] {
-		return result(decomposed())
+		return result(decomposed()), false
 	}
 	fused := func() *Node {
 		out, _ := BackendFusedScaledDotProductAttention(p.operand(q), p.operand(k), p.operand(v),
@@ -68,8 +77,23 @@ func ScaledDotProductAttention(q, k, v *Node, causal bool, p Precision) *Node {
 	}
 	// A backend with the fused forward but no fused backward differentiates
 	// through the decomposed form instead.
-	out, _ := InternalFusedOpCaller(fused, decomposed, !ops[compute.OpTypeFusedScaledDotProductAttentionVJP])
-	return result(out)
+	out, isFused := InternalFusedOpCaller(fused, decomposed, !ops[compute.OpTypeFusedScaledDotProductAttentionVJP])
+	return result(out), isFused
+}
+
+// UsesFusedAttention reports whether backend runs attention over heads ×
+// seq × headDim through its fused kernel under precision p, by building
+// (not compiling) one attention graph. Benchmarks report it, since a
+// missing flash kernel shows only as lost speed and memory.
+func UsesFusedAttention(backend compute.Backend, p Precision, heads, seq, headDim int, causal bool) (fused bool, err error) {
+	err = exceptions.TryCatch[error](func() {
+		g := NewGraph(backend, "fused-attention-probe")
+		defer g.Finalize()
+		shape := shapes.Make(x32, 1, heads, seq, headDim)
+		q, k, v := Parameter(g, "q", shape), Parameter(g, "k", shape), Parameter(g, "v", shape)
+		_, fused = scaledDotProductAttention(q, k, v, causal, p)
+	})
+	return fused, err
 }
 
 // CausalMask is the additive [L, L] mask OpenCLIP builds for the text tower:

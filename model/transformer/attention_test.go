@@ -61,6 +61,11 @@ func TestAttentionFallsBackFromADecliningFusedKernel(t *testing.T) {
 	}
 	for _, p := range []transformer.Precision{transformer.Float32, transformer.BFloat16Mixed} {
 		for _, causal := range []bool{false, true} {
+			for _, be := range []compute.Backend{plain, advertised} {
+				if fused, err := transformer.UsesFusedAttention(be, p, heads, seq, dim, causal); err != nil || fused {
+					t.Errorf("UsesFusedAttention(%s, %s, causal=%v) = %v, %v; the Go backend has no fused kernel", be.Name(), p, causal, fused, err)
+				}
+			}
 			want := run(plain, attend(causal, p))
 			got := run(advertised, attend(causal, p))
 			for i, name := range []string{"output", "dq", "dk", "dv"} {

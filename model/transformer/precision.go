@@ -45,6 +45,16 @@ func (p Precision) String() string {
 	return "f32"
 }
 
+// Set parses s, so that a Precision serves as a command-line flag.
+func (p *Precision) Set(s string) error {
+	v, err := ParsePrecision(s)
+	if err != nil {
+		return err
+	}
+	*p = v
+	return nil
+}
+
 // ProductDType is the dtype the operands of matrix products are rounded to.
 func (p Precision) ProductDType() dtypes.DType {
 	if p == BFloat16Mixed {
