@@ -175,6 +175,11 @@ type Train struct {
 	// GPU (tensor cores, flash attention); the pure-Go backend runs it
 	// correctly but slower than f32.
 	Precision string `yaml:"precision"`
+	// GradCheckpointing keeps only each residual block's input for the
+	// backward pass and recomputes the rest (OpenCLIP's
+	// --grad-checkpointing): far less activation memory, about a third
+	// more compute, the same update. Large batches of ViT-L need it.
+	GradCheckpointing bool `yaml:"grad_checkpointing"`
 	// Pretrained starts a new run from the weights of this checkpoint
 	// directory (relative to the config file), as --pretrained does.
 	Pretrained string `yaml:"pretrained"`

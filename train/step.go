@@ -29,6 +29,10 @@ type Recipe struct {
 	// (OpenCLIP's --precision fp32 or amp_bf16). Weights, gradients and
 	// AdamW's moments are float32 under both.
 	Precision transformer.Precision
+	// GradCheckpointing recomputes each residual block in the backward
+	// pass instead of storing its activations (OpenCLIP's
+	// --grad-checkpointing); the update is the same.
+	GradCheckpointing bool
 }
 
 // Stepper owns the model and optimiser state of a run and performs one
@@ -96,7 +100,7 @@ func NewStepper(backend compute.Backend, modelCfg clip.Config, sd weights.StateD
 	if err != nil {
 		return nil, err
 	}
-	modelCfg.Precision = recipe.Precision
+	modelCfg.Runtime = transformer.Runtime{Precision: recipe.Precision, GradCheckpointing: recipe.GradCheckpointing}
 	s := &Stepper{modelCfg: modelCfg, recipe: recipe, store: store, backend: backend, Step: step}
 	for _, spec := range clip.Params(modelCfg) {
 		if recipe.LockImage && strings.HasPrefix(spec.Name, "visual.") {

@@ -190,3 +190,49 @@ func TestScheduleMatchesOpenCLIP(t *testing.T) {
 		}
 	}
 }
+
+// TestGradCheckpointingTakesTheSameSteps trains 3 steps with and without
+// gradient checkpointing, plain and with accumulation: the weights must end
+// bit-identical, since only what is stored for the backward pass changes.
+func TestGradCheckpointingTakesTheSameSteps(t *testing.T) {
+	be, err := backend.Open(backend.DefaultCPU)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := tinyConfig()
+	cfg.VisionCfg.Layers, cfg.TextCfg.Layers = 2, 2
+	pixels, tokens := randomBatch(13, cfg, 8)
+	for _, accum := range []int{1, 2} {
+		micro := []MicroBatch{{pixels, tokens, 8}}
+		if accum == 2 {
+			half, halfTok := len(pixels)/2, len(tokens)/2
+			micro = []MicroBatch{{pixels[:half], tokens[:halfTok], 4}, {pixels[half:], tokens[halfTok:], 4}}
+		}
+		run := func(checkpointing bool) weights.StateDict {
+			s, err := NewStepper(be, cfg, clip.Init(cfg, 3), Recipe{AdamW: testAdamW, AccumFreq: accum, GradCheckpointing: checkpointing}, nil, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Finalize()
+			if s.modelCfg.GradCheckpointing != checkpointing {
+				t.Fatalf("the recipe's gradient checkpointing (%v) did not reach the model graphs", checkpointing)
+			}
+			for range 3 {
+				if _, err := s.TrainStep(micro, 1e-3); err != nil {
+					t.Fatal(err)
+				}
+			}
+			sd, err := s.StateDict()
+			if err != nil {
+				t.Fatal(err)
+			}
+			return sd
+		}
+		plain, checkpointed := run(false), run(true)
+		for name, w := range plain {
+			if !bytes.Equal(w.Data, checkpointed[name].Data) {
+				t.Errorf("accum %d: %s differs with gradient checkpointing", accum, name)
+			}
+		}
+	}
+}

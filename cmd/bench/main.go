@@ -43,7 +43,7 @@ type options struct {
 	modelName, backendCfg, profile string
 	batch, steps, accum            int
 	precision                      transformer.Precision
-	jsonOut                        bool
+	jsonOut, gradCheckpointing     bool
 }
 
 func main() {
@@ -54,6 +54,7 @@ func main() {
 	fs.IntVar(&o.steps, "steps", 5, "timed steps (`N`), after one untimed step that compiles")
 	fs.IntVar(&o.accum, "accum", 1, "micro-batches per step (`N`), OpenCLIP's accum_freq")
 	fs.Var(&o.precision, "precision", "`MODE` f32 (default) or bf16 (bf16-mixed, OpenCLIP's amp_bf16), as train.precision")
+	fs.BoolVar(&o.gradCheckpointing, "grad-checkpointing", false, "recompute each residual block in the backward pass, as train.grad_checkpointing")
 	fs.StringVar(&o.backendCfg, "backend", "", "GoMLX backend `CONFIG` (default $GOMLX_BACKEND or go:parallelism=-1)")
 	fs.BoolVar(&o.jsonOut, "json", false, "print one JSON object instead of text")
 	fs.StringVar(&o.profile, "cpuprofile", "", "write a CPU profile of the timed steps to `FILE` (go tool pprof)")
@@ -83,7 +84,7 @@ func run(o options) error {
 		return err
 	}
 	stepper, err := train.NewStepper(be, cfg, clip.Init(cfg, 1),
-		train.Recipe{AdamW: train.AdamW{Beta1: 0.9, Beta2: 0.98, Eps: 1e-6, WeightDecay: 0.2, ClipNorm: 1}, AccumFreq: accum, Precision: o.precision}, nil, 0)
+		train.Recipe{AdamW: train.AdamW{Beta1: 0.9, Beta2: 0.98, Eps: 1e-6, WeightDecay: 0.2, ClipNorm: 1}, AccumFreq: accum, Precision: o.precision, GradCheckpointing: o.gradCheckpointing}, nil, 0)
 	if err != nil {
 		return err
 	}
@@ -124,7 +125,7 @@ func run(o options) error {
 		trainFLOPs += (img + txt) * float64(batch*accum) // the feature-caching pass
 	}
 	res := map[string]any{
-		"model": modelName, "backend": be.Description(), "batch": batch, "accum": accum, "precision": o.precision.String(), "attention": attention,
+		"model": modelName, "backend": be.Description(), "batch": batch, "accum": accum, "precision": o.precision.String(), "attention": attention, "grad_checkpointing": o.gradCheckpointing,
 		"params": clip.NumParams(cfg), "first_step_s": first.Seconds(), "step_ms": float64(perStep.Microseconds()) / 1000,
 		"cpu_ms_per_step": float64(cpuPerStep.Microseconds()) / 1000,
 		"samples_per_s":   float64(batch*accum) / perStep.Seconds(), "gflop_per_step": trainFLOPs / 1e9,

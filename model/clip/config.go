@@ -26,10 +26,10 @@ type Config struct {
 	// TextCfg is the text tower.
 	TextCfg textenc.Config `json:"text_cfg" yaml:"text_cfg"`
 
-	// Precision is the arithmetic the graphs run in (float32 unless set).
-	// It is a choice of the run, not part of the model, so it is never
-	// saved with one.
-	Precision transformer.Precision `json:"-" yaml:"-"`
+	// Runtime is how the graphs compute (precision, gradient
+	// checkpointing). It is a choice of the run, not part of the model, so
+	// it is never saved with one.
+	transformer.Runtime `json:"-" yaml:"-"`
 }
 
 // DefaultLogitScale is OpenCLIP's initial logit_scale, ln(1/0.07).

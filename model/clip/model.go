@@ -10,12 +10,12 @@ import (
 
 // EncodeImage is OpenCLIP's encode_image: pixels [B,3,H,W] → [B,E], not normalised.
 func EncodeImage(scope *model.Scope, c Config, pixels *Node) *Node {
-	return vit.Encode(scope.ResetVisited().In("visual"), c.VisionCfg, c.EmbedDim, c.QuickGELU, c.Precision, pixels)
+	return vit.Encode(scope.ResetVisited().In("visual"), c.VisionCfg, c.EmbedDim, c.QuickGELU, c.Runtime, pixels)
 }
 
 // EncodeText is OpenCLIP's encode_text: tokens [B,ctx] int32 → [B,E], not normalised.
 func EncodeText(scope *model.Scope, c Config, tokens *Node) *Node {
-	return textenc.Encode(scope.ResetVisited(), c.TextCfg, c.EmbedDim, c.QuickGELU, c.Precision, tokens)
+	return textenc.Encode(scope.ResetVisited(), c.TextCfg, c.EmbedDim, c.QuickGELU, c.Runtime, tokens)
 }
 
 // LogitScale is the raw (log-space) temperature parameter, a scalar.

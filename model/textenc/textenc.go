@@ -8,7 +8,7 @@
 // root of the state dict: token_embedding.weight [V,w], positional_embedding
 // [ctx,w], transformer.resblocks.N.*, ln_final.*, text_projection [w,E].
 //
-//	features := textenc.Encode(scope, cfg, embedDim, quickGELU, transformer.Float32, tokens) // tokens [B,ctx] int32 → [B,E]
+//	features := textenc.Encode(scope, cfg, embedDim, quickGELU, transformer.Runtime{}, tokens) // tokens [B,ctx] int32 → [B,E]
 package textenc
 
 import (
@@ -80,7 +80,7 @@ func Params(c Config, embedDim int) []transformer.ParamSpec {
 }
 
 // Encode maps token ids [B,ctx] (int32) to features [B,embedDim].
-func Encode(scope *model.Scope, c Config, embedDim int, quickGELU bool, precision transformer.Precision, tokens *Node) *Node {
+func Encode(scope *model.Scope, c Config, embedDim int, quickGELU bool, rt transformer.Runtime, tokens *Node) *Node {
 	c = c.WithDefaults()
 	g := tokens.Graph()
 	seq := tokens.Shape().Dim(1)
@@ -91,14 +91,14 @@ func Encode(scope *model.Scope, c Config, embedDim int, quickGELU bool, precisio
 	x := Gather(table, ExpandAxes(tokens, -1)) // [B, L, w]
 	x = transformer.AddTrailing(x, transformer.Param(scope, g, "positional_embedding", c.ContextLength, c.Width))
 	tc := c.Transformer(quickGELU)
-	tc.Precision = precision
+	tc.Runtime = rt
 	x = transformer.Apply(scope.In("transformer"), x, tc, true)
 	x = transformer.LayerNorm(scope.In("ln_final"), x)
 	// One-hot selection instead of a gather keeps the gradient a plain matmul;
 	// multiplying by exact 0/1 leaves the selected row bit-identical.
 	selector := OneHot(PoolIndex(tokens), seq, dtypes.Float32)
 	pooled := Einsum("bl,blw->bw", selector, x)
-	return transformer.MatMulRight(pooled, transformer.Param(scope, g, "text_projection", c.Width, embedDim), precision)
+	return transformer.MatMulRight(pooled, transformer.Param(scope, g, "text_projection", c.Width, embedDim), rt.Precision)
 }
 
 // PoolIndex is tokens.argmax(-1): the first position holding the largest id.

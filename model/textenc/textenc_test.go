@@ -114,7 +114,7 @@ func TestOpenCLIPIntermediates(t *testing.T) {
 		res1 := transformer.ResidualBlock(blocks.In("1"), res0, tc, true)
 		lnFinal := transformer.LayerNorm(scope.In("ln_final"), res1)
 		// The whole tower, as CLIP calls it.
-		features := textenc.Encode(scope.ResetVisited(), c, ref.embedDim, ref.quickGELU, transformer.Float32, tokens)
+		features := textenc.Encode(scope.ResetVisited(), c, ref.embedDim, ref.quickGELU, transformer.Runtime{}, tokens)
 		return []*Node{x, ln1, attn, act, res0, res1, lnFinal, features, textenc.PoolIndex(tokens)}
 	}, tokens)
 

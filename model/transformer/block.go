@@ -28,7 +28,13 @@ func ResidualBlock(scope *model.Scope, x *Node, c Config, causal bool) *Node {
 func Apply(scope *model.Scope, x *Node, c Config, causal bool) *Node {
 	blocks := scope.In("resblocks")
 	for i := 0; i < c.Layers; i++ {
+		if c.GradCheckpointing {
+			x = x.Checkpoint() // the block input is kept, the rest recomputed
+		}
 		x = ResidualBlock(blocks.In("%d", i), x, c, causal)
+	}
+	if c.GradCheckpointing && c.Layers > 0 {
+		x = x.StopCheckpoint() // what follows the stack is stored as usual
 	}
 	return x
 }

@@ -14,9 +14,9 @@ type Config struct {
 	MLPRatio float64
 	// QuickGELU selects x*sigmoid(1.702x) (OpenAI weights) instead of exact erf GELU.
 	QuickGELU bool
-	// Precision is the arithmetic of the matrix products (Float32 unless
-	// set); it changes how the stack computes, not its weights.
-	Precision Precision
+	// Runtime says how the stack computes (precision, gradient
+	// checkpointing); it changes no weight.
+	Runtime
 }
 
 // MLPWidth is the hidden size of the MLP, int(Width*MLPRatio) as in OpenCLIP.

@@ -9,7 +9,7 @@
 // visual.ln_pre.*, visual.transformer.resblocks.N.*, visual.ln_post.*,
 // visual.proj [W,E].
 //
-//	features := vit.Encode(scope.In("visual"), cfg, embedDim, quickGELU, transformer.Float32, pixels) // pixels [B,3,H,W] → [B,E]
+//	features := vit.Encode(scope.In("visual"), cfg, embedDim, quickGELU, transformer.Runtime{}, pixels) // pixels [B,3,H,W] → [B,E]
 package vit
 
 import (
@@ -104,10 +104,10 @@ func Params(prefix string, c Config, embedDim int) []transformer.ParamSpec {
 }
 
 // Encode maps pixels [B,3,H,W] (already normalised) to features [B,embedDim].
-func Encode(scope *model.Scope, c Config, embedDim int, quickGELU bool, precision transformer.Precision, pixels *Node) *Node {
+func Encode(scope *model.Scope, c Config, embedDim int, quickGELU bool, rt transformer.Runtime, pixels *Node) *Node {
 	c = c.WithDefaults()
 	g := pixels.Graph()
-	x := PatchEmbed(scope, c, precision, pixels)
+	x := PatchEmbed(scope, c, rt.Precision, pixels)
 	batch, w := x.Shape().Dim(0), c.Width
 	cls := transformer.Param(scope, g, "class_embedding", w)
 	cls = BroadcastToDims(Reshape(cls, 1, 1, w), batch, 1, w)
@@ -115,11 +115,11 @@ func Encode(scope *model.Scope, c Config, embedDim int, quickGELU bool, precisio
 	x = transformer.AddTrailing(x, transformer.Param(scope, g, "positional_embedding", c.Grid()*c.Grid()+1, w))
 	x = transformer.LayerNorm(scope.In("ln_pre"), x)
 	tc := c.Transformer(quickGELU)
-	tc.Precision = precision
+	tc.Runtime = rt
 	x = transformer.Apply(scope.In("transformer"), x, tc, false)
 	x = transformer.LayerNorm(scope.In("ln_post"), x)
 	pooled := Reshape(SliceAxis(x, 1, AxisElem(0)), batch, w)
-	return transformer.MatMulRight(pooled, transformer.Param(scope, g, "proj", w, embedDim), precision)
+	return transformer.MatMulRight(pooled, transformer.Param(scope, g, "proj", w, embedDim), rt.Precision)
 }
 
 // PatchEmbed is conv1 (kernel = stride = patch, no bias) written as a matmul

@@ -150,7 +150,7 @@ func TestOpenCLIPIntermediates(t *testing.T) {
 		res1 := transformer.ResidualBlock(blocks.In("1"), res0, tc, false)
 		lnPost := transformer.LayerNorm(s.In("ln_post"), res1)
 		// The whole tower, as CLIP calls it.
-		features := vit.Encode(scope.ResetVisited().In("visual"), c, ref.embedDim, ref.quickGELU, transformer.Float32, pixels)
+		features := vit.Encode(scope.ResetVisited().In("visual"), c, ref.embedDim, ref.quickGELU, transformer.Runtime{}, pixels)
 		return []*Node{conv, lnPreIn, lnPreOut, ln1, attn, ln2, fc, act, proj, res0, res1, lnPost, features}
 	}, tensors.FromFlatDataAndDimensions(pixels, k, 3, c.ImageSize, c.ImageSize))
 
