@@ -16,6 +16,7 @@ import (
 
 	"github.com/bmca/bmca/backend"
 	"github.com/bmca/bmca/model/clip"
+	"github.com/bmca/bmca/model/transformer"
 	"github.com/bmca/bmca/model/weights"
 )
 
@@ -70,7 +71,8 @@ func testOptions(t *testing.T, cfg clip.Config, steps int) Options {
 
 // TestResumeIsBitIdentical trains 20 steps straight, and 10 steps, a
 // checkpoint round trip through disk, then 10 more; the final weights and
-// optimizer state must be equal bit for bit.
+// optimizer state must be equal bit for bit, in f32 and in bf16-mixed with
+// gradient checkpointing.
 func TestResumeIsBitIdentical(t *testing.T) {
 	be, err := backend.Open(backend.DefaultCPU)
 	if err != nil {
@@ -78,50 +80,61 @@ func TestResumeIsBitIdentical(t *testing.T) {
 	}
 	cfg := tinyConfig()
 	src := newCyclingSource(cfg, 3, 6)
-
-	straight := testOptions(t, cfg, 20)
-	resStraight, err := Loop(context.Background(), be, cfg, straight, src, Hooks{})
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	split := testOptions(t, cfg, 10)
-	split.Schedule.Total = 20
-	if _, err := Loop(context.Background(), be, cfg, split, src, Hooks{}); err != nil {
-		t.Fatal(err)
-	}
-	ckpt, err := Load(split.Output)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ckpt.State.Step != 10 || string(ckpt.State.Stream) != "10" {
-		t.Fatalf("checkpoint state step %d position %s, want 10 and 10", ckpt.State.Step, ckpt.State.Stream)
-	}
-	split.Steps, split.Resume = 20, ckpt
-	resSplit, err := Loop(context.Background(), be, cfg, split, src, Hooks{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resSplit.Step != 20 || resStraight.Step != 20 {
-		t.Fatalf("steps %d and %d, want 20", resSplit.Step, resStraight.Step)
-	}
-	for _, name := range []string{WeightsFile, OptimizerFile} {
-		a, _, err := weights.ReadFile(filepath.Join(resStraight.Checkpoint, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _, err := weights.ReadFile(filepath.Join(resSplit.Checkpoint, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for k, ta := range a {
-			if !bytes.Equal(ta.Data, b[k].Data) {
-				t.Errorf("%s: %s differs between the straight and the resumed run", name, k)
+	for _, tc := range []struct {
+		name   string
+		recipe Recipe
+	}{
+		{"f32", Recipe{AdamW: testAdamW}},
+		{"bf16 checkpointed", Recipe{AdamW: testAdamW, Precision: transformer.BFloat16Mixed, GradCheckpointing: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			straight := testOptions(t, cfg, 20)
+			straight.Recipe = tc.recipe
+			resStraight, err := Loop(context.Background(), be, cfg, straight, src, Hooks{})
+			if err != nil {
+				t.Fatal(err)
 			}
-		}
-	}
-	if resStraight.Loss >= 1.0 {
-		t.Errorf("final loss %.3f: three batches of six should be nearly memorised after 20 steps", resStraight.Loss)
+
+			split := testOptions(t, cfg, 10)
+			split.Recipe = tc.recipe
+			split.Schedule.Total = 20
+			if _, err := Loop(context.Background(), be, cfg, split, src, Hooks{}); err != nil {
+				t.Fatal(err)
+			}
+			ckpt, err := Load(split.Output)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ckpt.State.Step != 10 || string(ckpt.State.Stream) != "10" {
+				t.Fatalf("checkpoint state step %d position %s, want 10 and 10", ckpt.State.Step, ckpt.State.Stream)
+			}
+			split.Steps, split.Resume = 20, ckpt
+			resSplit, err := Loop(context.Background(), be, cfg, split, src, Hooks{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resSplit.Step != 20 || resStraight.Step != 20 {
+				t.Fatalf("steps %d and %d, want 20", resSplit.Step, resStraight.Step)
+			}
+			for _, name := range []string{WeightsFile, OptimizerFile} {
+				a, _, err := weights.ReadFile(filepath.Join(resStraight.Checkpoint, name))
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, _, err := weights.ReadFile(filepath.Join(resSplit.Checkpoint, name))
+				if err != nil {
+					t.Fatal(err)
+				}
+				for k, ta := range a {
+					if !bytes.Equal(ta.Data, b[k].Data) {
+						t.Errorf("%s: %s differs between the straight and the resumed run", name, k)
+					}
+				}
+			}
+			if resStraight.Loss >= 1.0 {
+				t.Errorf("final loss %.3f: three batches of six should be nearly memorised after 20 steps", resStraight.Loss)
+			}
+		})
 	}
 }
 
