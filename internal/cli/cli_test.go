@@ -48,7 +48,7 @@ output: run
 		t.Fatal(err)
 	}
 	report := out.String()
-	for _, want := range []string{"SYNTHETIC", "done: 4 steps", "Evaluation (SYNTHETIC held-out data)", "modality", "retrieval"} {
+	for _, want := range []string{"SYNTHETIC", "params, f32, backend", "done: 4 steps", "Evaluation (SYNTHETIC held-out data)", "modality", "retrieval"} {
 		if !strings.Contains(report, want) {
 			t.Errorf("training report lacks %q:\n%s", want, report)
 		}

@@ -142,8 +142,12 @@ func Train(ctx context.Context, cfg *config.Config, args TrainArgs) error {
 	if synthetic {
 		label = " on SYNTHETIC data"
 	}
-	fmt.Fprintf(args.Out, "training %s%s: %d steps × batch %s, %s params, backend %s, output %s\n",
-		describe(model), label, cfg.Train.Steps, batchDesc(cfg), humanCount(clip.NumParams(model)), be.Description(), cfg.Output)
+	arithmetic := precision.String()
+	if cfg.Train.GradCheckpointing {
+		arithmetic += ", gradient checkpointing"
+	}
+	fmt.Fprintf(args.Out, "training %s%s: %d steps × batch %s, %s params, %s, backend %s, output %s\n",
+		describe(model), label, cfg.Train.Steps, batchDesc(cfg), humanCount(clip.NumParams(model)), arithmetic, be.Description(), cfg.Output)
 	res, err := train.Loop(ctx, be, model, opts, source, hooks)
 	bar.finish()
 	if err != nil {
