@@ -9,6 +9,12 @@
 // "/": the scope /visual/transformer/resblocks/3/attn holds the variable
 // in_proj_weight, i.e. visual.transformer.resblocks.3.attn.in_proj_weight.
 //
+// How a stack computes, as opposed to its weights, is its Runtime: the
+// Precision of the matrix products (float32, or bf16-mixed as OpenCLIP's
+// amp_bf16) and whether the backward pass recomputes each block (gradient
+// checkpointing). Attention takes the backend's fused kernel where the
+// backend accepts the operands (cuDNN flash attention for bf16 on CUDA).
+//
 // Variables must already exist in the store (the clip package creates them
 // from a state dict): Param panics on a missing or mis-shaped variable rather
 // than silently creating one with some default initialisation.
