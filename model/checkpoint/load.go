@@ -180,7 +180,7 @@ func (c *Checkpoint) plan(container Container, partial bool) error {
 		switch {
 		case err != nil:
 			mm.Mismatched = append(mm.Mismatched, err.Error())
-		case !transformer.SameShape(shape, p.Shape):
+		case !slices.Equal(shape, p.Shape):
 			mm.Mismatched = append(mm.Mismatched, fmt.Sprintf("%s: checkpoint %v, model %v", describe(rule), shape, p.Shape))
 		default:
 			c.rules[p.Name] = rule

@@ -3,6 +3,7 @@ package clip
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strings"
 
@@ -80,7 +81,7 @@ func CheckStateDict(c Config, sd weights.StateDict) error {
 			missing = append(missing, p.Name)
 			continue
 		}
-		if !transformer.SameShape(t.Shape, p.Shape) {
+		if !slices.Equal(t.Shape, p.Shape) {
 			misshaped = append(misshaped, fmt.Sprintf("%s: checkpoint %v, model %v", p.Name, t.Shape, p.Shape))
 		}
 	}

@@ -3,6 +3,7 @@ package textenc_test
 import (
 	"encoding/json"
 	"github.com/bmca/bmca/internal/reftest"
+	"slices"
 	"testing"
 
 	"github.com/bmca/bmca/internal/graphtest"
@@ -63,7 +64,7 @@ func loadReference(t *testing.T, name string) reference {
 	vars := map[string]*tensors.Tensor{}
 	for _, p := range textenc.Params(cfg.TextCfg, cfg.EmbedDim) {
 		tensor, ok := ref.Weights[p.Name]
-		if !ok || !transformer.SameShape(tensor.Shape, p.Shape) {
+		if !ok || !slices.Equal(tensor.Shape, p.Shape) {
 			t.Fatalf("%s: OpenCLIP has %v (present %v), we expect %v", p.Name, tensor.Shape, ok, p.Shape)
 		}
 		vars[transformer.VariablePath(p.Name)] = tensors.FromFlatDataAndDimensions(reftest.Floats(t, ref.Weights, p.Name), p.Shape...)
@@ -119,7 +120,7 @@ func TestOpenCLIPIntermediates(t *testing.T) {
 	}, tokens)
 
 	for i, name := range names {
-		if got, want := out[i].Shape().Dimensions, ref.inter[name].Shape; !transformer.SameShape(got, want) {
+		if got, want := out[i].Shape().Dimensions, ref.inter[name].Shape; !slices.Equal(got, want) {
 			t.Errorf("%s: shape %v, OpenCLIP %v", name, got, want)
 			continue
 		}

@@ -2,6 +2,7 @@ package transformer
 
 import (
 	"math"
+	"slices"
 
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/ml/model"
@@ -12,8 +13,6 @@ import (
 // own LayerNorm defaults to 1e-3, hence our own implementation.
 const LayerNormEpsilon = 1e-5
 
-func pow(x, y float64) float64 { return math.Pow(x, y) }
-
 // Param returns the value of the existing variable name in scope, checking
 // its shape. It panics (GoMLX's convention inside graph building) when the
 // variable is missing or mis-shaped, naming the OpenCLIP parameter.
@@ -22,23 +21,10 @@ func Param(scope *model.Scope, g *Graph, name string, shape ...int) *Node {
 	if v == nil {
 		exceptions.Panicf("model parameter %s is missing from the store", OpenCLIPName(scope.Scope(), name))
 	}
-	if got := v.Shape().Dimensions; !SameShape(got, shape) {
+	if got := v.Shape().Dimensions; !slices.Equal(got, shape) {
 		exceptions.Panicf("model parameter %s has shape %v, the configuration needs %v", OpenCLIPName(scope.Scope(), name), got, shape)
 	}
 	return v.NodeValue(g)
-}
-
-// SameShape reports whether two shapes have equal dimensions.
-func SameShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // LayerNorm normalises over the last axis with torch semantics (biased

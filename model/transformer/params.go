@@ -1,6 +1,9 @@
 package transformer
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+)
 
 // Init says how OpenCLIP initialises a parameter.
 type Init int
@@ -46,11 +49,11 @@ type Std struct {
 // DefaultStd is OpenCLIP's text-tower initialisation for a given stack.
 func DefaultStd(c Config) Std {
 	w := float64(c.Width)
-	projStd := pow(w, -0.5) * pow(2*float64(max(c.Layers, 1)), -0.5)
+	projStd := math.Pow(w, -0.5) * math.Pow(2*float64(max(c.Layers, 1)), -0.5)
 	return Std{
-		Attn:    pow(w, -0.5),
+		Attn:    math.Pow(w, -0.5),
 		OutProj: projStd,
-		FC:      pow(2*w, -0.5),
+		FC:      math.Pow(2*w, -0.5),
 		Proj:    projStd,
 	}
 }

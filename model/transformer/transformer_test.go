@@ -3,6 +3,7 @@ package transformer_test
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -164,7 +165,7 @@ func TestLayerNorm(t *testing.T) {
 	out := graphtest.Run(t, store, func(scope *model.Scope, x *Node) *Node {
 		return transformer.LayerNorm(scope.In("ln"), x)
 	}, t32(x, 2, 3, width))
-	if got := out[0].Shape().Dimensions; !transformer.SameShape(got, []int{2, 3, width}) {
+	if got := out[0].Shape().Dimensions; !slices.Equal(got, []int{2, 3, width}) {
 		t.Fatalf("shape %v, want [2 3 4]", got)
 	}
 	got := graphtest.Float32s(t, out[0])
@@ -214,7 +215,7 @@ func TestCausalMask(t *testing.T) {
 		}},
 	} {
 		out := graphtest.Run(t, nil, func(_ *model.Scope, g *Graph) *Node { return transformer.CausalMask(g, tc.seq) })
-		if got := out[0].Shape().Dimensions; !transformer.SameShape(got, []int{tc.seq, tc.seq}) {
+		if got := out[0].Shape().Dimensions; !slices.Equal(got, []int{tc.seq, tc.seq}) {
 			t.Fatalf("L=%d: shape %v", tc.seq, got)
 		}
 		got := graphtest.Float32s(t, out[0])
@@ -245,7 +246,7 @@ func TestLinearAndMatMulRight(t *testing.T) {
 		// [1,2,3]·[1,0,2] = 7, [1,2,3]·[0.5,1,-1] = -0.5; [4,5,6] → 16, 1
 		{"MatMulRight", []float32{7, -0.5, 16, 1}},
 	} {
-		if got := out[i].Shape().Dimensions; !transformer.SameShape(got, []int{1, 2, 2}) {
+		if got := out[i].Shape().Dimensions; !slices.Equal(got, []int{1, 2, 2}) {
 			t.Errorf("%s: shape %v, want [1 2 2]", tc.name, got)
 		}
 		graphtest.CheckClose(t, tc.name, graphtest.Float32s(t, out[i]), tc.want, 1e-6)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"github.com/bmca/bmca/internal/reftest"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -40,7 +41,7 @@ func TestPatchEmbed(t *testing.T) {
 	out := graphtest.Run(t, store, func(scope *model.Scope, x *Node) *Node {
 		return vit.PatchEmbed(scope, c, transformer.Float32, x)
 	}, tensors.FromFlatDataAndDimensions(pixels, batch, 3, size, size))
-	if got := out[0].Shape().Dimensions; !transformer.SameShape(got, []int{batch, grid * grid, width}) {
+	if got := out[0].Shape().Dimensions; !slices.Equal(got, []int{batch, grid * grid, width}) {
 		t.Fatalf("shape %v, want [%d %d %d]", got, batch, grid*grid, width)
 	}
 	want := make([]float64, batch*grid*grid*width)
@@ -97,7 +98,7 @@ func loadReference(t *testing.T, name string) reference {
 	vars := map[string]*tensors.Tensor{}
 	for _, p := range vit.Params("visual", cfg.VisionCfg, cfg.EmbedDim) {
 		tensor, ok := ref.Weights[p.Name]
-		if !ok || !transformer.SameShape(tensor.Shape, p.Shape) {
+		if !ok || !slices.Equal(tensor.Shape, p.Shape) {
 			t.Fatalf("%s: OpenCLIP has %v (present %v), we expect %v", p.Name, tensor.Shape, ok, p.Shape)
 		}
 		vars[transformer.VariablePath(p.Name)] = tensors.FromFlatDataAndDimensions(reftest.Floats(t, ref.Weights, p.Name), p.Shape...)
@@ -162,7 +163,7 @@ func TestOpenCLIPIntermediates(t *testing.T) {
 		if name == "visual.conv1.out" { // OpenCLIP [K, W, G, G] → ours [K, G², W]
 			want = transposeLast(want, k, w, grid*grid)
 		}
-		if got, wantDims := out[i].Shape().Dimensions, ref.inter[name].Shape; name != "visual.conv1.out" && !transformer.SameShape(got, wantDims) {
+		if got, wantDims := out[i].Shape().Dimensions, ref.inter[name].Shape; name != "visual.conv1.out" && !slices.Equal(got, wantDims) {
 			t.Errorf("%s: shape %v, OpenCLIP %v", name, got, wantDims)
 			continue
 		}

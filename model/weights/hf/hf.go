@@ -19,6 +19,7 @@ package hf
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/bmca/bmca/model/weights"
@@ -162,7 +163,7 @@ func (r Rule) Shape(sources [][]int) ([]int, error) {
 	case ConcatRows:
 		first := sources[0]
 		for i, s := range sources {
-			if len(s) == 0 || !equal(s[1:], first[1:]) || s[0] != first[0] {
+			if len(s) == 0 || !slices.Equal(s[1:], first[1:]) || s[0] != first[0] {
 				return nil, fmt.Errorf("%s has shape %v, %s has %v; q, k and v must match", r.Sources[i], s, r.Sources[0], first)
 			}
 		}
@@ -231,18 +232,6 @@ func transpose(t weights.Tensor) weights.Tensor {
 		}
 	}
 	return weights.Tensor{DType: t.DType, Shape: []int{cols, rows}, Data: data}
-}
-
-func equal(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // FromOpenCLIP converts an OpenCLIP state dict to a CLIPModel one. The
