@@ -12,6 +12,7 @@ import (
 
 	"github.com/bmca/bmca/data/preprocess"
 	"github.com/bmca/bmca/internal/graphtest"
+	"github.com/bmca/bmca/internal/reftest"
 	"github.com/bmca/bmca/internal/testshared"
 	"github.com/bmca/bmca/model/weights"
 	"github.com/bmca/bmca/text/tokenizer"
@@ -47,8 +48,8 @@ func f32(t *testing.T, sd weights.StateDict, name string) []float32 {
 }
 
 func reference(t *testing.T, name string) (dir string, cases weights.StateDict) {
-	dir = testshared.Path(t, "reference/openclip/"+name)
-	return dir, readOut(t, filepath.Join(dir, "cases.safetensors"))
+	ref := reftest.Load(t, name)
+	return ref.Dir, ref.Cases
 }
 
 // TestReadyTensors: --pixels and --tokens reproduce OpenCLIP's

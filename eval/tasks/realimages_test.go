@@ -15,14 +15,12 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/bmca/bmca/backend"
 	"github.com/bmca/bmca/data/preprocess"
 	"github.com/bmca/bmca/eval/cache"
 	"github.com/bmca/bmca/eval/formats"
 	"github.com/bmca/bmca/eval/tasks"
+	"github.com/bmca/bmca/internal/reftest"
 	"github.com/bmca/bmca/internal/testshared"
-	"github.com/bmca/bmca/model/clip"
-	"github.com/bmca/bmca/model/weights"
 	"github.com/bmca/bmca/text/tokenizer"
 )
 
@@ -178,33 +176,8 @@ func TestRealImagesZeroShot(t *testing.T) {
 // cache's exactness are checked.
 func TestRealImagesTinyOpenCLIP(t *testing.T) {
 	s, _ := realImageSuite(t)
-	dir := testshared.Path(t, "reference/openclip/tiny")
 	vocab := testshared.Path(t, "data/tokenizer/bpe_simple_vocab_16e6.txt.gz")
-	cfgJSON, err := os.ReadFile(filepath.Join(dir, "config.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := clip.ParseConfigJSON(cfgJSON)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sd, _, err := weights.ReadFile(filepath.Join(dir, "weights.safetensors"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := clip.NewStore(cfg, sd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := backend.Open(backend.DefaultCPU)
-	if err != nil {
-		t.Fatal(err)
-	}
-	enc, err := clip.NewEncoder(b, store, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer enc.Finalize()
+	enc, cfg := referenceEncoder(t, reftest.Load(t, "tiny"))
 	tok, err := tokenizer.New(tokenizer.NameCLIPBPE, cfg.TextCfg.ContextLength, vocab)
 	if err != nil {
 		t.Fatal(err)

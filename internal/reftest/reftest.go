@@ -10,11 +10,16 @@ package reftest
 
 import (
 	"os"
+	"slices"
 	"path/filepath"
 	"testing"
 
+	"github.com/bmca/bmca/internal/graphtest"
 	"github.com/bmca/bmca/internal/testshared"
+	"github.com/bmca/bmca/model/transformer"
 	"github.com/bmca/bmca/model/weights"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
 )
 
 // Model is one reference model's files.
@@ -77,4 +82,20 @@ func Int32s(t testing.TB, sd weights.StateDict, name string) []int32 {
 		out[i] = int32(x)
 	}
 	return out
+}
+
+// Store holds the tensors of sd that specs name, at their GoMLX variable
+// paths, failing the test when OpenCLIP lacks one or shapes it otherwise:
+// our parameter list must name OpenCLIP's tensors with their shapes.
+func Store(t testing.TB, sd weights.StateDict, specs []transformer.ParamSpec) *model.Store {
+	t.Helper()
+	vars := map[string]*tensors.Tensor{}
+	for _, p := range specs {
+		tensor, ok := sd[p.Name]
+		if !ok || !slices.Equal(tensor.Shape, p.Shape) {
+			t.Fatalf("%s: OpenCLIP has %v (present %v), we expect %v", p.Name, tensor.Shape, ok, p.Shape)
+		}
+		vars[transformer.VariablePath(p.Name)] = tensors.FromFlatDataAndDimensions(Floats(t, sd, p.Name), p.Shape...)
+	}
+	return graphtest.Store(t, vars)
 }

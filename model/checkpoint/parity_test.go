@@ -5,10 +5,9 @@ import (
 	"testing"
 
 	"github.com/bmca/bmca/internal/graphtest"
-	"github.com/bmca/bmca/internal/testshared"
+	"github.com/bmca/bmca/internal/reftest"
 	"github.com/bmca/bmca/model/checkpoint"
 	"github.com/bmca/bmca/model/clip"
-	"github.com/bmca/bmca/model/weights"
 	"github.com/bmca/bmca/model/weights/hf"
 	"github.com/bmca/bmca/model/weights/pytorch/pytorchtest"
 )
@@ -19,16 +18,9 @@ import (
 // DDP training checkpoint, builds the store the encoder uses, and compares
 // the features with OpenCLIP's.
 func TestLoadedModelsReproduceOpenCLIP(t *testing.T) {
-	dir := testshared.Path(t, "reference/openclip/tiny-perturbed")
-	ref, _, err := weights.ReadFile(filepath.Join(dir, "weights.safetensors"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cases, _, err := weights.ReadFile(filepath.Join(dir, "cases.safetensors"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	mc, err := checkpoint.ReadModelConfig(filepath.Join(dir, "config.json"))
+	reference := reftest.Load(t, "tiny-perturbed")
+	ref, cases := reference.Weights, reference.Cases
+	mc, err := checkpoint.ReadModelConfig(filepath.Join(reference.Dir, "config.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

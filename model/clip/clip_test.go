@@ -1,14 +1,13 @@
 package clip
 
 import (
-	"github.com/bmca/bmca/internal/graphtest"
-	"github.com/bmca/bmca/internal/reftest"
 	"math"
 	"testing"
 
 	"github.com/bmca/bmca/backend"
 	"github.com/bmca/bmca/configs"
-	"github.com/bmca/bmca/model/weights"
+	"github.com/bmca/bmca/internal/graphtest"
+	"github.com/bmca/bmca/internal/reftest"
 	"github.com/gomlx/compute"
 )
 
@@ -21,14 +20,15 @@ func testBackend(t testing.TB) compute.Backend {
 	return b
 }
 
-func loadReference(t *testing.T, name string) (Config, weights.StateDict, weights.StateDict) {
+// loadReference reads reference model name and parses its configuration.
+func loadReference(t *testing.T, name string) (Config, reftest.Model) {
 	t.Helper()
 	ref := reftest.Load(t, name)
 	cfg, err := ParseConfigJSON(ref.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return cfg, ref.Weights, ref.Cases
+	return cfg, ref
 }
 
 var (
@@ -49,7 +49,8 @@ func maxAbsDiff(a, b []float32) float64 {
 func TestOpenCLIPParity(t *testing.T) {
 	for _, name := range []string{"tiny", "tiny-quickgelu", "tiny-perturbed"} {
 		t.Run(name, func(t *testing.T) {
-			cfg, sd, cases := loadReference(t, name)
+			cfg, ref := loadReference(t, name)
+			sd, cases := ref.Weights, ref.Cases
 			if err := CheckStateDict(cfg, sd); err != nil {
 				t.Fatalf("our layout differs from OpenCLIP's: %v", err)
 			}

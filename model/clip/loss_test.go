@@ -4,9 +4,9 @@ import (
 	"encoding/json"
 	"math"
 	"os"
+	"path/filepath"
 	"testing"
 
-	"github.com/bmca/bmca/internal/testshared"
 	"github.com/bmca/bmca/model/transformer"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
@@ -55,11 +55,12 @@ func TestContrastiveLossByHand(t *testing.T) {
 // TestContrastiveLossMatchesOpenCLIP uses OpenCLIP's ClipLoss output on the
 // tiny reference features.
 func TestContrastiveLossMatchesOpenCLIP(t *testing.T) {
-	_, _, cases := loadReference(t, "tiny")
+	_, reference := loadReference(t, "tiny")
+	cases := reference.Cases
 	var ref struct {
 		Loss float64 `json:"loss"`
 	}
-	data, err := os.ReadFile(testshared.Path(t, "reference/openclip/tiny/loss.json"))
+	data, err := os.ReadFile(filepath.Join(reference.Dir, "loss.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

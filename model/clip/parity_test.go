@@ -13,7 +13,6 @@ import (
 	"testing"
 
 	"github.com/bmca/bmca/internal/graphtest"
-	"github.com/bmca/bmca/internal/testshared"
 	"github.com/bmca/bmca/model/textenc"
 	"github.com/bmca/bmca/model/transformer"
 	"github.com/bmca/bmca/model/vit"
@@ -190,9 +189,8 @@ func tensorOf(t *testing.T, w weights.Tensor) *tensors.Tensor {
 func TestReferenceParity(t *testing.T) {
 	for _, name := range []string{"tiny", "tiny-quickgelu", "tiny-perturbed", "b16-shape"} {
 		t.Run(name, func(t *testing.T) {
-			cfg, sd, cases := loadReference(t, name)
-			dir := filepath.Dir(testshared.Path(t, filepath.Join("reference/openclip", name, "config.json")))
-			inter := readShared(t, dir, "intermediates.safetensors")
+			cfg, ref := loadReference(t, name)
+			sd, cases, inter, dir := ref.Weights, ref.Cases, ref.Intermediates, ref.Dir
 			store, err := NewStore(cfg, sd)
 			if err != nil {
 				t.Fatal(err)

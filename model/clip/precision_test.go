@@ -21,8 +21,9 @@ import (
 func TestBFloat16MixedAgainstOpenCLIP(t *testing.T) {
 	for _, name := range []string{"tiny", "tiny-perturbed", "b16-shape"} {
 		t.Run(name, func(t *testing.T) {
-			cfg, sd, cases := loadReference(t, name)
-			store, err := NewStore(cfg, sd)
+			cfg, ref := loadReference(t, name)
+			cases := ref.Cases
+			store, err := NewStore(cfg, ref.Weights)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -60,16 +60,7 @@ func loadReference(t *testing.T, name string) reference {
 	if err := json.Unmarshal(ref.Config, &cfg); err != nil {
 		t.Fatal(err)
 	}
-	// Our parameter list must name OpenCLIP's tensors with their shapes.
-	vars := map[string]*tensors.Tensor{}
-	for _, p := range textenc.Params(cfg.TextCfg, cfg.EmbedDim) {
-		tensor, ok := ref.Weights[p.Name]
-		if !ok || !slices.Equal(tensor.Shape, p.Shape) {
-			t.Fatalf("%s: OpenCLIP has %v (present %v), we expect %v", p.Name, tensor.Shape, ok, p.Shape)
-		}
-		vars[transformer.VariablePath(p.Name)] = tensors.FromFlatDataAndDimensions(reftest.Floats(t, ref.Weights, p.Name), p.Shape...)
-	}
-	return reference{cfg.EmbedDim, cfg.QuickGELU, cfg.TextCfg.WithDefaults(), graphtest.Store(t, vars), ref.Cases, ref.Intermediates}
+	return reference{cfg.EmbedDim, cfg.QuickGELU, cfg.TextCfg.WithDefaults(), reftest.Store(t, ref.Weights, textenc.Params(cfg.TextCfg, cfg.EmbedDim)), ref.Cases, ref.Intermediates}
 }
 
 var floats = reftest.Floats
