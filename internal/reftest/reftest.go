@@ -10,8 +10,8 @@ package reftest
 
 import (
 	"os"
-	"slices"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/bmca/bmca/internal/graphtest"
