@@ -219,14 +219,5 @@ func removeStale(dir string, keep map[string]bool) error {
 	if err != nil {
 		return err
 	}
-	for _, e := range entries {
-		name := e.Name()
-		_, _, isShard := shardwriter.ParseName(name)
-		if strings.HasPrefix(name, shardwriter.TempPrefix) || (isShard && !keep[name]) {
-			if err := os.Remove(filepath.Join(dir, name)); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	return removeLeftovers(dir, entries, keep)
 }

@@ -225,6 +225,20 @@ func (st *state) cleanGroup(dir string, g pmc.Group) error {
 	if err != nil {
 		return err
 	}
+	if err := removeLeftovers(dir, entries, keep); err != nil {
+		return err
+	}
+	for name := range keep {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			return fmt.Errorf("shard %s listed in the journal is missing: %w (the output was modified; remove it to start over)", filepath.Join(dir, name), err)
+		}
+	}
+	return nil
+}
+
+// removeLeftovers deletes, among the entries of group folder dir, the
+// temporary files and the shard files keep does not list.
+func removeLeftovers(dir string, entries []os.DirEntry, keep map[string]bool) error {
 	for _, e := range entries {
 		name := e.Name()
 		_, _, isShard := shardwriter.ParseName(name)
@@ -232,11 +246,6 @@ func (st *state) cleanGroup(dir string, g pmc.Group) error {
 			if err := os.Remove(filepath.Join(dir, name)); err != nil {
 				return fmt.Errorf("removing leftover %s: %w", filepath.Join(dir, name), err)
 			}
-		}
-	}
-	for name := range keep {
-		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
-			return fmt.Errorf("shard %s listed in the journal is missing: %w (the output was modified; remove it to start over)", filepath.Join(dir, name), err)
 		}
 	}
 	return nil
