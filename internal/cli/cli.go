@@ -151,24 +151,44 @@ func PrintResults(w io.Writer, results []tasks.Result, synthetic bool) {
 			fmt.Fprintf(w, "%-12s %-24s %8s  skipped: %s\n", r.Task, r.Kind, "-", r.Reason)
 			continue
 		}
-		var parts []string
-		switch r.Kind {
-		case tasks.Retrieval:
-			for _, k := range []int{1, 5, 10} {
-				i2t, ok1 := r.Metrics[tasks.TextRetrievalRecallKey(k)]
-				t2i, ok2 := r.Metrics[tasks.ImageRetrievalRecallKey(k)]
-				if ok1 && ok2 {
-					parts = append(parts, fmt.Sprintf("R@%d i→t %.3f t→i %.3f", k, i2t, t2i))
-				}
-			}
-			parts = append(parts, fmt.Sprintf("(chance R@1 %.3f)", 1/float64(max(r.Examples, 1))))
-		default:
-			parts = append(parts, fmt.Sprintf("top-1 %.3f [%.3f, %.3f]", r.Metrics[tasks.MetricAcc1], r.Metrics[tasks.MetricAcc1CILow], r.Metrics[tasks.MetricAcc1CIHigh]))
-			parts = append(parts, fmt.Sprintf("balanced %.3f", r.Metrics[tasks.MetricMeanPerClassRecall]))
-			parts = append(parts, fmt.Sprintf("(chance %.3f)", 1/float64(max(r.Classes, 1))))
-		}
-		fmt.Fprintf(w, "%-12s %-24s %8d  %s\n", r.Task, r.Kind, r.Examples, strings.Join(parts, "  "))
+		fmt.Fprintf(w, "%-12s %-24s %8d  %s\n", r.Task, r.Kind, r.Examples, strings.Join(metricParts(r, false), "  "))
 	}
+}
+
+// metricParts is the metrics column of a result: the headline numbers and
+// chance level, and with full the secondary ones as well (mean recall,
+// R@100, top-5, macro-F1, the probe's L2).
+func metricParts(r tasks.Result, full bool) []string {
+	var parts []string
+	if r.Kind == tasks.Retrieval {
+		ks := []int{1, 5, 10}
+		if full {
+			parts = append(parts, fmt.Sprintf("mean recall %.3f", r.Metrics[tasks.MetricMeanRecall]))
+			ks = append(ks, 100)
+		}
+		for _, k := range ks {
+			i2t, ok1 := r.Metrics[tasks.TextRetrievalRecallKey(k)]
+			t2i, ok2 := r.Metrics[tasks.ImageRetrievalRecallKey(k)]
+			if ok1 && ok2 {
+				parts = append(parts, fmt.Sprintf("R@%d i→t %.3f t→i %.3f", k, i2t, t2i))
+			}
+		}
+		return append(parts, fmt.Sprintf("(chance R@1 %.3f)", 1/float64(max(r.Examples, 1))))
+	}
+	lo, hi := tasks.CIKeys(tasks.MetricAcc1)
+	parts = append(parts, fmt.Sprintf("top-1 %.3f [%.3f, %.3f]", r.Metrics[tasks.MetricAcc1], r.Metrics[lo], r.Metrics[hi]))
+	if v, ok := r.Metrics[tasks.MetricAcc5]; ok && full {
+		parts = append(parts, fmt.Sprintf("top-5 %.3f", v))
+	}
+	parts = append(parts, fmt.Sprintf("balanced %.3f", r.Metrics[tasks.MetricMeanPerClassRecall]))
+	if full {
+		parts = append(parts, fmt.Sprintf("macro-F1 %.3f", r.Metrics[tasks.MetricMacroF1]))
+	}
+	parts = append(parts, fmt.Sprintf("(chance %.3f)", 1/float64(max(r.Classes, 1))))
+	if r.Probe != nil && full {
+		parts = append(parts, fmt.Sprintf("L2 %.3g", r.Probe.L2))
+	}
+	return parts
 }
 
 // Fatal prints err and exits with status 1; commands call it from main.

@@ -363,31 +363,7 @@ func printTable(w io.Writer, label string, results []tasks.Result, synthetic boo
 			fmt.Fprintf(w, "%-*s %-18s %-24s %8s  skipped: %s\n", width, r.Task, r.Domain, r.Kind, "-", r.Reason)
 			continue
 		}
-		var parts []string
-		switch r.Kind {
-		case tasks.Retrieval:
-			parts = append(parts, fmt.Sprintf("mean recall %.3f", r.Metrics[tasks.MetricMeanRecall]))
-			for _, k := range []int{1, 5, 10, 100} {
-				i2t, ok1 := r.Metrics[tasks.TextRetrievalRecallKey(k)]
-				t2i, ok2 := r.Metrics[tasks.ImageRetrievalRecallKey(k)]
-				if ok1 && ok2 {
-					parts = append(parts, fmt.Sprintf("R@%d i→t %.3f t→i %.3f", k, i2t, t2i))
-				}
-			}
-			parts = append(parts, fmt.Sprintf("(chance R@1 %.3f)", 1/float64(max(r.Examples, 1))))
-		default:
-			lo, hi := tasks.CIKeys(tasks.MetricAcc1)
-			parts = append(parts, fmt.Sprintf("top-1 %.3f [%.3f, %.3f]", r.Metrics[tasks.MetricAcc1], r.Metrics[lo], r.Metrics[hi]))
-			if v, ok := r.Metrics[tasks.MetricAcc5]; ok {
-				parts = append(parts, fmt.Sprintf("top-5 %.3f", v))
-			}
-			parts = append(parts, fmt.Sprintf("balanced %.3f", r.Metrics[tasks.MetricMeanPerClassRecall]))
-			parts = append(parts, fmt.Sprintf("macro-F1 %.3f", r.Metrics[tasks.MetricMacroF1]))
-			parts = append(parts, fmt.Sprintf("(chance %.3f)", 1/float64(max(r.Classes, 1))))
-			if r.Probe != nil {
-				parts = append(parts, fmt.Sprintf("L2 %.3g", r.Probe.L2))
-			}
-		}
+		parts := metricParts(r, true)
 		if r.FeaturesCached {
 			parts = append(parts, "[cached features]")
 		}
