@@ -14,7 +14,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bmca/bmca/backend"
+	"github.com/bmca/bmca/internal/graphtest"
 	"github.com/bmca/bmca/model/clip"
 	"github.com/bmca/bmca/model/transformer"
 	"github.com/bmca/bmca/model/weights"
@@ -74,10 +74,7 @@ func testOptions(t *testing.T, cfg clip.Config, steps int) Options {
 // optimizer state must be equal bit for bit, in f32 and in bf16-mixed with
 // gradient checkpointing.
 func TestResumeIsBitIdentical(t *testing.T) {
-	be, err := backend.Open(backend.DefaultCPU)
-	if err != nil {
-		t.Fatal(err)
-	}
+	be := graphtest.Backend(t)
 	cfg := tinyConfig()
 	src := newCyclingSource(cfg, 3, 6)
 	for _, tc := range []struct {
@@ -141,10 +138,7 @@ func TestResumeIsBitIdentical(t *testing.T) {
 // TestCheckpointRoundTripGivesIdenticalOutputs saves a trained model and
 // checks a fresh encoder over the loaded weights returns the same features.
 func TestCheckpointRoundTripGivesIdenticalOutputs(t *testing.T) {
-	be, err := backend.Open(backend.DefaultCPU)
-	if err != nil {
-		t.Fatal(err)
-	}
+	be := graphtest.Backend(t)
 	cfg := tinyConfig()
 	src := newCyclingSource(cfg, 2, 4)
 	opts := testOptions(t, cfg, 5)
@@ -205,10 +199,7 @@ func TestCheckpointRoundTripGivesIdenticalOutputs(t *testing.T) {
 // TestInterruptSavesAndStops cancels the context during training: the loop
 // must finish the step, write a checkpoint and report the interruption.
 func TestInterruptSavesAndStops(t *testing.T) {
-	be, err := backend.Open(backend.DefaultCPU)
-	if err != nil {
-		t.Fatal(err)
-	}
+	be := graphtest.Backend(t)
 	cfg := tinyConfig()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -293,10 +284,7 @@ func (s nanAfter) Batches(ctx context.Context, from json.RawMessage) iter.Seq2[B
 // step 3 on: the run must stop with ErrNonFinite, name the last good
 // checkpoint, and leave that checkpoint as latest.
 func TestNonFiniteLossStopsAndKeepsTheLastGoodCheckpoint(t *testing.T) {
-	be, err := backend.Open(backend.DefaultCPU)
-	if err != nil {
-		t.Fatal(err)
-	}
+	be := graphtest.Backend(t)
 	cfg := tinyConfig()
 	opts := testOptions(t, cfg, 10)
 	opts.CheckpointEvery = 2

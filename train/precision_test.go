@@ -4,7 +4,6 @@ import (
 	"math"
 	"testing"
 
-	"github.com/bmca/bmca/backend"
 	"github.com/bmca/bmca/internal/graphtest"
 	"github.com/bmca/bmca/model/clip"
 	"github.com/bmca/bmca/model/transformer"
@@ -17,10 +16,7 @@ import (
 // float32 master weights and optimiser state, and yet not be f32 in
 // disguise (the weights must differ).
 func TestBFloat16MixedTrainsLikeFloat32(t *testing.T) {
-	be, err := backend.Open(backend.DefaultCPU)
-	if err != nil {
-		t.Fatal(err)
-	}
+	be := graphtest.Backend(t)
 	cfg := tinyConfig()
 	pixels, tokens := randomBatch(7, cfg, 8)
 	const steps = 30

@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"strings"
 
+	"github.com/bmca/bmca/internal/graphtest"
 	"github.com/bmca/bmca/model/weights"
 	"math"
 	"math/rand/v2"
 	"testing"
 
-	"github.com/bmca/bmca/backend"
 	"github.com/bmca/bmca/model/clip"
 	"github.com/bmca/bmca/model/textenc"
 	"github.com/bmca/bmca/model/vit"
@@ -43,10 +43,7 @@ func randomBatch(seed uint64, cfg clip.Config, batch int) ([]float32, []int32) {
 }
 
 func TestStepperLearnsAFixedBatch(t *testing.T) {
-	be, err := backend.Open(backend.DefaultCPU)
-	if err != nil {
-		t.Fatal(err)
-	}
+	be := graphtest.Backend(t)
 	cfg := tinyConfig()
 	s, err := NewStepper(be, cfg, clip.Init(cfg, 1), Recipe{AdamW: testAdamW}, nil, 0)
 	if err != nil {
@@ -85,10 +82,7 @@ var testAdamW = AdamW{Beta1: 0.9, Beta2: 0.98, Eps: 1e-6, WeightDecay: 0.2, Clip
 // micro-batches of 4 with cached features give the same update as one
 // batch of 8 (the contrastive negatives span the accumulated batch).
 func TestAccumulationMatchesOneLargeBatch(t *testing.T) {
-	be, err := backend.Open(backend.DefaultCPU)
-	if err != nil {
-		t.Fatal(err)
-	}
+	be := graphtest.Backend(t)
 	cfg := tinyConfig()
 	pixels, tokens := randomBatch(11, cfg, 8)
 	half := len(pixels) / 2
@@ -135,10 +129,7 @@ func TestAccumulationMatchesOneLargeBatch(t *testing.T) {
 // TestLockImageFreezesTheImageTower trains with the image tower locked:
 // visual.* must not move, the text tower must.
 func TestLockImageFreezesTheImageTower(t *testing.T) {
-	be, err := backend.Open(backend.DefaultCPU)
-	if err != nil {
-		t.Fatal(err)
-	}
+	be := graphtest.Backend(t)
 	cfg := tinyConfig()
 	init := clip.Init(cfg, 4)
 	s, err := NewStepper(be, cfg, init, Recipe{AdamW: testAdamW, LockImage: true}, nil, 0)
@@ -195,10 +186,7 @@ func TestScheduleMatchesOpenCLIP(t *testing.T) {
 // gradient checkpointing, plain and with accumulation: the weights must end
 // bit-identical, since only what is stored for the backward pass changes.
 func TestGradCheckpointingTakesTheSameSteps(t *testing.T) {
-	be, err := backend.Open(backend.DefaultCPU)
-	if err != nil {
-		t.Fatal(err)
-	}
+	be := graphtest.Backend(t)
 	cfg := tinyConfig()
 	cfg.VisionCfg.Layers, cfg.TextCfg.Layers = 2, 2
 	pixels, tokens := randomBatch(13, cfg, 8)

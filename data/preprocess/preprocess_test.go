@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"github.com/bmca/bmca/model/weights"
 	"hash/crc32"
 	"image"
 	"image/color"
@@ -23,6 +22,7 @@ import (
 	"time"
 
 	"github.com/bmca/bmca/internal/testshared"
+	"github.com/bmca/bmca/model/weights"
 )
 
 // reference is eval224.json: what Pillow/OpenCLIP did with each shared image.

@@ -22,7 +22,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/bmca/bmca/model/weights"
 	"hash"
 	"io"
 	"os"
@@ -32,6 +31,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bmca/bmca/model/weights"
 	"github.com/parquet-go/parquet-go"
 )
 

@@ -5,7 +5,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/bmca/bmca/backend"
 	"github.com/bmca/bmca/eval/tasks"
 	"github.com/bmca/bmca/internal/graphtest"
 	"github.com/bmca/bmca/internal/reftest"
@@ -70,10 +69,7 @@ func referenceEncoder(t *testing.T, ref reftest.Model) (*clip.Encoder, clip.Conf
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := backend.Open(backend.DefaultCPU)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := graphtest.Backend(t)
 	enc, err := clip.NewEncoder(b, store, cfg)
 	if err != nil {
 		t.Fatal(err)

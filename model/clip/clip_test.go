@@ -4,21 +4,10 @@ import (
 	"math"
 	"testing"
 
-	"github.com/bmca/bmca/backend"
 	"github.com/bmca/bmca/configs"
 	"github.com/bmca/bmca/internal/graphtest"
 	"github.com/bmca/bmca/internal/reftest"
-	"github.com/gomlx/compute"
 )
-
-func testBackend(t testing.TB) compute.Backend {
-	t.Helper()
-	b, err := backend.Open(backend.DefaultCPU)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 // loadReference reads reference model name and parses its configuration.
 func loadReference(t *testing.T, name string) (Config, reftest.Model) {
@@ -58,7 +47,7 @@ func TestOpenCLIPParity(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			enc, err := NewEncoder(testBackend(t), store, cfg)
+			enc, err := NewEncoder(graphtest.Backend(t), store, cfg)
 			if err != nil {
 				t.Fatal(err)
 			}

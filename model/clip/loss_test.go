@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/bmca/bmca/internal/graphtest"
 	"github.com/bmca/bmca/model/transformer"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
@@ -20,7 +21,7 @@ func clipLoss(t *testing.T, img, txt []float32, n, dim int, logScale float32) fl
 	if _, err := store.CreateVariable(transformer.VariablePath(LogitScaleName), tensors.FromScalar(logScale)); err != nil {
 		t.Fatal(err)
 	}
-	exec := model.MustNewExec(testBackend(t), store, func(scope *model.Scope, a, b *Node) *Node {
+	exec := model.MustNewExec(graphtest.Backend(t), store, func(scope *model.Scope, a, b *Node) *Node {
 		return ContrastiveLoss(Logits(scope, a, b))
 	})
 	defer exec.Finalize()

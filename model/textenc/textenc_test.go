@@ -2,11 +2,11 @@ package textenc_test
 
 import (
 	"encoding/json"
-	"github.com/bmca/bmca/internal/reftest"
 	"slices"
 	"testing"
 
 	"github.com/bmca/bmca/internal/graphtest"
+	"github.com/bmca/bmca/internal/reftest"
 	"github.com/bmca/bmca/model/textenc"
 	"github.com/bmca/bmca/model/transformer"
 	"github.com/bmca/bmca/model/weights"

@@ -2,13 +2,13 @@ package vit_test
 
 import (
 	"encoding/json"
-	"github.com/bmca/bmca/internal/reftest"
 	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/bmca/bmca/internal/graphtest"
+	"github.com/bmca/bmca/internal/reftest"
 	"github.com/bmca/bmca/model/transformer"
 	"github.com/bmca/bmca/model/vit"
 	"github.com/bmca/bmca/model/weights"
