@@ -82,7 +82,7 @@ func TestResumeIsBitIdentical(t *testing.T) {
 		recipe Recipe
 	}{
 		{"f32", Recipe{AdamW: testAdamW}},
-		{"bf16 checkpointed", Recipe{AdamW: testAdamW, Precision: transformer.BFloat16Mixed, GradCheckpointing: true}},
+		{"bf16 checkpointed", Recipe{AdamW: testAdamW, Runtime: transformer.Runtime{Precision: transformer.BFloat16Mixed, GradCheckpointing: true}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			straight := testOptions(t, cfg, 20)

@@ -21,15 +21,14 @@ func TestBFloat16MixedTrainsLikeFloat32(t *testing.T) {
 	pixels, tokens := randomBatch(7, cfg, 8)
 	const steps = 30
 	run := func(p transformer.Precision, accum int) ([]float64, weights.StateDict, weights.StateDict) {
-		s, err := NewStepper(be, cfg, clip.Init(cfg, 1), Recipe{AdamW: testAdamW, Precision: p, AccumFreq: accum}, nil, 0)
+		s, err := NewStepper(be, cfg, clip.Init(cfg, 1), Recipe{AdamW: testAdamW, Runtime: transformer.Runtime{Precision: p}, AccumFreq: accum}, nil, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer s.Finalize()
 		batch := []MicroBatch{{pixels, tokens, 8}}
 		if accum == 2 {
-			half, halfTok := len(pixels)/2, len(tokens)/2
-			batch = []MicroBatch{{pixels[:half], tokens[:halfTok], 4}, {pixels[half:], tokens[halfTok:], 4}}
+			batch = inHalves(pixels, tokens, 8)
 		}
 		var losses []float64
 		for range steps {

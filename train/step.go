@@ -25,14 +25,11 @@ type Recipe struct {
 	// LockImage freezes the image tower (OpenCLIP's --lock-image): its
 	// weights get no gradient and no update.
 	LockImage bool
-	// Precision is the arithmetic of the forward and backward products
-	// (OpenCLIP's --precision fp32 or amp_bf16). Weights, gradients and
-	// AdamW's moments are float32 under both.
-	Precision transformer.Precision
-	// GradCheckpointing recomputes each residual block in the backward
-	// pass instead of storing its activations (OpenCLIP's
-	// --grad-checkpointing); the update is the same.
-	GradCheckpointing bool
+	// Runtime is how the towers compute (OpenCLIP's --precision fp32 or
+	// amp_bf16, --grad-checkpointing). Weights, gradients and AdamW's
+	// moments are float32 under every precision, and checkpointing leaves
+	// the update unchanged.
+	transformer.Runtime
 }
 
 // Stepper owns the model and optimiser state of a run and performs one
@@ -100,7 +97,7 @@ func NewStepper(backend compute.Backend, modelCfg clip.Config, sd weights.StateD
 	if err != nil {
 		return nil, err
 	}
-	modelCfg.Runtime = transformer.Runtime{Precision: recipe.Precision, GradCheckpointing: recipe.GradCheckpointing}
+	modelCfg.Runtime = recipe.Runtime
 	s := &Stepper{modelCfg: modelCfg, recipe: recipe, store: store, backend: backend, Step: step}
 	for _, spec := range clip.Params(modelCfg) {
 		if recipe.LockImage && strings.HasPrefix(spec.Name, "visual.") {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/bmca/bmca/model/clip"
 	"github.com/bmca/bmca/model/textenc"
+	"github.com/bmca/bmca/model/transformer"
 	"github.com/bmca/bmca/model/vit"
 )
 
@@ -40,6 +41,12 @@ func randomBatch(seed uint64, cfg clip.Config, batch int) ([]float32, []int32) {
 		tokens[b*l+l-1] = 39
 	}
 	return pixels, tokens
+}
+
+// inHalves splits a batch of size pairs into two micro-batches.
+func inHalves(pixels []float32, tokens []int32, size int) []MicroBatch {
+	p, t := len(pixels)/2, len(tokens)/2
+	return []MicroBatch{{pixels[:p], tokens[:t], size / 2}, {pixels[p:], tokens[t:], size / 2}}
 }
 
 func TestStepperLearnsAFixedBatch(t *testing.T) {
@@ -85,8 +92,6 @@ func TestAccumulationMatchesOneLargeBatch(t *testing.T) {
 	be := graphtest.Backend(t)
 	cfg := tinyConfig()
 	pixels, tokens := randomBatch(11, cfg, 8)
-	half := len(pixels) / 2
-	halfTok := len(tokens) / 2
 	run := func(accum int, micro []MicroBatch) (weights.StateDict, StepStats) {
 		s, err := NewStepper(be, cfg, clip.Init(cfg, 2), Recipe{AdamW: testAdamW, AccumFreq: accum}, nil, 0)
 		if err != nil {
@@ -106,7 +111,7 @@ func TestAccumulationMatchesOneLargeBatch(t *testing.T) {
 		return sd, st
 	}
 	whole, wholeStats := run(1, []MicroBatch{{pixels, tokens, 8}})
-	split, splitStats := run(2, []MicroBatch{{pixels[:half], tokens[:halfTok], 4}, {pixels[half:], tokens[halfTok:], 4}})
+	split, splitStats := run(2, inHalves(pixels, tokens, 8))
 	if math.Abs(wholeStats.Loss-splitStats.Loss) > 1e-4 || math.Abs(wholeStats.GradNorm-splitStats.GradNorm) > 1e-3*wholeStats.GradNorm {
 		t.Errorf("loss/grad norm: one batch %.6f/%.6f, accumulated %.6f/%.6f", wholeStats.Loss, wholeStats.GradNorm, splitStats.Loss, splitStats.GradNorm)
 	}
@@ -193,11 +198,10 @@ func TestGradCheckpointingTakesTheSameSteps(t *testing.T) {
 	for _, accum := range []int{1, 2} {
 		micro := []MicroBatch{{pixels, tokens, 8}}
 		if accum == 2 {
-			half, halfTok := len(pixels)/2, len(tokens)/2
-			micro = []MicroBatch{{pixels[:half], tokens[:halfTok], 4}, {pixels[half:], tokens[halfTok:], 4}}
+			micro = inHalves(pixels, tokens, 8)
 		}
 		run := func(checkpointing bool) weights.StateDict {
-			s, err := NewStepper(be, cfg, clip.Init(cfg, 3), Recipe{AdamW: testAdamW, AccumFreq: accum, GradCheckpointing: checkpointing}, nil, 0)
+			s, err := NewStepper(be, cfg, clip.Init(cfg, 3), Recipe{AdamW: testAdamW, AccumFreq: accum, Runtime: transformer.Runtime{GradCheckpointing: checkpointing}}, nil, 0)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -84,7 +84,8 @@ func run(o options) error {
 		return err
 	}
 	stepper, err := train.NewStepper(be, cfg, clip.Init(cfg, 1),
-		train.Recipe{AdamW: train.AdamW{Beta1: 0.9, Beta2: 0.98, Eps: 1e-6, WeightDecay: 0.2, ClipNorm: 1}, AccumFreq: accum, Precision: o.precision, GradCheckpointing: o.gradCheckpointing}, nil, 0)
+		train.Recipe{AdamW: train.AdamW{Beta1: 0.9, Beta2: 0.98, Eps: 1e-6, WeightDecay: 0.2, ClipNorm: 1}, AccumFreq: accum,
+			Runtime: transformer.Runtime{Precision: o.precision, GradCheckpointing: o.gradCheckpointing}}, nil, 0)
 	if err != nil {
 		return err
 	}

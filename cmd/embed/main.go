@@ -132,7 +132,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.vocab, "vocab", "", "BPE vocabulary `FILE` for clip-bpe (OpenCLIP's bpe_simple_vocab_16e6.txt.gz); default: the training run's")
 	fs.StringVar(&o.backend, "backend", "", "GoMLX `BACKEND` (default $GOMLX_BACKEND, else the pure-Go CPU backend)")
 	fs.IntVar(&o.batch, "batch-size", 32, "images or texts encoded at once (`N`)")
-	fs.Var(&o.precision, "precision", "arithmetic of the encoders' matrix products, `MODE` f32 (the default; exact against OpenCLIP's fp32) or bf16 (OpenCLIP's amp_bf16; on a CUDA GPU it takes tensor cores and flash attention, features move by about 1e-3)")
+	fs.Var(&o.precision, "precision", cli.PrecisionUsage)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: embed --checkpoint PATH [--model-config FILE] [--images FILE ...] [--texts TEXT ...]\n"+
 			"             [--pixels F.safetensors:NAME] [--tokens F.safetensors:NAME] [--dump-pixels FILE]\n"+

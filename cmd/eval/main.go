@@ -36,7 +36,7 @@ func main() {
 	noCache := fs.Bool("no-cache", false, "do not read or write the feature cache")
 	dataRoot := fs.String("data-root", "", "folder the suite's relative data paths are resolved against (`DIR`; default: the suite's data_root, e.g. $BMCA_EVAL_DATA)")
 	var precision transformer.Precision
-	fs.Var(&precision, "precision", "arithmetic of the encoders' matrix products, `MODE` f32 (the default; exact against OpenCLIP's fp32) or bf16 (OpenCLIP's amp_bf16; on a CUDA GPU it takes tensor cores and flash attention, features move by about 1e-3)")
+	fs.Var(&precision, "precision", cli.PrecisionUsage)
 	only := fs.String("tasks", "", "comma-separated task names or domains to run (`LIST`; default: all)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: eval --suite FILE (--checkpoint PATH | --compare [LABEL=]PATH ...) [--out DIR] [flags]\n\n"+

@@ -133,6 +133,10 @@ func SplitCompare(args []string) (rest, compare []string, err error) {
 	return rest, compare, nil
 }
 
+// PrecisionUsage is the help of the --precision flag of the commands that
+// encode (eval, embed).
+const PrecisionUsage = "arithmetic of the encoders' matrix products, `MODE` f32 (the default; exact against OpenCLIP's fp32) or bf16 (OpenCLIP's amp_bf16; on a CUDA GPU it takes tensor cores and flash attention, features move by about 1e-3)"
+
 // Eval runs cmd/eval: it evaluates each checkpoint on the suite, prints a
 // table per model and the per-domain means, writes the leaderboard files to
 // args.Output, and returns every result (each with Model and Pretrained set).

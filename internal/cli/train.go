@@ -108,8 +108,8 @@ func Train(ctx context.Context, cfg *config.Config, args TrainArgs) error {
 		Recipe: train.Recipe{
 			AdamW: train.AdamW{Beta1: cfg.Train.Beta1, Beta2: cfg.Train.Beta2, Eps: cfg.Train.Eps, WeightDecay: cfg.Train.WeightDecay,
 				ClipNorm: cfg.Train.GradClipNorm},
-			AccumFreq: cfg.Train.AccumFreq, LockImage: cfg.Train.LockImage, Precision: precision,
-			GradCheckpointing: cfg.Train.GradCheckpointing,
+			AccumFreq: cfg.Train.AccumFreq, LockImage: cfg.Train.LockImage,
+			Runtime: transformer.Runtime{Precision: precision, GradCheckpointing: cfg.Train.GradCheckpointing},
 		},
 		CheckpointEvery: cfg.Train.CheckpointEvery, Keep: cfg.Train.KeepCheckpoints, LogEvery: cfg.Train.LogEvery,
 		EvalEvery: cfg.Eval.Every, Seed: cfg.Train.Seed, RunConfig: runConfig, Init: init, Resume: resume,

@@ -57,21 +57,22 @@ func scaledDotProductAttention(q, k, v *Node, causal bool, p Precision) (*Node, 
 	g := q.Graph()
 	seq, headDim := q.Shape().Dim(2), q.Shape().Dim(3)
 	scale := 1 / math.Sqrt(float64(headDim))
+	k, v = p.operand(k), p.operand(v)
 	decomposed := func() *Node {
-		scores := Dot(p.operand(MulScalar(q, scale)), p.operand(k)).General([]int{3}, []int{0, 1}, []int{3}, []int{0, 1}) // [B, H, Lq, Lk]
+		scores := Dot(p.operand(MulScalar(q, scale)), k).General([]int{3}, []int{0, 1}, []int{3}, []int{0, 1}) // [B, H, Lq, Lk]
 		scores = result(scores)
 		if causal {
 			scores = AddTrailing(scores, CausalMask(g, seq))
 		}
 		weights := p.operand(Softmax(scores, -1))
-		return Dot(weights, p.operand(v)).General([]int{3}, []int{0, 1}, []int{2}, []int{0, 1}) // [B, H, Lq, D]
+		return Dot(weights, v).General([]int{3}, []int{0, 1}, []int{2}, []int{0, 1}) // [B, H, Lq, D]
 	}
 	ops := g.Backend().Capabilities().Operations
 	if !ops[compute.OpTypeFusedScaledDotProductAttention] {
 		return result(decomposed()), false
 	}
 	fused := func() *Node {
-		out, _ := BackendFusedScaledDotProductAttention(p.operand(q), p.operand(k), p.operand(v),
+		out, _ := BackendFusedScaledDotProductAttention(p.operand(q), k, v,
 			compute.AttentionAxesLayoutBHSD, &compute.ScaledDotProductAttentionConfig{Scale: scale, Causal: causal})
 		return out
 	}
