@@ -57,10 +57,12 @@ type Tokenizer struct {
 // Data configures the training stream.
 type Data struct {
 	// TrainShards are shard sources: paths, globs or brace ranges such as
-	// "shards/train-{000000..000099}.tar", http(s) URLs (token from
-	// $HF_TOKEN, never from the config), or "biomedica:commercial,other@BASE"
-	// for the published BIOMEDICA layout; "::" joins sources. Relative paths
-	// are resolved against the config file's directory.
+	// "shards/train-{000000..000099}.tar", http(s) URLs with brace ranges
+	// (token from $HF_TOKEN, never from the config), or
+	// "biomedica:commercial,other@BASE" for the published BIOMEDICA layout
+	// (BASE: a URL or a local mirror); "::" joins sources. Relative paths,
+	// a mirror's included, are resolved against the config file's
+	// directory; URLs are left as written.
 	TrainShards []string `yaml:"train_shards"`
 	// Weights gives one sampling weight per "::"-joined source (needs resampled).
 	Weights []float64 `yaml:"weights"`

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/bmca/bmca/configs"
+	"github.com/bmca/bmca/internal/location"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -226,22 +227,17 @@ func lookupScalar(m *yaml.Node, path ...string) string {
 	return m.Value
 }
 
-// resolvePaths makes file references in the config relative to dir
+// resolvePaths makes the local paths in the config relative to dir
 // absolute-or-cwd-relative, so a config works from any working directory.
+// URLs, pipe:, biomedica: and hf-hub: references are not paths and stay as
+// written (package location decides which is which).
 func (c *Config) resolvePaths(dir string) {
 	for i, s := range c.Data.TrainShards {
-		c.Data.TrainShards[i] = relTo(dir, s)
+		c.Data.TrainShards[i] = location.ResolveSources(dir, s)
 	}
-	c.Data.Synthetic.Dir = relTo(dir, c.Data.Synthetic.Dir)
-	c.Eval.Suite = relTo(dir, c.Eval.Suite)
-	c.Tokenizer.Vocab = relTo(dir, c.Tokenizer.Vocab)
-	c.Train.Pretrained = relTo(dir, c.Train.Pretrained)
-	c.Output = relTo(dir, c.Output)
-}
-
-func relTo(dir, p string) string {
-	if p == "" || filepath.IsAbs(p) {
-		return p
-	}
-	return filepath.Join(dir, p)
+	c.Data.Synthetic.Dir = location.Resolve(dir, c.Data.Synthetic.Dir)
+	c.Eval.Suite = location.Resolve(dir, c.Eval.Suite)
+	c.Tokenizer.Vocab = location.Resolve(dir, c.Tokenizer.Vocab)
+	c.Train.Pretrained = location.Resolve(dir, c.Train.Pretrained)
+	c.Output = location.Resolve(dir, c.Output)
 }

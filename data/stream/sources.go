@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/bmca/bmca/data/remote"
+	"github.com/bmca/bmca/internal/location"
 )
 
 // BiomedicaBase is where the BIOMEDICA WebDataset shards are published
@@ -103,10 +104,24 @@ func expandSources(patterns []string, weights []float64) ([]shard, error) {
 	return out, nil
 }
 
-// expandOne expands one source pattern: a biomedica: spec, a URL or a
-// local pattern.
+// ExpandSource expands one shard source into shard names, in order: a
+// biomedica: spec into its published shards, an http(s) URL by brace
+// expansion only (the server is asked when the shard is read), and a local
+// pattern by brace expansion and globbing against existing files (see
+// ExpandShards). Other kinds of reference are errors that say what is
+// supported: bmca runs no "pipe:" shell commands and speaks no s3:// or
+// gs:// protocol.
+func ExpandSource(src string) ([]string, error) { return expandOne(src) }
+
+// expandOne implements ExpandSource.
 func expandOne(src string) ([]string, error) {
-	if strings.HasPrefix(src, "biomedica:") {
+	if strings.HasPrefix(src, location.Pipe) {
+		return nil, fmt.Errorf("stream: shard source %q: pipe: commands are not run; give the shards' http(s) URLs instead (a bearer token comes from $HF_TOKEN)", src)
+	}
+	if location.IsURL(src) && !remote.IsRemote(src) {
+		return nil, fmt.Errorf("stream: shard source %q: only http:// and https:// URLs can be streamed (mount or mirror other stores, or serve them over https)", src)
+	}
+	if strings.HasPrefix(src, location.Biomedica) {
 		pats, err := ExpandBiomedica(src)
 		if err != nil {
 			return nil, err

@@ -15,6 +15,7 @@ import (
 	"sync"
 
 	"github.com/bmca/bmca/eval/formats"
+	"github.com/bmca/bmca/internal/location"
 )
 
 // Features are what one pass over a split of a task's data produces: the
@@ -93,7 +94,7 @@ func FeatureKey(modelKey string, t Task, split string, paths []string, fingerpri
 	abs := make([]string, len(paths))
 	for i, p := range paths {
 		abs[i] = p
-		if a, err := filepath.Abs(p); err == nil && !isRemote(p) {
+		if a, err := filepath.Abs(p); err == nil && location.IsLocal(p) {
 			abs[i] = a
 		}
 	}

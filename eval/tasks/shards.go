@@ -6,14 +6,17 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"iter"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/bmca/bmca/data/remote"
 	"github.com/bmca/bmca/data/stream"
 	"github.com/bmca/bmca/eval/formats"
+	"github.com/bmca/bmca/internal/location"
 )
 
 // ShardSource lists and reads WebDataset shards.
@@ -27,39 +30,54 @@ type ShardSource interface {
 }
 
 // DefaultShards returns the source Run uses when Env.Shards is nil: local
-// files, expanded by stream.ExpandShards and read by stream.ReadShard
-// (plain or gzip tar, WebDataset grouping, lower-cased extensions).
-func DefaultShards() ShardSource { return localShards{} }
+// files and http(s) URLs, expanded by stream.ExpandSource (brace ranges and
+// globs; URLs are brace-expanded only) and read by stream.ReadShard (plain
+// or gzip tar, WebDataset grouping, lower-cased extensions). Remote shards
+// are streamed with retries and Range resume, with $HF_TOKEN as bearer
+// token, as training streams them.
+func DefaultShards() ShardSource { return defaultShards{} }
 
-type localShards struct{}
+type defaultShards struct{}
 
-func (localShards) Expand(patterns []string) ([]string, error) {
-	for _, p := range patterns {
-		if isRemote(p) {
-			return nil, fmt.Errorf("shard %s: remote shards are not supported yet (data/stream reads local files)", p)
+func (defaultShards) Expand(patterns []string) ([]string, error) {
+	var out []string
+	for _, joined := range patterns {
+		for _, p := range strings.Split(joined, location.SourceSeparator) {
+			names, err := stream.ExpandSource(p)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, names...)
 		}
 	}
-	return stream.ExpandShards(patterns)
+	return out, nil
 }
 
-func (localShards) Read(ctx context.Context, shards []string) iter.Seq2[stream.Sample, error] {
+func (defaultShards) Read(ctx context.Context, shards []string) iter.Seq2[stream.Sample, error] {
 	return func(yield func(stream.Sample, error) bool) {
 		for _, shard := range shards {
-			if !readShardFile(ctx, shard, yield) {
+			if !readShard(ctx, shard, yield) {
 				return
 			}
 		}
 	}
 }
 
-// readShardFile yields the samples of one shard; false means stop.
-func readShardFile(ctx context.Context, shard string, yield func(stream.Sample, error) bool) bool {
-	f, err := os.Open(shard)
+// readShard yields the samples of one local or remote shard; false means
+// stop.
+func readShard(ctx context.Context, shard string, yield func(stream.Sample, error) bool) bool {
+	var r io.ReadCloser
+	var err error
+	if remote.IsRemote(shard) {
+		r, err = remote.Open(ctx, shard, remote.Options{Token: remote.Secret(os.Getenv("HF_TOKEN"))})
+	} else {
+		r, err = os.Open(shard)
+	}
 	if err != nil {
 		return yield(stream.Sample{}, err)
 	}
-	defer f.Close()
-	for s, err := range stream.ReadShard(ctx, shard, f) {
+	defer r.Close()
+	for s, err := range stream.ReadShard(ctx, shard, r) {
 		if !yield(s, err) || err != nil {
 			return false
 		}
@@ -71,10 +89,6 @@ func readShardFile(ctx context.Context, shard string, yield func(stream.Sample, 
 // not there (rather than, say, a malformed pattern).
 func IsAbsent(err error) bool {
 	return errors.Is(err, fs.ErrNotExist)
-}
-
-func isRemote(shard string) bool {
-	return strings.Contains(shard, "://") || strings.HasPrefix(shard, "pipe:")
 }
 
 // wdsSource reads a task's WebDataset shards as records.

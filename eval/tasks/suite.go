@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/bmca/bmca/eval/formats"
+	"github.com/bmca/bmca/internal/location"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -309,7 +310,7 @@ func LoadSuiteWith(path string, opts LoadOptions) (*Suite, error) {
 		if err != nil {
 			return nil, fmt.Errorf("suite %s: data_root: %w", path, err)
 		}
-		s.dataDir = resolvePath(dir, root)
+		s.dataDir = location.Resolve(dir, root)
 	}
 	for i := range s.Tasks {
 		t := &s.Tasks[i]
@@ -319,7 +320,7 @@ func LoadSuiteWith(path string, opts LoadOptions) (*Suite, error) {
 				if err != nil {
 					return nil, fmt.Errorf("suite %s: task %q: %w", path, t.Name, err)
 				}
-				(*list)[j] = resolvePath(s.dataDir, e)
+				(*list)[j] = location.Resolve(s.dataDir, e)
 			}
 		}
 		s.Tasks[i] = t.withDefaults()
@@ -459,15 +460,6 @@ func mappingValue(m *yaml.Node, key string) string {
 	return ""
 }
 
-// resolvePath makes a relative local path relative to dir. URLs and
-// "pipe:" sources are left alone.
-func resolvePath(dir, p string) string {
-	if p == "" || filepath.IsAbs(p) || isRemote(p) {
-		return p
-	}
-	return filepath.Join(dir, p)
-}
-
 // Validate checks the suite and returns every problem found, joined; each
 // is a *FieldError naming the task and the field. Empty optional fields are
 // fine (their defaults apply).
@@ -557,7 +549,7 @@ func validateData(t, raw Task, bad func(field, format string, args ...any)) {
 			if strings.TrimSpace(p) == "" {
 				bad(field, "entry %d is empty", j)
 			}
-			if isRemote(p) && t.Format != formats.WebDataset {
+			if !location.IsLocal(p) && t.Format != formats.WebDataset {
 				bad(field, "entry %d %q: only WebDataset shards may be URLs", j, p)
 			}
 		}
