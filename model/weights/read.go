@@ -126,6 +126,29 @@ func (f *File) Tensor(name string) (Tensor, error) {
 	return Tensor{DType: e.dtype, Shape: slices.Clone(e.shape), Data: data}, nil
 }
 
+// Rows reads count consecutive entries of a tensor's first axis, starting at
+// first: a tensor of shape [count, shape[1:]...]. Row-major storage makes
+// them one contiguous range, so a file of many batches is read one batch at
+// a time. A 0-d tensor has no rows.
+func (f *File) Rows(name string, first, count int) (Tensor, error) {
+	e, ok := f.entries[name]
+	if !ok {
+		return Tensor{}, fmt.Errorf("weights: %s: tensor %q: %w", f.displayPath(), name, ErrNotFound)
+	}
+	if len(e.shape) == 0 || first < 0 || count < 0 || first+count > e.shape[0] {
+		return Tensor{}, fmt.Errorf("weights: %s: tensor %q of shape %v has no rows %d..%d", f.displayPath(), name, e.shape, first, first+count-1)
+	}
+	rowBytes := int64(e.dtype.Size())
+	for _, d := range e.shape[1:] {
+		rowBytes *= int64(d)
+	}
+	data := make([]byte, int64(count)*rowBytes)
+	if err := readFullAt(f.r, data, e.begin+int64(first)*rowBytes); err != nil {
+		return Tensor{}, fmt.Errorf("weights: %s: reading rows %d..%d of tensor %q: %w", f.displayPath(), first, first+count-1, name, err)
+	}
+	return Tensor{DType: e.dtype, Shape: append([]int{count}, e.shape[1:]...), Data: data}, nil
+}
+
 // readAll reads every tensor, in file order so the reads are sequential.
 func (f *File) readAll() (StateDict, error) {
 	sd := make(StateDict, len(f.entries))

@@ -502,3 +502,38 @@ func checkDir(t *testing.T, dir, path string, want []byte) {
 		t.Errorf("directory holds %v, want only %s", names, filepath.Base(path))
 	}
 }
+
+func TestRows(t *testing.T) {
+	values := make([]float32, 4*2*3)
+	for i := range values {
+		values[i] = float32(i)
+	}
+	sd := StateDict{"batches": FromFloat32s([]int{4, 2, 3}, values), "scalar": FromFloat32s([]int{}, []float32{1}), "before": FromInt64s([]int{2}, []int64{5, 6})}
+	path := filepath.Join(t.TempDir(), "b.safetensors")
+	if err := WriteFile(path, sd, nil); err != nil {
+		t.Fatal(err)
+	}
+	f, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, c := range []struct{ first, count int }{{0, 4}, {1, 2}, {3, 1}, {2, 0}} {
+		got, err := f.Rows("batches", c.first, c.count)
+		if err != nil {
+			t.Fatalf("Rows(%d, %d): %v", c.first, c.count, err)
+		}
+		want := FromFloat32s([]int{c.count, 2, 3}, values[c.first*6:(c.first+c.count)*6])
+		if !equalTensors(got, want) {
+			t.Errorf("Rows(%d, %d) = %v, want %v", c.first, c.count, got, want)
+		}
+	}
+	for _, c := range []struct {
+		name         string
+		first, count int
+	}{{"batches", 3, 2}, {"batches", -1, 1}, {"scalar", 0, 1}, {"nope", 0, 1}} {
+		if _, err := f.Rows(c.name, c.first, c.count); err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), c.name) {
+			t.Errorf("Rows(%s, %d, %d) error = %v, want one naming the file and tensor", c.name, c.first, c.count, err)
+		}
+	}
+}
