@@ -12,6 +12,9 @@ type AdamW struct {
 	// ClipNorm clips the global L2 norm of all gradients first (0 = off),
 	// as torch.nn.utils.clip_grad_norm_ does.
 	ClipNorm float64
+	// DecayRule picks the parameters WeightDecay applies to (empty:
+	// openclip4).
+	DecayRule DecayRule
 }
 
 // Optimizer-state variables live under these scopes, named like the

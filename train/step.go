@@ -3,7 +3,6 @@ package train
 import (
 	"fmt"
 	"math"
-	"strings"
 	"time"
 
 	"github.com/bmca/bmca/model/clip"
@@ -99,11 +98,9 @@ func NewStepper(backend compute.Backend, modelCfg clip.Config, sd weights.StateD
 	}
 	modelCfg.Runtime = recipe.Runtime
 	s := &Stepper{modelCfg: modelCfg, recipe: recipe, store: store, backend: backend, Step: step}
-	for _, spec := range clip.Params(modelCfg) {
-		if recipe.LockImage && strings.HasPrefix(spec.Name, "visual.") {
-			continue
-		}
-		p := trainedParam{spec: spec, param: store.GetVariable(transformer.VariablePath(spec.Name)), decay: !clip.NoWeightDecay(spec)}
+	for _, t := range trainedSpecs(modelCfg, recipe) {
+		spec := t.spec
+		p := trainedParam{spec: spec, param: store.GetVariable(transformer.VariablePath(spec.Name)), decay: t.decay}
 		// Each parameter gets its AdamW moments (restored from optState
 		// when resuming) and, when accumulating, a gradient accumulator.
 		slots := []optimizerSlot{
