@@ -98,6 +98,14 @@ type Data struct {
 	// Synthetic, when enabled, writes the built-in synthetic dataset first
 	// and trains on it (the demo); TrainShards is then ignored.
 	Synthetic Synthetic `yaml:"synthetic"`
+	// Tensors replays ready-made batches from a safetensors file (relative
+	// to the config file) instead of reading shards: "pixels" [S,B,3,H,W]
+	// float32 and "tokens" [S,B,L] int64 or int32. Step s trains on batch
+	// s, in order, without augmentation or shuffling; B comes from the file
+	// (split into accum_freq micro-batches), so train.batch_size is not
+	// used. It is how another trainer's run is repeated exactly, and how a
+	// divergence is narrowed down on fixed inputs.
+	Tensors string `yaml:"tensors"`
 }
 
 // ParquetColumns names the columns of parquet shards.
@@ -203,9 +211,16 @@ type Train struct {
 	Beta2 float64 `yaml:"beta2"`
 	// Eps is AdamW's denominator epsilon.
 	Eps float64 `yaml:"eps"`
-	// WeightDecay is AdamW's decoupled decay, applied to weight matrices
-	// only (not to gains, biases, logit_scale or positional/class embeddings).
+	// WeightDecay is AdamW's decoupled decay, applied to the parameters
+	// WDExclude leaves in the decayed group.
 	WeightDecay float64 `yaml:"weight_decay"`
+	// WDExclude is the rule that exempts parameters from weight decay, which
+	// OpenCLIP changed between versions: "openclip4" (open_clip 4.x: tensors
+	// of rank ≤ 1 and the positional and class embeddings) or "openclip2"
+	// (open_clip 2.x/3.x, as BMC-CLIP was trained: rank < 2 and names
+	// containing bn, ln, bias or logit_scale, so both positional embeddings
+	// are decayed). A run that continues another's training uses its rule.
+	WDExclude string `yaml:"wd_exclude"`
 	// GradClipNorm clips the global gradient norm (0 = no clipping).
 	GradClipNorm float64 `yaml:"grad_clip_norm"`
 	// Seed drives weight initialisation and data order.
@@ -238,7 +253,7 @@ func Default() Config {
 			Synthetic: Synthetic{Dir: "synthetic-data", Seed: 1, TrainSamples: 8192, EvalSamplesPerTask: 200}},
 		Train: Train{
 			Steps: 1000, BatchSize: 64, AccumFreq: 1, Precision: "f32", LR: 5e-4, Warmup: 10000, Schedule: "cosine",
-			CooldownPower: 1, Beta1: 0.9, Beta2: 0.98, Eps: 1e-6, WeightDecay: 0.2,
+			CooldownPower: 1, Beta1: 0.9, Beta2: 0.98, Eps: 1e-6, WeightDecay: 0.2, WDExclude: "openclip4",
 			KeepCheckpoints: 2, LogEvery: 10,
 		},
 		Eval:   Eval{BatchSize: 64},

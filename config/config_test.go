@@ -81,6 +81,10 @@ func TestLoadErrors(t *testing.T) {
 		{"unknown jpeg decoder", sample, []string{"data.jpeg_decoder=turbo"}, []string{"data.jpeg_decoder"}},
 		{"accumulation below one", sample, []string{"train.accum_freq=0"}, []string{"train.accum_freq"}},
 		{"unknown precision", sample, []string{"train.precision=fp16"}, []string{"train.precision", "fp16", "f32, bf16"}},
+		{"unknown decay rule", sample, []string{"train.wd_exclude=openclip3"}, []string{"train.wd_exclude", "openclip3", "openclip2, openclip4"}},
+		{"batch file and shards", sample, []string{"data.tensors=b.safetensors"}, []string{"data.tensors", "data.train_shards", "exclusive"}},
+		{"batch file and synthetic", sample, []string{"data.tensors=b.safetensors", "data.train_shards=[]", "data.synthetic.enabled=true"}, []string{"data.tensors", "data.synthetic"}},
+		{"no data at all", sample, []string{"data.train_shards=[]"}, []string{"data.train_shards", "data.tensors"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Load(writeConfig(t, tc.text), tc.overrides)
@@ -93,6 +97,24 @@ func TestLoadErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestBatchFileSourceAndDecayRule(t *testing.T) {
+	p := writeConfig(t, sample)
+	cfg, err := Load(p, []string{"data.train_shards=[]", "data.tensors=ref/batches.safetensors"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(filepath.Dir(p), "ref/batches.safetensors"); cfg.Data.Tensors != want {
+		t.Errorf("data.tensors %q, want it resolved against the config file: %q", cfg.Data.Tensors, want)
+	}
+	if cfg.Train.WDExclude != "openclip4" {
+		t.Errorf("train.wd_exclude defaults to %q, want openclip4 (open_clip 4.x)", cfg.Train.WDExclude)
+	}
+	cfg, err = Load(p, []string{"train.wd_exclude=openclip2"})
+	if err != nil || cfg.Train.WDExclude != "openclip2" {
+		t.Errorf("train.wd_exclude=openclip2: %q, %v", cfg.Train.WDExclude, err)
 	}
 }
 

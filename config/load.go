@@ -236,6 +236,7 @@ func (c *Config) resolvePaths(dir string) {
 		c.Data.TrainShards[i] = location.ResolveSources(dir, s)
 	}
 	c.Data.Synthetic.Dir = location.Resolve(dir, c.Data.Synthetic.Dir)
+	c.Data.Tensors = location.Resolve(dir, c.Data.Tensors)
 	c.Eval.Suite = location.Resolve(dir, c.Eval.Suite)
 	c.Tokenizer.Vocab = location.Resolve(dir, c.Tokenizer.Vocab)
 	c.Train.Pretrained = location.Resolve(dir, c.Train.Pretrained)

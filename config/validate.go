@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/bmca/bmca/model/transformer"
+	"github.com/bmca/bmca/train"
 )
 
 // Validate checks every field once and names the key at fault.
@@ -21,8 +22,13 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("tokenizer.name: %q is not one of byte-level, clip-bpe", c.Tokenizer.Name)
 	}
 	d := c.Data
-	if !d.Synthetic.Enabled && len(d.TrainShards) == 0 {
-		return fmt.Errorf("data.train_shards: no shards given (or enable data.synthetic)")
+	switch {
+	case d.Tensors != "" && d.Synthetic.Enabled:
+		return fmt.Errorf("data.tensors: replaying a batch file and data.synthetic are exclusive; set one")
+	case d.Tensors != "" && len(d.TrainShards) > 0:
+		return fmt.Errorf("data.tensors: replaying a batch file and data.train_shards are exclusive; set one")
+	case d.Tensors == "" && !d.Synthetic.Enabled && len(d.TrainShards) == 0:
+		return fmt.Errorf("data.train_shards: no shards given (or enable data.synthetic, or replay a batch file with data.tensors)")
 	}
 	if d.ShuffleBuffer < 0 {
 		return fmt.Errorf("data.shuffle_buffer: must be ≥ 0, got %d", d.ShuffleBuffer)
@@ -99,6 +105,9 @@ func (c *Config) Validate() error {
 	}
 	if t.WeightDecay < 0 {
 		return fmt.Errorf("train.weight_decay: must be ≥ 0, got %g", t.WeightDecay)
+	}
+	if _, err := train.ParseDecayRule(t.WDExclude); err != nil {
+		return fmt.Errorf("train.wd_exclude: %w", err)
 	}
 	if t.GradClipNorm < 0 {
 		return fmt.Errorf("train.grad_clip_norm: must be ≥ 0 (0 = off), got %g", t.GradClipNorm)

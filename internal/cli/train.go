@@ -15,6 +15,7 @@ import (
 	"github.com/bmca/bmca/model/checkpoint"
 	"github.com/bmca/bmca/model/clip"
 	"github.com/bmca/bmca/model/transformer"
+	"github.com/bmca/bmca/text/tokenizer"
 	"github.com/bmca/bmca/train"
 )
 
@@ -74,17 +75,35 @@ func Train(ctx context.Context, cfg *config.Config, args TrainArgs) error {
 			return err
 		}
 	}
-	tok, err := Tokenizer(cfg, model)
-	if err != nil {
-		return err
+	// A replayed batch file carries its own token ids: the tokenizer is
+	// then needed only for an evaluation suite's prompts.
+	var tok tokenizer.Tokenizer
+	if cfg.Data.Tensors == "" || cfg.Eval.Suite != "" {
+		if tok, err = Tokenizer(cfg, model); err != nil {
+			return err
+		}
 	}
 	be, err := backend.Open(cfg.Backend)
 	if err != nil {
 		return err
 	}
-	source, err := newSource(cfg, TrainShards(manifest, synthDir, cfg), tok, model)
-	if err != nil {
-		return err
+	var source train.Source
+	var dataStats func() any
+	if cfg.Data.Tensors != "" {
+		ts, err := openTensorSource(cfg, model)
+		if err != nil {
+			return err
+		}
+		defer ts.Close()
+		// B comes from the file; the recorded run config says so.
+		cfg.Train.BatchSize = ts.MicroBatchSize()
+		source = ts
+	} else {
+		ss, err := newSource(cfg, TrainShards(manifest, synthDir, cfg), tok, model)
+		if err != nil {
+			return err
+		}
+		source, dataStats = ss, func() any { return ss.Stats() }
 	}
 
 	var suite *tasks.Suite
@@ -100,6 +119,10 @@ func Train(ctx context.Context, cfg *config.Config, args TrainArgs) error {
 	if err != nil {
 		return err
 	}
+	decayRule, err := train.ParseDecayRule(cfg.Train.WDExclude)
+	if err != nil {
+		return fmt.Errorf("train.wd_exclude: %w", err)
+	}
 	runConfig, _ := json.Marshal(cfg)
 	opts := train.Options{
 		Output: cfg.Output, Steps: cfg.Train.Steps,
@@ -107,7 +130,7 @@ func Train(ctx context.Context, cfg *config.Config, args TrainArgs) error {
 			CooldownSteps: cfg.Train.CooldownSteps, CooldownPower: cfg.Train.CooldownPower, CooldownEnd: cfg.Train.CooldownEnd},
 		Recipe: train.Recipe{
 			AdamW: train.AdamW{Beta1: cfg.Train.Beta1, Beta2: cfg.Train.Beta2, Eps: cfg.Train.Eps, WeightDecay: cfg.Train.WeightDecay,
-				ClipNorm: cfg.Train.GradClipNorm},
+				ClipNorm: cfg.Train.GradClipNorm, DecayRule: decayRule},
 			AccumFreq: cfg.Train.AccumFreq, LockImage: cfg.Train.LockImage,
 			Runtime: transformer.Runtime{Precision: precision, GradCheckpointing: cfg.Train.GradCheckpointing},
 		},
@@ -125,7 +148,7 @@ func Train(ctx context.Context, cfg *config.Config, args TrainArgs) error {
 				bar.note(fmt.Sprintf("warning: metrics plot: %v", err))
 			}
 		},
-		DataStats: func() any { return source.Stats() },
+		DataStats: dataStats,
 	}
 	if suite != nil {
 		hooks.Evaluate = func(ctx context.Context, step int, enc *clip.Encoder) (map[string]float64, error) {
@@ -146,8 +169,9 @@ func Train(ctx context.Context, cfg *config.Config, args TrainArgs) error {
 	if cfg.Train.GradCheckpointing {
 		arithmetic += ", gradient checkpointing"
 	}
-	fmt.Fprintf(args.Out, "training %s%s: %d steps × batch %s, %s params, %s, backend %s, output %s\n",
-		describe(model), label, cfg.Train.Steps, batchDesc(cfg), humanCount(clip.NumParams(model)), arithmetic, be.Description(), cfg.Output)
+	fmt.Fprintf(args.Out, "training %s%s: %d steps × batch %s, %s params, %s, %s, backend %s, output %s\n",
+		describe(model), label, cfg.Train.Steps, batchDesc(cfg), humanCount(clip.NumParams(model)), decayDesc(model, opts.Recipe),
+		arithmetic, be.Description(), cfg.Output)
 	res, err := train.Loop(ctx, be, model, opts, source, hooks)
 	bar.finish()
 	if err != nil {
@@ -175,10 +199,25 @@ func Train(ctx context.Context, cfg *config.Config, args TrainArgs) error {
 }
 
 func batchDesc(cfg *config.Config) string {
+	desc := fmt.Sprint(cfg.Train.BatchSize)
 	if cfg.Train.AccumFreq > 1 {
-		return fmt.Sprintf("%d (%d × accum %d)", cfg.Train.BatchSize*cfg.Train.AccumFreq, cfg.Train.BatchSize, cfg.Train.AccumFreq)
+		desc = fmt.Sprintf("%d (%d × accum %d)", cfg.Train.BatchSize*cfg.Train.AccumFreq, cfg.Train.BatchSize, cfg.Train.AccumFreq)
 	}
-	return fmt.Sprint(cfg.Train.BatchSize)
+	if cfg.Data.Tensors != "" {
+		desc += " replayed in order from " + cfg.Data.Tensors
+	}
+	return desc
+}
+
+// decayDesc says which parameters AdamW's weight decay reaches, by which
+// rule: the choice that differs between OpenCLIP versions.
+func decayDesc(model clip.Config, r train.Recipe) string {
+	if r.AdamW.WeightDecay == 0 {
+		return "no weight decay"
+	}
+	n := train.DecayedParams(model, r)
+	return fmt.Sprintf("weight decay %g (%s rule) on %d of %d tensors, %s of %s params",
+		r.AdamW.WeightDecay, r.AdamW.DecayRule, n.Tensors, n.TrainedTensors, humanCount(n.Params), humanCount(n.TrainedParams))
 }
 
 func sameArchitecture(a, b clip.Config) error {
