@@ -51,8 +51,10 @@ type stepsFile struct {
 	Betas        []float64 `json:"betas"`
 	Eps          float64   `json:"eps"`
 	GradClipNorm *float64  `json:"grad_clip_norm"`
-	WDRule       string    `json:"wd_rule"`
-	Log          []struct {
+	// InitLogitScale, when set, replaces the initial weights' logit_scale.
+	InitLogitScale *float64 `json:"init_logit_scale"`
+	WDRule         string   `json:"wd_rule"`
+	Log            []struct {
 		Step     int     `json:"step"`
 		LR       float64 `json:"lr"`
 		Loss     float64 `json:"loss"`
@@ -64,21 +66,10 @@ type stepsFile struct {
 // v2 / head) to train.wd_exclude.
 var decayRules = map[string]string{"v2": "openclip2", "head": "openclip4", "openclip2": "openclip2", "openclip4": "openclip4"}
 
-func readJSONFile(t *testing.T, path string, v any) {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(data, v); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-}
-
 // replay trains the reference run with bmca and checks the result.
 func (r openCLIPRun) replay(t *testing.T) {
 	var steps stepsFile
-	readJSONFile(t, filepath.Join(r.expected, "steps.json"), &steps)
+	readJSON(t, filepath.Join(r.expected, "steps.json"), &steps)
 	rule, ok := decayRules[steps.WDRule]
 	if !ok || len(steps.Betas) != 2 || steps.Steps != len(steps.Log) {
 		t.Fatalf("%s: unexpected steps.json (wd_rule %q, betas %v)", r.expected, steps.WDRule, steps.Betas)
@@ -128,8 +119,20 @@ output: run
 	if err != nil {
 		t.Fatal(err)
 	}
+	pretrained := abs(filepath.Join(r.model, "weights.safetensors"))
+	if steps.InitLogitScale != nil {
+		init, meta, err := weights.ReadFile(pretrained)
+		if err != nil {
+			t.Fatal(err)
+		}
+		init["logit_scale"] = weights.FromFloat32s([]int{}, []float32{float32(*steps.InitLogitScale)})
+		pretrained = filepath.Join(dir, "init.safetensors")
+		if err := weights.WriteFile(pretrained, init, meta); err != nil {
+			t.Fatal(err)
+		}
+	}
 	var out bytes.Buffer
-	err = Train(context.Background(), cfg, TrainArgs{Pretrained: abs(filepath.Join(r.model, "weights.safetensors")), Out: &out, Progress: io.Discard})
+	err = Train(context.Background(), cfg, TrainArgs{Pretrained: pretrained, Out: &out, Progress: io.Discard})
 	if err != nil {
 		t.Fatalf("train: %v\n%s", err, out.String())
 	}
@@ -148,7 +151,7 @@ output: run
 		t.Fatal(err)
 	}
 	var bounds map[string]float64
-	readJSONFile(t, filepath.Join(r.expected, "bounds.json"), &bounds)
+	readJSON(t, filepath.Join(r.expected, "bounds.json"), &bounds)
 	if !slices.Equal(got.Names(), want.Names()) {
 		t.Fatalf("checkpoint tensors %v, OpenCLIP's %v", got.Names(), want.Names())
 	}
@@ -184,7 +187,7 @@ output: run
 	gradNorms := steps.Log
 	if r.gradNorms != "" {
 		var accumulated stepsFile
-		readJSONFile(t, r.gradNorms, &accumulated)
+		readJSON(t, r.gradNorms, &accumulated)
 		if len(accumulated.Log) != steps.Steps {
 			t.Fatalf("%s has %d steps, want %d", r.gradNorms, len(accumulated.Log), steps.Steps)
 		}
@@ -302,4 +305,18 @@ func TestTrainMatchesOpenCLIPWithoutClipping(t *testing.T) {
 			}.replay(t)
 		})
 	}
+}
+
+// TestTrainMatchesOpenCLIPLogitScaleClamp starts the micro model from a
+// logit_scale of 4.7, above the clamp's ln(100), as a loaded checkpoint may:
+// OpenCLIP trains the first step with exp(4.7) and clamps only after the
+// update, and so must bmca (committed reference, gradient clipping 1.0).
+func TestTrainMatchesOpenCLIPLogitScaleClamp(t *testing.T) {
+	micro := filepath.Join("testdata", "openclip-train-step", "micro")
+	openCLIPRun{
+		model:    micro,
+		batches:  filepath.Join(micro, "batches.safetensors"),
+		expected: filepath.Join(micro, "openclip2-clip-scale4.7"),
+		accum:    1,
+	}.replay(t)
 }

@@ -7,8 +7,10 @@ the layout of the shared "openclip/train-step" references:
 
   expected.safetensors  the state dict after the last step, computed in float64
                         (stored as float32)
-  bounds.json           per tensor, max |float32 run - float64 run|: how far
-                        float32 arithmetic alone lands from the reference
+  bounds.json           per tensor, max |float32 run - float64 run| over three
+                        float32 runs (from the initial weights, and from them
+                        scaled by 1 +- 2^-23): how far float32 arithmetic
+                        alone lands from the reference
   steps.json            the hyper-parameters and, per step, lr, loss and the
                         gradient norm before clipping (from the float32 run)
 
@@ -21,9 +23,11 @@ The AdamW parameter groups follow one of two rules:
 Subcommands:
   run    --model DIR (config.json + weights.safetensors) --batches FILE --out DIR
          [--rule openclip2|openclip4] [--clip 1.0|none] [--accum K]
+         [--logit-scale X]  (start from logit_scale X instead of the file's)
   micro  --out DIR: writes a micro model (config.json, weights.safetensors),
-         its batches, and the references bmca commits (no gradient clipping,
-         both rules)
+         its batches, and the references bmca commits: no gradient clipping
+         under both rules, and clipping from a logit_scale of 4.7, above
+         the clamp's ln(100)
 
 With --accum K each batch of the file is split into K consecutive micro-batches
 of B/K pairs and OpenCLIP's --accum-freq K path runs on them.
@@ -155,17 +159,30 @@ def train(cfg, init, pixels, tokens, rule, clip, accum, dtype):
     return {k: v.detach().clone() for k, v in model.state_dict().items()}, log
 
 
-def run(model_dir, batches_path, out, rule, clip, accum):
+def run(model_dir, batches_path, out, rule, clip, accum, logit_scale=None):
     with open(os.path.join(model_dir, "config.json")) as f:
         cfg = json.load(f)
     init = load_file(os.path.join(model_dir, "weights.safetensors"))
+    if logit_scale is not None:
+        # A start above ln(100), as a loaded checkpoint may have: OpenCLIP
+        # trains the first step with it and clamps only after the update.
+        init["logit_scale"] = torch.tensor(logit_scale, dtype=init["logit_scale"].dtype)
     batches = load_file(batches_path)
     pixels, tokens = batches["pixels"].numpy(), batches["tokens"].numpy()
-    sd32, log32 = train(cfg, init, pixels, tokens, rule, clip, accum, torch.float32)
     sd64, _ = train(cfg, init, pixels, tokens, rule, clip, accum, torch.float64)
+    sd32, log32 = train(cfg, init, pixels, tokens, rule, clip, accum, torch.float32)
+    # One float32 run is one sample of float32 rounding. Where Adam divides
+    # a near-zero gradient by its own square root it amplifies that rounding,
+    # and another float32 implementation (or the same one from weights one
+    # rounding step away) can land several times further off. Two more runs
+    # from the initial weights scaled by 1 +- 2^-23 sample that spread.
+    runs32 = [sd32] + [
+        train(cfg, {k: v * f for k, v in init.items()}, pixels, tokens, rule, clip, accum, torch.float32)[0]
+        for f in (1 + 2.0**-23, 1 - 2.0**-23)
+    ]
     os.makedirs(out, exist_ok=True)
     save_file({k: v.to(torch.float32).contiguous() for k, v in sd64.items()}, os.path.join(out, "expected.safetensors"))
-    bounds = {k: (sd32[k].double() - sd64[k]).abs().max().item() for k in sorted(sd64)}
+    bounds = {k: max((r[k].double() - sd64[k]).abs().max().item() for r in runs32) for k in sorted(sd64)}
     with open(os.path.join(out, "bounds.json"), "w") as f:
         json.dump(bounds, f, indent=0)
     moved = max((sd64[k] - init[k].double()).abs().max().item() for k in sd64)
@@ -177,9 +194,11 @@ def run(model_dir, batches_path, out, rule, clip, accum):
         "accum_freq": accum,
         **HYPER,
         "grad_clip_norm": clip,
+        "init_logit_scale": logit_scale,
         "wd_rule": rule,
         "logit_scale_clamp": [0, math.log(100)],
         "log": log32,
+        "bounds": "per tensor, max |float32 - float64| over float32 runs from the initial weights and from them scaled by 1 +- 2^-23",
         "max_abs_f32_vs_f64": max(bounds.values()),
         "max_abs_moved_from_init": moved,
     }
@@ -227,6 +246,7 @@ def micro(out):
     save_file({"pixels": pixels, "tokens": tokens}, os.path.join(out, "batches.safetensors"))
     for rule in ("openclip2", "openclip4"):
         run(out, os.path.join(out, "batches.safetensors"), os.path.join(out, rule + "-noclip"), rule, None, 1)
+    run(out, os.path.join(out, "batches.safetensors"), os.path.join(out, "openclip2-clip-scale4.7"), "openclip2", 1.0, 1, logit_scale=4.7)
 
 
 def main():
@@ -239,13 +259,14 @@ def main():
     r.add_argument("--rule", default="openclip4", choices=["openclip2", "openclip4"])
     r.add_argument("--clip", default="1.0", help="max gradient norm, or none")
     r.add_argument("--accum", type=int, default=1)
+    r.add_argument("--logit-scale", type=float, default=None)
     m = sub.add_parser("micro")
     m.add_argument("--out", required=True)
     a = p.parse_args()
     torch.set_num_threads(1)  # deterministic reductions
     if a.cmd == "run":
         clip = None if a.clip == "none" else float(a.clip)
-        run(a.model, a.batches, a.out, a.rule, clip, a.accum)
+        run(a.model, a.batches, a.out, a.rule, clip, a.accum, a.logit_scale)
     else:
         micro(a.out)
 
