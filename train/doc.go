@@ -1,8 +1,12 @@
 // Package train is bmca's training engine: OpenCLIP's recipe (AdamW with
-// decay on weight matrices only, global-norm gradient clipping, warmup then
+// decay by open_clip 4.x's or 2.x's exclusion rule, see DecayRule,
+// global-norm gradient clipping, warmup then
 // cosine / constant / constant-with-cooldown learning rate, logit_scale
 // clamped to [0, ln 100] after every step) compiled into one GoMLX graph per
-// step, with atomic, resumable checkpoints in OpenCLIP's layout.
+// step, with atomic, resumable checkpoints in OpenCLIP's layout. Its step
+// is checked against open_clip_train's own train_one_epoch (the parity
+// tests of internal/cli), accumulation included: like OpenCLIP's, it
+// counts logit_scale's gradient once per micro-batch.
 //
 // A run is driven by Loop, which pulls batches from a resumable data source,
 // reports every step to a callback (the command draws the progress bar),
