@@ -40,7 +40,11 @@ type Recipe struct {
 // its features cached; then each micro-batch is encoded again with
 // gradients, its features put into its slot of the cache, the loss taken
 // over the whole accumulated batch and the gradients summed; then one
-// AdamW step applies them.
+// AdamW step applies them. That sum is the full-batch gradient for every
+// parameter but logit_scale, which each micro-batch's loss depends on
+// directly: its gradient is counted AccumFreq times, exactly as OpenCLIP's
+// accumulation does (the parity tests check the logged gradient norm against
+// OpenCLIP's own accumulated run).
 type Stepper struct {
 	modelCfg clip.Config
 	recipe   Recipe
