@@ -101,3 +101,20 @@ func TestBatchFileRefusesWhatItCannotReplay(t *testing.T) {
 		}
 	}
 }
+
+// TestBatchFileRefusesAShardPosition: resuming a shard-reading run's
+// checkpoint with data.tensors must not silently restart at batch 0.
+func TestBatchFileRefusesAShardPosition(t *testing.T) {
+	cfg := microReplay(t, t.TempDir(), "steps: 3")
+	src, err := openTensorSource(cfg, cfg.Model.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	for _, err := range src.Batches(context.Background(), []byte(`{"epoch":0,"samples":64}`)) {
+		if err == nil || !strings.Contains(err.Error(), "not a data.tensors position") {
+			t.Errorf("a stream position from shards gave %v", err)
+		}
+		break
+	}
+}
