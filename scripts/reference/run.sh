@@ -6,7 +6,7 @@
 #   scripts/reference/run.sh micro --out internal/cli/testdata/openclip-train-step/micro
 #   scripts/reference/run.sh run --model ../shared/reference/openclip/tiny \
 #       --batches ../shared/reference/openclip/train-step/tiny-v2/batches.safetensors \
-#       --rule openclip2 --accum 2 --out /tmp/tiny-v2-accum2
+#       --rule openclip2 --accum 2 --out tiny-v2-accum2
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 venv="${VENV:-$here/.venv}"
