@@ -17,7 +17,7 @@ type Reader struct {
 	ctx   context.Context
 	url   string
 	opts  Options
-	off   int64 // bytes delivered so far
+	off   int64 // position in the file: the start offset plus bytes delivered
 	size  int64 // total size, -1 until known
 	body  io.ReadCloser
 	stop  context.CancelFunc // cancels the current request
@@ -30,8 +30,14 @@ type Reader struct {
 // Open starts reading url. It connects before returning, so a missing or
 // forbidden file fails here, with the HTTP status in the error.
 func Open(ctx context.Context, url string, opts Options) (*Reader, error) {
+	return OpenAt(ctx, url, 0, opts)
+}
+
+// OpenAt is Open from byte off on: it continues a download that an earlier
+// process left half done, asking for the rest with a Range request.
+func OpenAt(ctx context.Context, url string, off int64, opts Options) (*Reader, error) {
 	opts = opts.withDefaults()
-	r := &Reader{ctx: ctx, url: url, opts: opts, size: -1}
+	r := &Reader{ctx: ctx, url: url, opts: opts, off: off, size: -1}
 	r.rt = retrier{opts: opts, url: url}
 	for {
 		err := r.connect()
@@ -47,7 +53,8 @@ func Open(ctx context.Context, url string, opts Options) (*Reader, error) {
 // Size returns the total size when the server reported it, else -1.
 func (r *Reader) Size() int64 { return r.size }
 
-// Offset returns how many bytes Read has delivered.
+// Offset returns the position in the file: where OpenAt started plus the
+// bytes Read has delivered.
 func (r *Reader) Offset() int64 { return r.off }
 
 // connect issues the request for the bytes from r.off on.

@@ -169,3 +169,33 @@ func TestReaderAt(t *testing.T) {
 		t.Errorf("50 nearby reads took %d requests", extra)
 	}
 }
+
+// TestOpenAt: a download continued by a later process asks only for the
+// missing bytes, and still gets the right ones from a server that ignores
+// Range.
+func TestOpenAt(t *testing.T) {
+	data := payload(50_000)
+	for _, noRange := range []bool{false, true} {
+		srv := remotetest.New(map[string][]byte{"/w.bin": data})
+		srv.NoRange = noRange
+		r, err := remote.OpenAt(context.Background(), srv.URL("/w.bin"), 30_000, fast)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(r)
+		r.Close()
+		srv.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, data[30_000:]) {
+			t.Errorf("noRange=%v: got %d bytes, want the last %d of the file", noRange, len(got), len(data)-30_000)
+		}
+		if r.Offset() != int64(len(data)) {
+			t.Errorf("noRange=%v: Offset %d, want %d", noRange, r.Offset(), len(data))
+		}
+		if rg := srv.Ranges(); len(rg) != 1 || rg[0] != "bytes=30000-" {
+			t.Errorf("noRange=%v: Range headers %q, want one bytes=30000-", noRange, rg)
+		}
+	}
+}
