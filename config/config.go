@@ -191,7 +191,8 @@ type Train struct {
 	// more compute, the same update. Large batches of ViT-L need it.
 	GradCheckpointing bool `yaml:"grad_checkpointing"`
 	// Pretrained starts a new run from the weights of this checkpoint
-	// directory (relative to the config file), as --pretrained does.
+	// (a directory or file relative to the config file, or a hub model
+	// hf-hub:ORG/NAME[@REVISION]), as --pretrained does.
 	Pretrained string `yaml:"pretrained"`
 	// LR is the peak learning rate.
 	LR float64 `yaml:"lr"`

@@ -144,6 +144,19 @@ func TestOutputIsRelativeToTheConfigFile(t *testing.T) {
 	}
 }
 
+// TestHubReferenceIsNotAPath: train.pretrained: hf-hub:… names a hub
+// model and must not be joined to the config file's directory.
+func TestHubReferenceIsNotAPath(t *testing.T) {
+	p := writeConfig(t, sample+"  pretrained: hf-hub:org/model@v1\n")
+	cfg, err := Load(p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Train.Pretrained != "hf-hub:org/model@v1" {
+		t.Errorf("train.pretrained %q, want the reference unchanged", cfg.Train.Pretrained)
+	}
+}
+
 // TestREADMEDocumentsEveryKey keeps the README's config reference complete:
 // every key of Config must appear in it.
 func TestREADMEDocumentsEveryKey(t *testing.T) {

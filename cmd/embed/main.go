@@ -160,7 +160,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 func embed(ctx context.Context, o options, stdout, stderr io.Writer) error {
-	ck, err := o.model.Open()
+	ck, err := o.model.Open(ctx, stderr)
 	if err != nil {
 		return err
 	}

@@ -26,7 +26,7 @@ func main() {
 		cli.Fatal("eval", err)
 	}
 	fs := flag.NewFlagSet("eval", flag.ExitOnError)
-	checkpoint := fs.String("checkpoint", "", "checkpoint `PATH` (or LABEL=PATH): a step-NNNNNNNN dir, or a run dir (its newest checkpoint)")
+	checkpoint := fs.String("checkpoint", "", "checkpoint `PATH` (or LABEL=PATH): a step-NNNNNNNN dir, a run dir (its newest checkpoint), an exported OpenCLIP dir, or a hub model hf-hub:ORG/NAME[@REVISION] (downloaded into the Hugging Face cache)")
 	suitePath := fs.String("suite", "", "evaluation suite YAML `FILE` (e.g. configs/suites/demo.yaml, configs/suites/biomedica40.yaml)")
 	var flags cli.ConfigFlags
 	flags.Register(fs, "")
@@ -44,6 +44,8 @@ func main() {
 			"synthetic dataset come from the run config stored in each checkpoint unless --config is given.\n"+
 			"--compare A B ... evaluates several checkpoints (with --checkpoint, in addition to it) and puts\n"+
 			"them side by side in one leaderboard. Tasks whose data is absent are reported as skipped.\n"+
+			"A checkpoint may be an OpenCLIP model on the Hugging Face Hub, hf-hub:ORG/NAME[@REVISION]\n"+
+			"(HF_TOKEN, HF_ENDPOINT, HF_HOME, HF_HUB_OFFLINE apply as in Python's huggingface_hub).\n"+
 			"--out DIR gets results.json, leaderboard.md, leaderboard.csv and chart-<domain>.png.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}

@@ -1,22 +1,26 @@
 // Command export writes a model's weights as a checkpoint OpenCLIP (or
 // transformers) loads: open_clip_model.safetensors + open_clip_config.json,
 // or model.safetensors + config.json. The input may be a bmca training
-// checkpoint or run directory, an OpenCLIP or Hugging Face directory, or a
-// single .safetensors, .pt or .bin file; its format is detected from its
-// bytes.
+// checkpoint or run directory, an OpenCLIP or Hugging Face directory, a
+// single .safetensors, .pt or .bin file (its format is detected from its
+// bytes), or an OpenCLIP model on the Hugging Face Hub (hf-hub:ORG/NAME).
 //
 //	go run ./cmd/export --checkpoint runs/demo --out exported/
 //	go run ./cmd/export --checkpoint BMC_CLIP_CF.pt --model-config ViT-L-14 --out bmc-clip/ --dtype bf16
 //	go run ./cmd/export --checkpoint bmc-clip/ --out bmc-clip-hf/ --format hf
+//	go run ./cmd/export --checkpoint hf-hub:laion/CLIP-ViT-B-32-laion2B-s34B-b79K --out laion-b32/
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 
 	"github.com/bmca/bmca/cmd/internal/modelflag"
 	"github.com/bmca/bmca/internal/cli"
@@ -25,7 +29,9 @@ import (
 )
 
 func main() {
-	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			os.Exit(0)
 		}
@@ -37,7 +43,7 @@ func main() {
 var dtypes = map[string]weights.DType{"f32": weights.F32, "bf16": weights.BF16, "f16": weights.F16}
 
 // run is the command: flags in, files out, a summary on stdout.
-func run(args []string, stdout, stderr io.Writer) error {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("export", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var mf modelflag.Flags
@@ -69,7 +75,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 		opts.DType = d
 	}
-	ck, err := mf.Open()
+	ck, err := mf.Open(ctx, stderr)
 	if err != nil {
 		return err
 	}

@@ -2,11 +2,13 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/bmca/bmca/hub/hubtest"
 	"github.com/bmca/bmca/model/clip"
 	"github.com/bmca/bmca/model/textenc"
 	"github.com/bmca/bmca/model/vit"
@@ -26,7 +28,7 @@ func microConfig() clip.Config {
 func export(t *testing.T, args ...string) (string, error) {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
-	err := run(args, &stdout, &stderr)
+	err := run(context.Background(), args, &stdout, &stderr)
 	return stdout.String() + stderr.String(), err
 }
 
@@ -109,5 +111,42 @@ func TestExportFlagErrors(t *testing.T) {
 		if _, err := export(t, args...); err == nil {
 			t.Errorf("%q succeeded", args)
 		}
+	}
+}
+
+// TestExportFromHub: --checkpoint hf-hub:ORG/NAME downloads the OpenCLIP
+// files from the hub (a local replica) and exports them unchanged; a
+// missing repository fails naming the flag and the repository.
+func TestExportFromHub(t *testing.T) {
+	cfg := microConfig()
+	dir, err := train.Save(t.TempDir(), 1, &train.Checkpoint{ModelConfig: cfg, Weights: clip.Init(cfg, 4)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string][]byte{}
+	for _, name := range []string{train.WeightsFile, train.ModelConfigFile} {
+		if files[name], err = os.ReadFile(filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv := hubtest.New()
+	defer srv.Close()
+	srv.Push("org/micro", files)
+	t.Setenv("HF_ENDPOINT", srv.URL())
+	t.Setenv("HF_HUB_CACHE", t.TempDir())
+	t.Setenv("HF_TOKEN", "")
+	t.Setenv("HF_HUB_OFFLINE", "")
+	out := filepath.Join(t.TempDir(), "exported")
+	if log, err := export(t, "--checkpoint", "hf-hub:org/micro", "--out", out); err != nil {
+		t.Fatalf("%v\n%s", err, log)
+	}
+	for name, want := range files {
+		if got, err := os.ReadFile(filepath.Join(out, name)); err != nil || !bytes.Equal(got, want) {
+			t.Errorf("%s differs from the hub's (%v)", name, err)
+		}
+	}
+	_, err = export(t, "--checkpoint", "hf-hub:org/missing", "--out", out)
+	if err == nil || !strings.Contains(err.Error(), "--checkpoint") || !strings.Contains(err.Error(), "org/missing not found") {
+		t.Errorf("missing repository: %v", err)
 	}
 }

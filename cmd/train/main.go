@@ -23,7 +23,7 @@ func main() {
 	var flags cli.ConfigFlags
 	flags.Register(fs, "")
 	resume := fs.String("resume", "", "continue a run from a checkpoint `PATH` (a step-NNNNNNNN dir or a run dir), or \"latest\" for the newest checkpoint in the output dir")
-	pretrained := fs.String("pretrained", "", "start from the weights in checkpoint `PATH` (a bmca/OpenCLIP checkpoint dir) instead of a random init")
+	pretrained := fs.String("pretrained", "", "start from the weights in checkpoint `PATH` (a bmca/OpenCLIP checkpoint dir or weights file, or a hub model hf-hub:ORG/NAME[@REVISION]) instead of a random init")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: train --config FILE [--set key=value ...] [--output DIR] [--resume PATH|latest] [--pretrained PATH]\n\n"+
 			"Trains a CLIP model as configured. Ctrl-C (or SIGTERM) finishes the current step,\n"+

@@ -29,8 +29,9 @@ import (
 
 // EvalArgs are the inputs of Eval.
 type EvalArgs struct {
-	// Checkpoint is a checkpoint or run directory, optionally written
-	// "label=path" to name its leaderboard column.
+	// Checkpoint is a checkpoint or run directory or a hub model
+	// (hf-hub:ORG/NAME[@REVISION]), optionally written "label=path" to
+	// name its leaderboard column.
 	Checkpoint string
 	// Compare lists further checkpoints ("label=path" or path) evaluated
 	// on the same suite and put side by side in one leaderboard.
@@ -198,11 +199,15 @@ func Eval(ctx context.Context, args EvalArgs) ([]tasks.Result, error) {
 
 // evalCheckpoint loads one checkpoint and runs the suite on it.
 func evalCheckpoint(ctx context.Context, args EvalArgs, m modelSpec, suite *tasks.Suite, fc tasks.FeatureCache) ([]tasks.Result, error) {
-	ckpt, err := train.Load(m.path)
+	path, err := CheckpointPath(ctx, m.path, args.Progress)
 	if err != nil {
 		return nil, err
 	}
-	dir, err := train.Resolve(m.path)
+	ckpt, err := train.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := train.Resolve(path)
 	if err != nil {
 		return nil, err
 	}
@@ -249,8 +254,12 @@ func evalCheckpoint(ctx context.Context, args EvalArgs, m modelSpec, suite *task
 	}
 	fmt.Fprintf(args.Out, "evaluating %s (%s, step %d) on suite %s: %d tasks\n", m.label, dir, ckpt.State.Step, suite.Name, len(suite.Tasks))
 	results, err := tasks.Run(ctx, suite, env)
+	pretrained := dir
+	if path != m.path { // a hub reference: name the model as the user did
+		pretrained = m.path
+	}
 	for i := range results {
-		results[i].Model, results[i].Pretrained = m.label, dir
+		results[i].Model, results[i].Pretrained = m.label, pretrained
 	}
 	if err != nil {
 		return results, err

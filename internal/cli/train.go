@@ -55,9 +55,13 @@ func Train(ctx context.Context, cfg *config.Config, args TrainArgs) error {
 	}
 	init := clip.Init(model, cfg.Train.Seed)
 	if pretrainedPath != "" && resume == nil {
+		local, err := CheckpointPath(ctx, pretrainedPath, args.Progress)
+		if err != nil {
+			return fmt.Errorf("--pretrained: %w", err)
+		}
 		// An OpenCLIP/transformers/PyTorch checkpoint without a config next
 		// to it (BMC_CLIP_CF.pt) loads into the configured architecture.
-		ck, err := train.LoadWith(pretrainedPath, checkpoint.Options{ModelConfig: &checkpoint.ModelConfig{
+		ck, err := train.LoadWith(local, checkpoint.Options{ModelConfig: &checkpoint.ModelConfig{
 			Config: model, Preprocess: clip.OpenAIPreprocess, Source: "the run config's model section"}})
 		if err != nil {
 			return fmt.Errorf("--pretrained: %w", err)

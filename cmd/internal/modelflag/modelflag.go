@@ -6,17 +6,19 @@
 //	var mf modelflag.Flags
 //	mf.Register(fs)
 //	fs.Parse(args)
-//	ck, err := mf.Open()
+//	ck, err := mf.Open(ctx, os.Stderr)
 //	modelflag.Warn(os.Stderr, ck)
 package modelflag
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"strings"
 
+	"github.com/bmca/bmca/internal/cli"
 	"github.com/bmca/bmca/model/checkpoint"
 	"github.com/bmca/bmca/train"
 )
@@ -30,17 +32,21 @@ type Flags struct {
 
 // Register adds --checkpoint, --model-config and --partial to fs.
 func (f *Flags) Register(fs *flag.FlagSet) {
-	fs.StringVar(&f.Checkpoint, "checkpoint", "", "`PATH` of the model: a bmca checkpoint or run directory, an OpenCLIP or Hugging Face directory, or a .safetensors/.pt/.bin file (format detected from the bytes)")
+	fs.StringVar(&f.Checkpoint, "checkpoint", "", "`PATH` of the model: a bmca checkpoint or run directory, an OpenCLIP or Hugging Face directory, a .safetensors/.pt/.bin file (format detected from the bytes), or an OpenCLIP model on the Hugging Face Hub, hf-hub:ORG/NAME[@REVISION] (downloaded into the Hugging Face cache; HF_TOKEN, HF_ENDPOINT, HF_HOME, HF_HUB_OFFLINE apply)")
 	fs.StringVar(&f.ModelConfig, "model-config", "", "model config `FILE` (OpenCLIP model config, open_clip_config.json or transformers config.json) or built-in name (ViT-B-16, ViT-L-14, …; a -quickgelu suffix selects QuickGELU); needed when no config sits next to the weights, as for a bare .pt")
 	fs.BoolVar(&f.Partial, "partial", false, "accept a checkpoint with missing or unexpected tensors (missing ones get a fresh seeded initialisation; both are listed); mis-shaped tensors are still errors")
 }
 
-// Open opens the named checkpoint. Errors say which flag fixes them.
-func (f *Flags) Open() (*checkpoint.Checkpoint, error) {
+// Open opens the named checkpoint, downloading a hub model (with progress
+// bars on progress) unless cached. Errors say which flag fixes them.
+func (f *Flags) Open(ctx context.Context, progress io.Writer) (*checkpoint.Checkpoint, error) {
 	if f.Checkpoint == "" {
 		return nil, errors.New("--checkpoint is required")
 	}
-	path := f.Checkpoint
+	path, err := cli.CheckpointPath(ctx, f.Checkpoint, progress)
+	if err != nil {
+		return nil, fmt.Errorf("--checkpoint: %w", err)
+	}
 	if dir, err := train.Resolve(path); err == nil {
 		path = dir
 	}
