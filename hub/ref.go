@@ -4,11 +4,14 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/bmca/bmca/internal/location"
 )
 
 // Prefix marks a checkpoint reference to a hub repository, as in
-// open_clip.create_model("hf-hub:ORG/NAME").
-const Prefix = "hf-hub:"
+// open_clip.create_model("hf-hub:ORG/NAME"). It is location's, which keeps
+// config loading from taking such a reference for a relative path.
+const Prefix = location.HFHub
 
 // DefaultRevision is the branch used when a reference names none.
 const DefaultRevision = "main"
@@ -30,8 +33,7 @@ func (r Ref) String() string {
 }
 
 // IsRef reports whether s is a hub reference (starts with Prefix). Such a
-// string is never a file path: configuration code must not resolve it
-// against a directory.
+// string is never a file path (location.IsLocal says the same).
 func IsRef(s string) bool { return strings.HasPrefix(s, Prefix) }
 
 // ParseRef parses hf-hub:ORG/NAME[@REVISION].
