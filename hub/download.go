@@ -71,7 +71,8 @@ func (c *Client) Download(ctx context.Context, ref Ref, file string) (File, erro
 	}
 	if err != nil {
 		var he *Error
-		if errors.As(err, &he) && he.Kind == ErrEntryNotFound && he.commit != "" {
+		errors.As(err, &he)
+		if he != nil && he.Kind == ErrEntryNotFound && he.commit != "" {
 			// Recorded as huggingface_hub does, so offline runs know it too.
 			_ = c.markAbsent(ref.Repo, he.commit, file)
 			_ = c.writeRef(ref, he.commit)
@@ -83,8 +84,12 @@ func (c *Client) Download(ctx context.Context, ref Ref, file string) (File, erro
 			return cached, nil
 		}
 		if transient(err) {
+			cause := err
+			if he != nil && he.Status != 0 { // say the status, not the whole message again
+				cause = &relabeled{msg: fmt.Sprintf("HTTP %d %s", he.Status, he.Message), err: err}
+			}
 			return File{}, &Error{Kind: ErrNotCached, Repo: ref.Repo, Revision: ref.Revision, File: file, Endpoint: c.Endpoint,
-				Err: fmt.Errorf("not in the cache %s, and the hub cannot be reached: %w", c.CacheDir, err)}
+				Err: fmt.Errorf("not in the cache %s, and the hub cannot be reached: %w", c.CacheDir, cause)}
 		}
 		return File{}, err
 	}
@@ -110,11 +115,12 @@ func (c *Client) offline(ref Ref, file string, cached File, state cacheState) (F
 // unless present) and links it into the commit's snapshot.
 func (c *Client) store(ctx context.Context, ref Ref, file string, m meta) (File, error) {
 	f := File{Path: c.pointerPath(ref.Repo, m.commit, file), Commit: m.commit}
+	if st, err := os.Stat(f.Path); err == nil && !st.IsDir() {
+		_ = c.writeRef(ref, m.commit) // best effort: the cache may be read-only (shared)
+		return f, nil
+	}
 	if err := c.writeRef(ref, m.commit); err != nil {
 		return File{}, fmt.Errorf("hub cache: %w", err)
-	}
-	if st, err := os.Stat(f.Path); err == nil && !st.IsDir() {
-		return f, nil
 	}
 	if err := os.MkdirAll(c.CacheDir, 0o755); err != nil {
 		return File{}, fmt.Errorf("hub cache: %w", err)
@@ -361,16 +367,17 @@ func hideQuery(err error, location string) error {
 	if q < 0 {
 		return err
 	}
-	return &redacted{msg: strings.ReplaceAll(err.Error(), location, location[:q]+"?…"), err: err}
+	return &relabeled{msg: strings.ReplaceAll(err.Error(), location, location[:q]+"?…"), err: err}
 }
 
-type redacted struct {
+// relabeled is an error with another text; errors.Is and As see through it.
+type relabeled struct {
 	msg string
 	err error
 }
 
-func (r *redacted) Error() string { return r.msg }
-func (r *redacted) Unwrap() error { return r.err }
+func (r *relabeled) Error() string { return r.msg }
+func (r *relabeled) Unwrap() error { return r.err }
 
 // bar is a progress bar for downloads of at least ProgressMin bytes.
 func (c *Client) bar(ref Ref, file string, size, off int64) *progressbar.ProgressBar {

@@ -102,6 +102,9 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("%s: %s: %v%s", ref, e.File, e.Kind, status)
 }
 
+// errUnexpected is the kind of other error statuses (5xx, 429, …).
+var errUnexpected = errors.New("unexpected answer from the hub")
+
 // statusError turns a hub error response into an Error.
 func (c *Client) statusError(ref Ref, file string, resp *http.Response) *Error {
 	e := &Error{Repo: ref.Repo, Revision: ref.Revision, File: file, Endpoint: c.Endpoint,
@@ -120,7 +123,7 @@ func (c *Client) statusError(ref Ref, file string, resp *http.Response) *Error {
 		// A mirror without the hub's error codes: say what was asked for.
 		e.Kind = ErrEntryNotFound
 	default:
-		e.Kind = fmt.Errorf("HTTP %d %s", e.Status, http.StatusText(e.Status))
+		e.Kind = errUnexpected
 	}
 	return e
 }

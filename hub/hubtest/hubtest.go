@@ -73,6 +73,7 @@ type Server struct {
 
 type repo struct {
 	commits map[string]map[string][]byte // commit → file → content
+	sums    map[string]map[string]string // commit → file → sha256, hex
 	refs    map[string]string            // branch or tag → commit
 	gated   bool
 	access  map[string]bool // tokens that accepted a gated repo's terms
@@ -116,7 +117,7 @@ func (s *Server) Push(id string, files map[string][]byte) string {
 	defer s.mu.Unlock()
 	r := s.repos[id]
 	if r == nil {
-		r = &repo{commits: map[string]map[string][]byte{}, refs: map[string]string{}, access: map[string]bool{}}
+		r = &repo{commits: map[string]map[string][]byte{}, sums: map[string]map[string]string{}, refs: map[string]string{}, access: map[string]bool{}}
 		s.repos[id] = r
 	}
 	h := sha1.New()
@@ -126,13 +127,15 @@ func (s *Server) Push(id string, files map[string][]byte) string {
 		names = append(names, n)
 	}
 	slices.Sort(names)
-	copied := map[string][]byte{}
+	copied, sums := map[string][]byte{}, map[string]string{}
 	for _, n := range names {
 		fmt.Fprintf(h, "%s %s\n", n, GitBlobID(files[n]))
 		copied[n] = slices.Clone(files[n])
+		sum := sha256.Sum256(files[n])
+		sums[n] = hex.EncodeToString(sum[:])
 	}
 	commit := hex.EncodeToString(h.Sum(nil))
-	r.commits[commit] = copied
+	r.commits[commit], r.sums[commit] = copied, sums
 	r.refs["main"] = commit
 	return commit
 }
@@ -209,9 +212,8 @@ func GitBlobID(data []byte) string {
 
 // lfsPointer is the pointer file Git stores for an LFS file; its blob id is
 // the ETag of the hub's redirect response.
-func lfsPointer(data []byte) []byte {
-	sum := sha256.Sum256(data)
-	return fmt.Appendf(nil, "version https://git-lfs.github.com/spec/v1\noid sha256:%x\nsize %d\n", sum, len(data))
+func lfsPointer(sha string, size int) []byte {
+	return fmt.Appendf(nil, "version https://git-lfs.github.com/spec/v1\noid sha256:%s\nsize %d\n", sha, size)
 }
 
 func (s *Server) record(server string, r *http.Request) {
@@ -276,13 +278,14 @@ func (s *Server) serveHub(w http.ResponseWriter, r *http.Request) {
 	token, hasToken := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	validToken := hasToken && s.tokens[token]
 	var files map[string][]byte
+	var sums map[string]string
 	commit := ""
 	if rp != nil {
 		commit = rev
 		if c, isRef := rp.refs[rev]; isRef {
 			commit = c
 		}
-		files = rp.commits[commit]
+		files, sums = rp.commits[commit], rp.sums[commit]
 	}
 	granted := rp != nil && (!rp.gated || rp.access[token])
 	s.mu.Unlock()
@@ -315,11 +318,11 @@ func (s *Server) serveHub(w http.ResponseWriter, r *http.Request) {
 		case !exists:
 			hubError(w, http.StatusNotFound, "EntryNotFound", "Entry not found")
 		case IsLFS(file):
-			sum := sha256.Sum256(data)
-			w.Header().Set("X-Linked-Etag", `"`+hex.EncodeToString(sum[:])+`"`)
+			sum := sums[file]
+			w.Header().Set("X-Linked-Etag", `"`+sum+`"`)
 			w.Header().Set("X-Linked-Size", strconv.Itoa(len(data)))
-			w.Header().Set("ETag", `"`+GitBlobID(lfsPointer(data))+`"`)
-			w.Header().Set("Location", s.signedURL(id, file, hex.EncodeToString(sum[:])))
+			w.Header().Set("ETag", `"`+GitBlobID(lfsPointer(sum, len(data)))+`"`)
+			w.Header().Set("Location", s.signedURL(id, file, sum))
 			w.WriteHeader(http.StatusFound)
 		default:
 			s.serveContent(w, r, id+"/"+file, data, `"`+GitBlobID(data)+`"`)
@@ -353,11 +356,9 @@ func (s *Server) serveCDN(w http.ResponseWriter, r *http.Request) {
 	var data []byte
 	found := false
 	if rp := s.repos[id]; rp != nil {
-		for _, files := range rp.commits {
-			if d, ok := files[file]; ok {
-				if sum := sha256.Sum256(d); hex.EncodeToString(sum[:]) == sha {
-					data, found = d, true
-				}
+		for commit, files := range rp.commits {
+			if d, ok := files[file]; ok && rp.sums[commit][file] == sha {
+				data, found = d, true
 			}
 		}
 	}
