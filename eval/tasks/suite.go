@@ -78,6 +78,9 @@ type Suite struct {
 	DataRoot string `yaml:"data_root"`
 	// Tasks run in order.
 	Tasks []Task `yaml:"tasks"`
+	// Datasets are the recipes that fetch and lay out the tasks' data
+	// (recipe.go; run by cmd/eval prepare, ignored by evaluation).
+	Datasets []Dataset `yaml:"datasets"`
 
 	path    string       // file LoadSuite read, for error messages
 	lines   []fieldLines // where each task and its keys are in that file
@@ -510,6 +513,7 @@ func (s *Suite) Validate() error {
 		}
 		validateMetrics(t, bad)
 	}
+	errs = append(errs, s.validateDatasets())
 	return errors.Join(errs...)
 }
 
