@@ -91,7 +91,6 @@ func TestDownloadResumeAndRerun(t *testing.T) {
 	mustPrepare(t, d, opts)
 }
 
-
 // TestChecksumMismatch: a download that does not match the publisher's
 // checksum fails clearly and is not accepted.
 func TestChecksumMismatch(t *testing.T) {
