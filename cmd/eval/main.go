@@ -4,6 +4,10 @@
 //
 //	go run ./cmd/eval --checkpoint runs/demo --suite configs/suites/demo.yaml --out runs/demo/eval
 //	go run ./cmd/eval --suite configs/suites/biomedica40.yaml --compare base=runs/a bmc=runs/b --out eval/
+//
+// `eval prepare` fetches and lays out a suite's data first (see prepare.go):
+//
+//	go run ./cmd/eval prepare --suite configs/suites/biomedica40.yaml
 package main
 
 import (
@@ -21,6 +25,10 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "prepare" {
+		prepareMain(os.Args[2:])
+		return
+	}
 	args, compare, err := cli.SplitCompare(os.Args[1:])
 	if err != nil {
 		cli.Fatal("eval", err)
@@ -46,7 +54,8 @@ func main() {
 			"them side by side in one leaderboard. Tasks whose data is absent are reported as skipped.\n"+
 			"A checkpoint may be an OpenCLIP model on the Hugging Face Hub, hf-hub:ORG/NAME[@REVISION]\n"+
 			"(HF_TOKEN, HF_ENDPOINT, HF_HOME, HF_HUB_OFFLINE apply as in Python's huggingface_hub).\n"+
-			"--out DIR gets results.json, leaderboard.md, leaderboard.csv and chart-<domain>.png.\n\nFlags:\n")
+			"--out DIR gets results.json, leaderboard.md, leaderboard.csv and chart-<domain>.png.\n"+
+			"`eval prepare --suite FILE` downloads and lays out the suite's data first (eval prepare --help).\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	_ = fs.Parse(args)
@@ -67,7 +76,7 @@ func main() {
 			tasks = append(tasks, t)
 		}
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalContext()
 	defer stop()
 	evalArgs := cli.EvalArgs{Checkpoint: *checkpoint, Compare: compare, Suite: *suitePath, Config: &flags, BatchSize: *batch,
 		Output: flags.Output, CacheDir: *cacheDir, DataRoot: *dataRoot, Tasks: tasks, Precision: precision, Out: os.Stdout, Progress: os.Stderr}
@@ -83,4 +92,9 @@ func defaultCache() string {
 		return ""
 	}
 	return filepath.Join(dir, "bmca", "eval-features")
+}
+
+// signalContext ends on Ctrl-C or SIGTERM, so long work stops cleanly.
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 }

@@ -3,6 +3,8 @@ package prepare
 import (
 	"errors"
 	"image/color"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -161,5 +163,19 @@ func TestTokenOnlyForHub(t *testing.T) {
 	r := runOne(t, tasks.Dataset{Name: "x", Tasks: []string{"x"}, Files: []tasks.DataFile{{URL: srv.URL("/a.bin")}}}, opts)
 	if r.Status != Failed || !strings.Contains(r.Err.Error(), "401") || strings.Contains(r.Err.Error(), "hf_secret_value") {
 		t.Fatalf("got %s %v: want HTTP 401 without the token in the message", r.Status, r.Err)
+	}
+}
+
+// TestUserAgent: requests name the client (Dataverse refuses default agents).
+func TestUserAgent(t *testing.T) {
+	var got string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = r.Header.Get("User-Agent")
+		w.Write([]byte("x"))
+	}))
+	defer srv.Close()
+	mustPrepare(t, tasks.Dataset{Name: "ua", Tasks: []string{"x"}, Files: []tasks.DataFile{{URL: srv.URL + "/f.bin"}}}, Options{DataRoot: t.TempDir()})
+	if got != userAgent {
+		t.Errorf("User-Agent %q, want %q", got, userAgent)
 	}
 }

@@ -75,6 +75,9 @@ func (o Options) withDefaults() Options {
 	if o.Progress == nil {
 		o.Progress = io.Discard
 	}
+	if o.Remote.Client == nil {
+		o.Remote.Client = newClient()
+	}
 	return o
 }
 
@@ -91,6 +94,9 @@ const (
 	NeedsFiles Status = "needs files"
 	// Failed: a download, check or step failed (Report.Err says which).
 	Failed Status = "failed"
+	// Pending: not prepared yet, nothing missing that prepare cannot fetch
+	// (Check only).
+	Pending Status = "not prepared"
 )
 
 // Report is what happened to one recipe.
@@ -129,6 +135,42 @@ func Run(ctx context.Context, datasets []tasks.Dataset, opts Options) []Report {
 		out = append(out, r)
 	}
 	return out
+}
+
+// Check reports each recipe's state without fetching or converting
+// anything: UpToDate, NeedsFiles (hand-fetched files absent) or Pending.
+func Check(datasets []tasks.Dataset, opts Options) []Report {
+	opts = opts.withDefaults()
+	var out []Report
+	for _, d := range datasets {
+		rep := Report{Dataset: d.Name, Tasks: d.Tasks, Access: access(d), Instructions: d.Instructions, Status: Pending}
+		e := &env{ds: d, opts: opts, downloads: filepath.Join(opts.Downloads, d.Name), log: io.Discard}
+		st, err := loadState(e.downloads)
+		if err != nil {
+			rep.Status, rep.Err = Failed, err
+			out = append(out, rep)
+			continue
+		}
+		if st.Done == recipeHash(d) && e.checkExpectations() == nil {
+			rep.Status = UpToDate
+		} else if access(d) != tasks.Open {
+			for _, f := range d.Files {
+				if p := e.filePath(f); !exists(p) {
+					rep.Missing = append(rep.Missing, MissingFile{Path: p, URL: f.URL})
+				}
+			}
+			if len(rep.Missing) > 0 {
+				rep.Status = NeedsFiles
+			}
+		}
+		out = append(out, rep)
+	}
+	return out
+}
+
+func exists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
 
 // Select returns the recipes named, or serving a task or domain named, in

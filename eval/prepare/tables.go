@@ -157,7 +157,10 @@ func (e *env) emit(ctx context.Context, out string, images []labelled, labelCol 
 
 // folderTable lists Root/<class>/…/<file> as a path,label table.
 func (e *env) folderTable(ctx context.Context, s *tasks.FolderTableStep) error {
-	root := e.path(s.Root)
+	root, err := classRoot(e.path(s.Root), s.Labels)
+	if err != nil {
+		return err
+	}
 	entries, err := os.ReadDir(root)
 	if err != nil {
 		return err
@@ -202,6 +205,44 @@ func (e *env) folderTable(ctx context.Context, s *tasks.FolderTableStep) error {
 	return e.emit(ctx, s.Out, images, "", s.Convert, s.Images, root)
 }
 
+// classRoot returns root, or with labels the first folder at or below root
+// holding every labelled class folder (publishers nest them differently
+// between releases).
+func classRoot(root string, labels map[string]string) (string, error) {
+	holds := func(dir string) bool {
+		for name, l := range labels {
+			if l == "" {
+				continue
+			}
+			if fi, err := os.Stat(filepath.Join(dir, name)); err != nil || !fi.IsDir() {
+				return false
+			}
+		}
+		return true
+	}
+	if len(labels) == 0 || holds(root) {
+		return root, nil
+	}
+	found := ""
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && holds(p) {
+			found = p
+			return fs.SkipAll
+		}
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	if found == "" {
+		return "", fmt.Errorf("%s: no folder at or below it holds the class folders %s", root, strings.Join(mapKeys(labels), ", "))
+	}
+	return found, nil
+}
+
 func keepFile(pattern, name string, conv tasks.Convert) bool {
 	if pattern != "" {
 		ok, _ := path.Match(pattern, name)
@@ -231,9 +272,13 @@ func (e *env) table(ctx context.Context, s *tasks.TableStep) error {
 	if err != nil {
 		return err
 	}
-	labelCol, err := column(header, s.Label, in)
-	if err != nil {
-		return err
+	var labelCols []int
+	for _, name := range strings.Split(s.Label, "|") {
+		c, err := column(header, strings.TrimSpace(name), in)
+		if err != nil {
+			return err
+		}
+		labelCols = append(labelCols, c)
 	}
 	keyCol := -1
 	if s.Holdout != nil && s.Holdout.Key != "" {
@@ -250,10 +295,16 @@ func (e *env) table(ctx context.Context, s *tasks.TableStep) error {
 		if err != nil {
 			return err
 		}
-		if labelCol >= len(row) {
-			return fmt.Errorf("%s:%d: no %s cell", in, line, s.Label)
+		label := ""
+		for _, c := range labelCols {
+			if c < len(row) && strings.TrimSpace(row[c]) != "" {
+				label = strings.TrimSpace(row[c])
+				break
+			}
 		}
-		label := strings.TrimSpace(row[labelCol])
+		if label == "" {
+			return fmt.Errorf("%s:%d: no %s value", in, line, s.Label)
+		}
 		if s.Holdout != nil {
 			key := p
 			if keyCol >= 0 && keyCol < len(row) {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -54,6 +55,17 @@ func target(name, to string, s *tasks.UnpackStep) (string, error) {
 		}
 	}
 	elems := strings.Split(strings.Trim(name, "/"), "/")
+	// macOS resource forks in zips made on a Mac are not data.
+	if elems[0] == "__MACOSX" || strings.HasPrefix(elems[len(elems)-1], "._") {
+		return "", nil
+	}
+	if s.From != "" {
+		at := slices.IndexFunc(elems[:len(elems)-1], func(e string) bool { return strings.TrimSpace(e) == s.From })
+		if at < 0 {
+			return "", nil
+		}
+		elems = elems[at+1:]
+	}
 	if len(elems) <= s.Strip {
 		return "", nil
 	}
@@ -61,9 +73,8 @@ func target(name, to string, s *tasks.UnpackStep) (string, error) {
 	if path.IsAbs(name) || rel == ".." || strings.HasPrefix(rel, "../") {
 		return "", fmt.Errorf("member %q would be written outside %s", name, to)
 	}
-	// macOS resource forks in zips made on a Mac are not data.
-	if strings.HasPrefix(rel, "__MACOSX/") || strings.HasPrefix(path.Base(rel), "._") {
-		return "", nil
+	if s.Flatten {
+		rel = path.Base(rel)
 	}
 	return filepath.Join(to, filepath.FromSlash(rel)), nil
 }

@@ -144,6 +144,14 @@ type UnpackStep struct {
 	// Include, when set, extracts only members matching one of these
 	// globs (on the member path before Strip; "**" crosses folders).
 	Include []string `yaml:"include"`
+	// From re-roots the archive at the first folder with this name, at
+	// whatever depth the publisher nested it: only members under it are
+	// extracted, relative to it (for archives whose top folders vary
+	// between releases). Applied before Strip.
+	From string `yaml:"from"`
+	// Flatten puts every extracted file directly in To, by its base name
+	// (publishers that split one image folder into several archives).
+	Flatten bool `yaml:"flatten"`
 }
 
 // Convert names an image conversion: "" keeps the file as it is; "png"
@@ -160,7 +168,9 @@ const (
 // FolderTableStep writes a path,label table of the images under a folder
 // whose sub-folders are the classes.
 type FolderTableStep struct {
-	// Root holds one folder per class.
+	// Root holds one folder per class. With Labels, a Root that does not
+	// itself hold the labelled folders is searched for the first folder
+	// below it that holds them all.
 	Root string `yaml:"root"`
 	// Out is the table written (CSV; paths relative to its folder).
 	Out string `yaml:"out"`
@@ -186,7 +196,9 @@ type TableStep struct {
 	// row's cells: "{column}" stands for a cell, e.g.
 	// "stage_2_train_images/{patientId}.dcm".
 	Path string `yaml:"path"`
-	// Label is the column holding the label.
+	// Label is the column holding the label; "a|b" takes the first
+	// non-empty of columns a and b (DeepDRiD gives each eye's grade in
+	// its own column).
 	Label string `yaml:"label"`
 	// OutLabel names the label column of Out (default "label").
 	OutLabel string `yaml:"out_label"`
