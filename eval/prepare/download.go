@@ -87,7 +87,7 @@ func (e *env) fetch(ctx context.Context, f tasks.DataFile, part string, offset i
 		return true, nil // the partial file is already whole
 	}
 	if err != nil {
-		return false, fmt.Errorf("download %s: %w", f.URL, err)
+		return false, fmt.Errorf("download: %w", err)
 	}
 	defer r.Close()
 	flag := os.O_WRONLY | os.O_CREATE | os.O_APPEND

@@ -78,7 +78,8 @@ type DataFile struct {
 	URL string `yaml:"url"`
 	// Path is where the file is stored, relative to the data root
 	// ("{downloads}/…" to keep it with the downloads); default
-	// "{downloads}/<last element of URL>".
+	// "{downloads}/<last element of URL>". For registration and manual
+	// data sets it may name a folder the user fills by hand.
 	Path string `yaml:"path"`
 	// SHA256 and MD5 are the publisher's checksums (hex), when it gives
 	// them; a file that does not match is not accepted.
