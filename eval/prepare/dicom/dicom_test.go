@@ -8,6 +8,7 @@ import (
 	"errors"
 	"image"
 	"image/png"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -233,4 +234,30 @@ func buildFile(photometric string, rows, cols, bits int, pix []byte) []byte {
 	b = append(b, "OB\x00\x00"...)
 	b = binary.LittleEndian.AppendUint32(b, uint32(len(pix)))
 	return append(b, pix...)
+}
+
+// BenchmarkRSNASized decodes and renders a 1024×1024 8-bit monochrome file,
+// the size of the RSNA pneumonia radiographs, and encodes it as PNG: the
+// per-image cost of the DICOM → PNG step.
+func BenchmarkRSNASized(b *testing.B) {
+	pix := make([]byte, 1024*1024)
+	for i := range pix {
+		pix[i] = byte(i*7 + i/1024)
+	}
+	data := buildFile("MONOCHROME2", 1024, 1024, 8, pix)
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		im, err := Decode(data)
+		if err != nil {
+			b.Fatal(err)
+		}
+		img, err := im.Render()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := png.Encode(io.Discard, img); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "images/s")
 }
