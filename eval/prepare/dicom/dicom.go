@@ -96,7 +96,7 @@ func Decode(data []byte) (*Image, error) {
 	p := &parser{data: data, pos: 132, explicit: true}
 	im := &Image{SamplesPerPixel: 1, Slope: 1, Frames: 1}
 	// The file meta group is always Explicit VR Little Endian.
-	for p.pos < len(data) {
+	for p.pos+2 <= len(data) {
 		if binary.LittleEndian.Uint16(data[p.pos:]) != 0x0002 {
 			break
 		}

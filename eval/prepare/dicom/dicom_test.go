@@ -261,3 +261,21 @@ func BenchmarkRSNASized(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "images/s")
 }
+
+// TestTruncatedNeverPanics cuts real files at many lengths: each cut either
+// decodes or fails with an error, never a panic.
+func TestTruncatedNeverPanics(t *testing.T) {
+	for _, name := range []string{"MR_small.dcm", "MR_small_implicit.dcm", "SC_rgb_jpeg_dcmtk.dcm"} {
+		data, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for n := 0; n < len(data); n += 13 {
+			if im, err := Decode(data[:n]); err == nil {
+				if _, err := im.Render(); err != nil && !errors.Is(err, ErrUnsupported) {
+					t.Errorf("%s cut at %d: %v", name, n, err)
+				}
+			}
+		}
+	}
+}
