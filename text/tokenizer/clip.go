@@ -2,14 +2,11 @@ package tokenizer
 
 import (
 	"fmt"
-	"runtime"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"unicode/utf8"
 
-	"github.com/bmca/bmca/text/ftfy"
-	"github.com/bmca/bmca/text/internal/pyhtml"
+	"github.com/bmca/bmca/text/internal/batch"
+	"github.com/bmca/bmca/text/internal/clean"
 	"github.com/bmca/bmca/text/internal/pyuni"
 )
 
@@ -96,32 +93,8 @@ func (t *CLIP) EncodeTo(dst []int32, text string) {
 // EncodeBatch encodes texts into one row-major [len(texts), ContextLength]
 // slice, spreading the work over GOMAXPROCS goroutines.
 func (t *CLIP) EncodeBatch(texts []string) []int32 {
-	ctx := t.contextLength
-	out := make([]int32, len(texts)*ctx)
-	const chunk = 32 // texts per grab: amortises the atomic, balances the tail
-	workers := min(runtime.GOMAXPROCS(0), (len(texts)+chunk-1)/chunk)
-	if workers <= 1 {
-		for i, s := range texts {
-			t.EncodeTo(out[i*ctx:(i+1)*ctx], s)
-		}
-		return out
-	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for {
-				start := int(next.Add(chunk)) - chunk
-				if start >= len(texts) {
-					return
-				}
-				for i := start; i < min(start+chunk, len(texts)); i++ {
-					t.EncodeTo(out[i*ctx:(i+1)*ctx], texts[i])
-				}
-			}
-		})
-	}
-	wg.Wait()
+	out := make([]int32, len(texts)*t.contextLength)
+	batch.Rows(out, len(texts), t.contextLength, func(dst []int32, i int) { t.EncodeTo(dst, texts[i]) })
 	return out
 }
 
@@ -141,10 +114,10 @@ func (t *CLIP) appendIDs(dst []int32, text string, limit int) []int32 {
 	// Plain ASCII text (most captions) needs no ftfy, no unescaping and no
 	// whitespace collapse (tokens never span whitespace): it is split as it
 	// is by a byte loop, and each word lower-cased on its own.
-	if plainASCII(text) {
+	if clean.PlainASCII(text) {
 		return t.appendPlain(dst, text, limit)
 	}
-	s := pyuni.Lower(pyuni.CollapseSpace(unescapeFixed(text)))
+	s := clean.Lower(text)
 	for i := 0; i < len(s) && len(dst) < limit; {
 		start, end := nextPretoken(s, i)
 		if start == end {
@@ -156,7 +129,7 @@ func (t *CLIP) appendIDs(dst []int32, text string, limit int) []int32 {
 	return dst
 }
 
-// appendPlain is the split of plainASCII text, whose classes are simple:
+// appendPlain is the split of clean.PlainASCII text, whose classes are simple:
 // letters, digits, whitespace and everything else.
 func (t *CLIP) appendPlain(dst []int32, s string, limit int) []int32 {
 	var lower [cacheMaxWordLen]byte
@@ -292,29 +265,7 @@ func toLowerASCII(c byte) byte {
 // ftfy.fix_text, html.unescape twice, strip, " ".join(text.split()),
 // lower().
 func Clean(text string) string {
-	if plainASCII(text) {
-		return pyuni.Lower(pyuni.CollapseSpace(text))
-	}
-	return pyuni.Lower(pyuni.CollapseSpace(unescapeFixed(text)))
-}
-
-// unescapeFixed is ftfy.fix_text, then html.unescape twice.
-func unescapeFixed(text string) string {
-	return pyhtml.Unescape(pyhtml.Unescape(ftfy.FixText(text)))
-}
-
-// plainASCII reports whether neither ftfy nor html.unescape can change
-// text: printable ASCII and the whitespace ftfy keeps, no '&'. (CR is
-// left out: ftfy turns it into LF, which changes nothing for the tokens
-// but keeps Clean exact.)
-func plainASCII(text string) bool {
-	for i := 0; i < len(text); i++ {
-		c := text[i]
-		if c >= 0x7F || c == '&' || c < 0x20 && c != '\t' && c != '\n' && c != '\f' {
-			return false
-		}
-	}
-	return true
+	return clean.Lower(text)
 }
 
 // Decode is SimpleTokenizer.decode: the ids' strings joined, byte symbols
