@@ -5,7 +5,9 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/bmca/bmca/internal/cputime"
 	"github.com/bmca/bmca/internal/testshared"
 )
 
@@ -48,7 +50,7 @@ func BenchmarkEncode(b *testing.B) {
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu := processCPUSeconds()
+	cpu := cputime.Process()
 	for i := range b.N {
 		tok.Encode(caps[i%len(caps)])
 	}
@@ -58,9 +60,9 @@ func BenchmarkEncode(b *testing.B) {
 // reportRates reports captions per second of wall time and per second of
 // process CPU time (the latter, with -cpu 1, is the one-core figure even
 // when other processes share the machine).
-func reportRates(b *testing.B, captions int, cpuStart float64) {
+func reportRates(b *testing.B, captions int, cpuStart time.Duration) {
 	b.ReportMetric(float64(captions)/b.Elapsed().Seconds(), "captions/s")
-	if cpu := processCPUSeconds() - cpuStart; cpu > 0 {
+	if cpu := (cputime.Process() - cpuStart).Seconds(); cpu > 0 {
 		b.ReportMetric(float64(captions)/cpu, "captions/cpu-s")
 	}
 }
@@ -73,7 +75,7 @@ func BenchmarkEncodeBatch(b *testing.B) {
 	tok.EncodeBatch(caps)
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu := processCPUSeconds()
+	cpu := cputime.Process()
 	for range b.N {
 		tok.EncodeBatch(caps)
 	}
