@@ -47,10 +47,13 @@ type Model struct {
 // Tokenizer chooses the text tokenizer; its context length is the model's
 // text_cfg.context_length.
 type Tokenizer struct {
-	// Name is "byte-level" (no vocabulary file; the demo) or "clip-bpe".
+	// Name is "byte-level" (no vocabulary file; the demo), "clip-bpe"
+	// (OpenCLIP's CLIP tokenizer) or "bert-wordpiece" (BERT uncased
+	// WordPiece as OpenCLIP's HFTokenizer runs it: BiomedCLIP's).
 	Name string `yaml:"name"`
-	// Vocab is the BPE vocabulary file for clip-bpe
-	// (OpenCLIP's bpe_simple_vocab_16e6.txt.gz).
+	// Vocab is the vocabulary file: OpenCLIP's bpe_simple_vocab_16e6.txt.gz
+	// for clip-bpe; a BERT vocab.txt, or the Hugging Face tokenizer folder
+	// holding it, for bert-wordpiece.
 	Vocab string `yaml:"vocab"`
 }
 

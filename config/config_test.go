@@ -74,6 +74,8 @@ func TestLoadErrors(t *testing.T) {
 		{"unknown model", strings.Replace(sample, "name: tiny", "name: ViT-Q-99", 1), nil, []string{"model.name", "ViT-Q-99", "ViT-B-16"}},
 		{"invalid model geometry", sample, []string{"model.vision_cfg.patch_size=7"}, []string{"vision_cfg", "patch_size"}},
 		{"missing vocab for clip-bpe", sample, []string{"tokenizer.name=clip-bpe"}, []string{"tokenizer.vocab"}},
+		{"missing vocab for bert-wordpiece", sample, []string{"tokenizer.name=bert-wordpiece"}, []string{"tokenizer.vocab", "vocab.txt"}},
+		{"unknown tokenizer lists the names", sample, []string{"tokenizer.name=bpe"}, []string{"tokenizer.name", "bert-wordpiece"}},
 		{"batch of one", sample, []string{"train.batch_size=1"}, []string{"train.batch_size"}},
 		{"unknown data format", sample, []string{"data.format=zip"}, []string{"data.format", "zip"}},
 		{"resampled without an epoch length", sample, []string{"data.resampled=true"}, []string{"data.samples_per_epoch"}},

@@ -18,8 +18,12 @@ func (c *Config) Validate() error {
 		if c.Tokenizer.Vocab == "" {
 			return fmt.Errorf("tokenizer.vocab: clip-bpe needs the vocabulary file (OpenCLIP's src/open_clip/bpe_simple_vocab_16e6.txt.gz)")
 		}
+	case "bert-wordpiece":
+		if c.Tokenizer.Vocab == "" {
+			return fmt.Errorf("tokenizer.vocab: bert-wordpiece needs the BERT vocab.txt (or the Hugging Face tokenizer folder holding it)")
+		}
 	default:
-		return fmt.Errorf("tokenizer.name: %q is not one of byte-level, clip-bpe", c.Tokenizer.Name)
+		return fmt.Errorf("tokenizer.name: %q is not one of byte-level, clip-bpe, bert-wordpiece", c.Tokenizer.Name)
 	}
 	d := c.Data
 	switch {

@@ -1,9 +1,13 @@
 // Command tokenize turns captions into OpenCLIP token ids: JSON lines
 // {"text": ...} on standard input, JSON lines {"ids": [...]} on standard
-// output, one per input line, in order.
+// output, one per input line, in order. It runs OpenCLIP's CLIP tokenizer,
+// or with --tokenizer bert-wordpiece BERT's uncased WordPiece as OpenCLIP
+// runs it for BiomedCLIP.
 //
 //	echo '{"text": "Axial CT of the chest"}' | go run ./cmd/tokenize --vocab bpe_simple_vocab_16e6.txt.gz
 //	{"ids":[49406,13518,...,49407,0,...]}
+//	echo '{"text": "Axial CT of the chest"}' | go run ./cmd/tokenize --tokenizer bert-wordpiece --vocab vocab.txt
+//	{"ids":[2,9438,3369,1927,1920,8475,3,0,...]}
 package main
 
 import (
@@ -21,17 +25,19 @@ import (
 
 func main() {
 	fs := flag.NewFlagSet("tokenize", flag.ExitOnError)
-	vocab := fs.String("vocab", "", "OpenCLIP's bpe_simple_vocab_16e6.txt.gz (`PATH`), or a Hugging Face folder with vocab.json and merges.txt")
-	contextLength := fs.Int("context-length", 77, "ids per text (`N`), SOT and EOT included")
+	name := fs.String("tokenizer", tokenizer.NameCLIPBPE, "tokenizer `NAME`: clip-bpe (OpenCLIP's SimpleTokenizer) or bert-wordpiece (BERT uncased WordPiece through OpenCLIP's HFTokenizer, as for BiomedCLIP)")
+	vocab := fs.String("vocab", "", "vocabulary `PATH`: for clip-bpe OpenCLIP's bpe_simple_vocab_16e6.txt.gz, or a Hugging Face folder with vocab.json and merges.txt;\nfor bert-wordpiece a BERT vocab.txt, or the Hugging Face tokenizer folder holding it")
+	contextLength := fs.Int("context-length", 0, "ids per text (`N`), start and end tokens included; 0: 77 for clip-bpe, 256 (BiomedCLIP's) for bert-wordpiece")
 	batch := fs.Int("batch", 4096, "texts encoded together (`N`), spread over all cores")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: tokenize --vocab PATH [--context-length 77] < texts.jsonl > ids.jsonl\n\n"+
+		fmt.Fprintf(fs.Output(), "Usage: tokenize [--tokenizer clip-bpe|bert-wordpiece] --vocab PATH [--context-length N] < texts.jsonl > ids.jsonl\n\n"+
 			"Reads JSON lines {\"text\": ...} and writes {\"ids\": [...]} for each, in order, with\n"+
-			"OpenCLIP's SimpleTokenizer (%s).\n\nFlags:\n", tokenizer.CLIPVocabSource)
+			"OpenCLIP's SimpleTokenizer (%s)\n"+
+			"or BERT's uncased WordPiece tokenizer as OpenCLIP's HFTokenizer runs it.\n\nFlags:\n", tokenizer.CLIPVocabSource)
 		fs.PrintDefaults()
 	}
 	_ = fs.Parse(os.Args[1:])
-	tok, err := tokenizer.New(tokenizer.NameCLIPBPE, *contextLength, *vocab)
+	tok, err := newTokenizer(*name, *vocab, *contextLength)
 	if err != nil {
 		fatal(err)
 	}
@@ -43,6 +49,19 @@ func main() {
 	if err := out.Flush(); err != nil {
 		fatal(err)
 	}
+}
+
+// newTokenizer builds the named tokenizer; a zero context length means
+// that of the models it serves: OpenCLIP's CLIP models (77), BiomedCLIP
+// (256).
+func newTokenizer(name, vocab string, contextLength int) (tokenizer.Tokenizer, error) {
+	if contextLength == 0 {
+		contextLength = 77
+		if name == tokenizer.NameBERTWordPiece {
+			contextLength = 256
+		}
+	}
+	return tokenizer.New(name, contextLength, vocab)
 }
 
 func fatal(err error) {

@@ -103,3 +103,28 @@ func TestRunErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestBERTWordPiece: --tokenizer bert-wordpiece gives BiomedCLIP's
+// tokenizer at its context length.
+func TestBERTWordPiece(t *testing.T) {
+	tok, err := newTokenizer(tokenizer.NameBERTWordPiece, "../../text/wordpiece/testdata/vocab.txt", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := run(strings.NewReader(`{"text": "Axial CT of the chest"}`+"\n"), &out, tok, 10); err != nil {
+		t.Fatal(err)
+	}
+	var got struct{ IDs []int32 }
+	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	// The ids of OpenCLIP's HFTokenizer with BiomedBERT's vocabulary.
+	want := append([]int32{2, 9438, 3369, 1927, 1920, 8475, 3}, make([]int32, 256-7)...)
+	if !slices.Equal(got.IDs, want) {
+		t.Errorf("ids %v, want %v", got.IDs, want)
+	}
+	if _, err := newTokenizer("bpe", "", 0); err == nil {
+		t.Error("an unknown tokenizer was accepted")
+	}
+}

@@ -2,23 +2,31 @@
 // for the CLIP text tower.
 //
 // Every implementation follows OpenCLIP's convention: [SOT] + ids + [EOT],
-// truncated to the context length with EOT forced into the last slot, padded
-// with 0. EOT is the largest id of the vocabulary, because the text tower
-// pools at the argmax id.
+// truncated to the context length with EOT forced into the last slot, then
+// padding. For CLIP's tokenizers EOT is the largest id of the vocabulary and
+// the padding 0, because OpenCLIP's own text tower pools at the argmax id;
+// BERT's are [CLS] … [SEP] [PAD] …, for Hugging Face text towers, which
+// pool [CLS] or average.
 //
 // CLIP (configs: "clip-bpe") is OpenCLIP's SimpleTokenizer, id for id; it
 // needs OpenCLIP's vocabulary file, which bmca does not ship (see
 // CLIPVocabSource). ByteLevel ("byte-level") needs none and serves the demo.
+// "bert-wordpiece" is BERT's uncased WordPiece as OpenCLIP's HFTokenizer
+// runs it (BiomedCLIP's tokenizer; see package wordpiece), over a vocab.txt.
 //
 //	tok, err := tokenizer.New(tokenizer.NameCLIPBPE, 77, "bpe_simple_vocab_16e6.txt.gz")
 //	ids := tok.Encode("an H&E stained slide") // len 77
 package tokenizer
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/bmca/bmca/text/wordpiece"
+)
 
 // Tokenizer encodes text into exactly ContextLength ids.
 type Tokenizer interface {
-	// Encode returns ContextLength() ids: SOT, the text's ids, EOT, then zero padding.
+	// Encode returns ContextLength() ids: SOT, the text's ids, EOT, then padding.
 	Encode(text string) []int32
 	// ContextLength is the fixed output length.
 	ContextLength() int
@@ -62,11 +70,17 @@ func pack(body []int32, sot, eot int32, contextLength int) []int32 {
 
 // Names of the tokenizers a configuration can choose.
 const (
-	NameByteLevel = "byte-level"
-	NameCLIPBPE   = "clip-bpe"
+	NameByteLevel     = "byte-level"
+	NameCLIPBPE       = "clip-bpe"
+	NameBERTWordPiece = "bert-wordpiece"
 )
 
-// New returns the tokenizer a configuration names.
+// Names lists every name New accepts.
+func Names() []string { return []string{NameByteLevel, NameCLIPBPE, NameBERTWordPiece} }
+
+// New returns the tokenizer a configuration names. vocabPath is unused for
+// byte-level, OpenCLIP's BPE vocabulary for clip-bpe, and a BERT vocab.txt
+// (or the Hugging Face tokenizer folder holding it) for bert-wordpiece.
 func New(name string, contextLength int, vocabPath string) (Tokenizer, error) {
 	if contextLength < 2 {
 		return nil, fmt.Errorf("tokenizer: context length %d is too short (need at least 2 for SOT and EOT)", contextLength)
@@ -76,7 +90,9 @@ func New(name string, contextLength int, vocabPath string) (Tokenizer, error) {
 		return NewByteLevel(contextLength), nil
 	case NameCLIPBPE:
 		return NewCLIP(vocabPath, contextLength)
+	case NameBERTWordPiece:
+		return wordpiece.New(vocabPath, contextLength)
 	default:
-		return nil, fmt.Errorf("tokenizer: unknown name %q (allowed: %q, %q)", name, NameByteLevel, NameCLIPBPE)
+		return nil, fmt.Errorf("tokenizer: unknown name %q (allowed: %q)", name, Names())
 	}
 }
