@@ -19,6 +19,7 @@ import (
 	"unicode"
 
 	"github.com/bmca/bmca/internal/testshared"
+	"github.com/bmca/bmca/text/internal/clean"
 )
 
 // The vocabulary and the expected ids, both committed (testdata/README.md
@@ -227,6 +228,34 @@ func TestROCO(t *testing.T) {
 		}
 		return out
 	})
+}
+
+// TestLongText: the adversarial and fuzz texts joined by spaces (some
+// 170 KB, far past one normalisation chunk) give their raw ids joined, and
+// Encode keeps the first of them.
+func TestLongText(t *testing.T) {
+	var texts []string
+	var want []int32
+	for _, set := range []string{"adversarial", "fuzz"} {
+		_, recs := loadExpected(t, set)
+		for _, r := range recs {
+			texts = append(texts, *r.Text)
+			want = append(want, r.Raw...)
+		}
+	}
+	long := strings.Join(texts, " ")
+	tok := loadTokenizer(t, refContext)
+	if got := tok.IDs(long); !slices.Equal(got, want) {
+		n := 0
+		for n < min(len(got), len(want)) && got[n] == want[n] {
+			n++
+		}
+		t.Fatalf("%d bytes: %d ids, want %d; first difference at id %d", len(long), len(got), len(want), n)
+	}
+	enc := tok.Encode(long)
+	if !slices.Equal(enc[1:refContext-1], tok.IDs(clean.Whitespace(long))[:refContext-2]) || enc[refContext-1] != tok.SEP() {
+		t.Errorf("Encode of the long text is not [CLS], its first %d ids, [SEP]", refContext-2)
+	}
 }
 
 // TestCodepoints: every code point alone and between two letters, raw and

@@ -196,8 +196,28 @@ func (t *Tokenizer) appendASCII(dst []int32, s string, limit int) []int32 {
 	return t.appendWord(dst, word, len(word), limit)
 }
 
+// chunkBytes is how much text appendUnicode normalises at a time (it cuts
+// after a space, where no word or NFD reordering spans the cut), so that a
+// long text's work stops soon after its ids fill the context.
+const chunkBytes = 1024
+
 // appendUnicode is appendSegment for any text: normalise, then split.
 func (t *Tokenizer) appendUnicode(dst []int32, s string, limit int) []int32 {
+	for len(s) > 0 && len(dst) < limit {
+		cut := len(s)
+		if cut > chunkBytes {
+			if i := strings.IndexByte(s[chunkBytes:], ' '); i >= 0 {
+				cut = chunkBytes + i + 1
+			}
+		}
+		dst = t.appendNormalized(dst, s[:cut], limit)
+		s = s[cut:]
+	}
+	return dst
+}
+
+// appendNormalized normalises s and appends the ids of its words.
+func (t *Tokenizer) appendNormalized(dst []int32, s string, limit int) []int32 {
 	// Stack buffers serve captions; longer texts grow them on the heap.
 	var normBuf, scratch [256]rune
 	var wordBuf [64]byte

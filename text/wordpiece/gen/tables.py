@@ -167,7 +167,7 @@ def main():
     with open(path, "w", encoding="utf-8") as f:
         f.write("".join(out))
     print("wrote %s: %d flag runs, %d decompositions, %d combining classes (%d left out), %d+%d lowercase" % (
-        path, len(runs), len(decomp), len(ccc), zeroed, len(lows), len(lower_multi)))
+        os.path.relpath(path), len(runs), len(decomp), len(ccc), zeroed, len(lows), len(lower_multi)))
 
 
 if __name__ == "__main__":
