@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"unicode/utf8"
@@ -40,10 +41,10 @@ type special struct {
 	id   int32
 }
 
-// readVocabulary loads vocab.txt from path, a file or a Hugging Face
-// tokenizer folder holding one. The folder's tokenizer_config.json and
-// tokenizer.json, when present, must describe the uncased BERT tokenizer
-// this package implements.
+// readVocabulary loads a vocabulary from path: a vocab.txt, or a Hugging
+// Face tokenizer folder holding vocab.txt or, failing that, tokenizer.json.
+// The folder's other tokenizer files, when present, must describe the
+// uncased BERT tokenizer this package implements.
 func readVocabulary(path string) (*vocabulary, error) {
 	if path == "" {
 		return nil, errors.New("no vocabulary given: pass a BERT vocab.txt or the Hugging Face tokenizer folder holding it")
@@ -56,18 +57,34 @@ func readVocabulary(path string) (*vocabulary, error) {
 	if st.IsDir() {
 		dir, path = path, filepath.Join(path, "vocab.txt")
 	}
-	data, err := os.ReadFile(path)
+	tj, err := readTokenizerJSON(filepath.Join(dir, "tokenizer.json"))
 	if err != nil {
-		return nil, fmt.Errorf("BERT vocabulary: %w", err)
+		return nil, err
 	}
-	v, err := parseVocabulary(data)
-	if err != nil {
-		return nil, fmt.Errorf("BERT vocabulary %s: %w", path, err)
+	var v *vocabulary
+	data, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		if v, err = parseVocabulary(data); err != nil {
+			return nil, fmt.Errorf("BERT vocabulary %s: %w", path, err)
+		}
+		if tj != nil && !maps.Equal(tj.Model.Vocab, v.ids) {
+			return nil, fmt.Errorf("%s and %s hold different vocabularies", filepath.Join(dir, "tokenizer.json"), path)
+		}
+	case errors.Is(err, fs.ErrNotExist) && st.IsDir() && tj != nil:
+		if v, err = newVocabulary(tj.Model.Vocab); err != nil {
+			return nil, fmt.Errorf("BERT vocabulary %s: %w", filepath.Join(dir, "tokenizer.json"), err)
+		}
+	default:
+		return nil, fmt.Errorf("BERT vocabulary: %w", err)
 	}
 	if err := checkTokenizerConfig(filepath.Join(dir, "tokenizer_config.json")); err != nil {
 		return nil, err
 	}
-	if err := checkTokenizerJSON(filepath.Join(dir, "tokenizer.json"), v); err != nil {
+	if err := checkSpecialTokensMap(filepath.Join(dir, "special_tokens_map.json")); err != nil {
+		return nil, err
+	}
+	if err := checkAddedTokens(filepath.Join(dir, "added_tokens.json")); err != nil {
 		return nil, err
 	}
 	return v, nil
@@ -76,7 +93,7 @@ func readVocabulary(path string) (*vocabulary, error) {
 // parseVocabulary reads the lines of a vocab.txt as Python's text mode
 // does (universal newlines: "\n", "\r\n" and "\r" all end a line).
 func parseVocabulary(data []byte) (*vocabulary, error) {
-	v := &vocabulary{ids: map[string]int32{}}
+	ids := map[string]int32{}
 	for line := 0; len(data) > 0; line++ {
 		end, next := len(data), len(data)
 		if i := bytes.IndexAny(data, "\r\n"); i >= 0 {
@@ -90,17 +107,29 @@ func parseVocabulary(data []byte) (*vocabulary, error) {
 		if !utf8.Valid(tok) {
 			return nil, fmt.Errorf("line %d is not valid UTF-8", line+1)
 		}
-		v.ids[string(tok)] = int32(line)
-		v.size = line + 1
+		ids[string(tok)] = int32(line)
 	}
-	if v.size == 0 {
+	if len(ids) == 0 {
 		return nil, errors.New("the file is empty")
+	}
+	return newVocabulary(ids)
+}
+
+// newVocabulary indexes a token → id map, which must hold BERT's special
+// tokens.
+func newVocabulary(ids map[string]int32) (*vocabulary, error) {
+	v := &vocabulary{ids: ids}
+	for _, id := range ids {
+		if id < 0 {
+			return nil, fmt.Errorf("negative id %d", id)
+		}
+		v.size = max(v.size, int(id)+1)
 	}
 	for _, sp := range []struct {
 		text string
 		id   *int32
 	}{{padToken, &v.pad}, {unkToken, &v.unk}, {clsToken, &v.cls}, {sepToken, &v.sep}, {maskToken, nil}} {
-		id, ok := v.ids[sp.text]
+		id, ok := ids[sp.text]
 		if !ok {
 			return nil, fmt.Errorf("no %s token: not a BERT vocabulary", sp.text)
 		}
@@ -109,7 +138,7 @@ func parseVocabulary(data []byte) (*vocabulary, error) {
 		}
 		v.specials = append(v.specials, special{sp.text, id})
 	}
-	v.word, v.cont = prefixes(v.ids)
+	v.word, v.cont = prefixes(ids)
 	return v, nil
 }
 
@@ -154,32 +183,94 @@ func checkTokenizerConfig(path string) error {
 			return fmt.Errorf("%s: %s is %v, but only the uncased BERT tokenizer (%s: %v) is implemented", path, b.key, *b.value, b.key, b.supported)
 		}
 	}
-	for _, tok := range []struct {
-		key, want string
-		raw       json.RawMessage
-	}{
-		{"pad_token", padToken, cfg.PadToken}, {"unk_token", unkToken, cfg.UnkToken},
-		{"cls_token", clsToken, cfg.ClsToken}, {"sep_token", sepToken, cfg.SepToken},
-		{"mask_token", maskToken, cfg.MaskToken},
-	} {
-		if tok.raw == nil || string(tok.raw) == "null" {
-			continue
-		}
-		var s string
-		if json.Unmarshal(tok.raw, &s) != nil {
-			var a addedTokenJSON
-			if err := json.Unmarshal(tok.raw, &a); err != nil {
-				return fmt.Errorf("%s: %s: %w", path, tok.key, err)
-			}
-			s = a.Content
-		}
-		if s != tok.want {
-			return fmt.Errorf("%s: %s is %q; only BERT's %s is implemented", path, tok.key, s, tok.want)
-		}
+	if err := checkSpecialTokens(path, map[string]json.RawMessage{
+		"pad_token": cfg.PadToken, "unk_token": cfg.UnkToken, "cls_token": cfg.ClsToken,
+		"sep_token": cfg.SepToken, "mask_token": cfg.MaskToken,
+	}); err != nil {
+		return err
 	}
 	for id, a := range cfg.AddedTokens {
 		if err := a.check(); err != nil {
 			return fmt.Errorf("%s: added token %s: %w", path, id, err)
+		}
+	}
+	return nil
+}
+
+// specialDefault returns the one value implemented for a special-token key
+// of the tokenizer files.
+func specialDefault(key string) (string, bool) {
+	switch key {
+	case "pad_token":
+		return padToken, true
+	case "unk_token":
+		return unkToken, true
+	case "cls_token":
+		return clsToken, true
+	case "sep_token":
+		return sepToken, true
+	case "mask_token":
+		return maskToken, true
+	}
+	return "", false
+}
+
+// checkSpecialTokens checks special-token settings (a string, or an added
+// token object) against BERT's; keys other than the five are ignored.
+func checkSpecialTokens(path string, tokens map[string]json.RawMessage) error {
+	for key, raw := range tokens {
+		want, ok := specialDefault(key)
+		if !ok || raw == nil || string(raw) == "null" {
+			continue
+		}
+		var s string
+		if json.Unmarshal(raw, &s) != nil {
+			var a addedTokenJSON
+			if err := json.Unmarshal(raw, &a); err != nil {
+				return fmt.Errorf("%s: %s: %w", path, key, err)
+			}
+			s = a.Content
+		}
+		if s != want {
+			return fmt.Errorf("%s: %s is %q; only BERT's %s is implemented", path, key, s, want)
+		}
+	}
+	return nil
+}
+
+// checkSpecialTokensMap checks special_tokens_map.json, when present.
+func checkSpecialTokensMap(path string) error {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var tokens map[string]json.RawMessage
+	if err := json.Unmarshal(data, &tokens); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return checkSpecialTokens(path, tokens)
+}
+
+// checkAddedTokens checks the legacy added_tokens.json (token → id), when
+// present.
+func checkAddedTokens(path string) error {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var tokens map[string]int32
+	if err := json.Unmarshal(data, &tokens); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	for tok := range tokens {
+		if err := (addedTokenJSON{Content: tok}).check(); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
 		}
 	}
 	return nil
@@ -200,61 +291,56 @@ func (a addedTokenJSON) check() error {
 	return fmt.Errorf("%q is not one of BERT's special tokens, and extra added tokens are not implemented", a.Content)
 }
 
-// checkTokenizerJSON refuses a tokenizer.json (which Hugging Face prefers
-// to vocab.txt when both exist) that describes another tokenizer than
-// vocab.txt with BERT-uncased settings.
-func checkTokenizerJSON(path string, v *vocabulary) error {
+// tokenizerJSON is what this package reads of a tokenizer.json.
+type tokenizerJSON struct {
+	AddedTokens []addedTokenJSON `json:"added_tokens"`
+	Normalizer  *struct {
+		Type               string `json:"type"`
+		CleanText          bool   `json:"clean_text"`
+		HandleChineseChars bool   `json:"handle_chinese_chars"`
+		StripAccents       *bool  `json:"strip_accents"`
+		Lowercase          bool   `json:"lowercase"`
+	} `json:"normalizer"`
+	PreTokenizer *struct {
+		Type string `json:"type"`
+	} `json:"pre_tokenizer"`
+	Model struct {
+		Type                    string           `json:"type"`
+		UnkToken                string           `json:"unk_token"`
+		ContinuingSubwordPrefix string           `json:"continuing_subword_prefix"`
+		MaxInputCharsPerWord    int              `json:"max_input_chars_per_word"`
+		Vocab                   map[string]int32 `json:"vocab"`
+	} `json:"model"`
+}
+
+// readTokenizerJSON reads a tokenizer.json (which Hugging Face prefers to
+// vocab.txt when both exist), or returns nil when there is none, and
+// refuses one that is not BERT-uncased's.
+func readTokenizerJSON(path string) (*tokenizerJSON, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil
+		return nil, nil
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
-	var tj struct {
-		AddedTokens []addedTokenJSON `json:"added_tokens"`
-		Normalizer  *struct {
-			Type               string `json:"type"`
-			CleanText          bool   `json:"clean_text"`
-			HandleChineseChars bool   `json:"handle_chinese_chars"`
-			StripAccents       *bool  `json:"strip_accents"`
-			Lowercase          bool   `json:"lowercase"`
-		} `json:"normalizer"`
-		PreTokenizer *struct {
-			Type string `json:"type"`
-		} `json:"pre_tokenizer"`
-		Model struct {
-			Type                    string           `json:"type"`
-			UnkToken                string           `json:"unk_token"`
-			ContinuingSubwordPrefix string           `json:"continuing_subword_prefix"`
-			MaxInputCharsPerWord    int              `json:"max_input_chars_per_word"`
-			Vocab                   map[string]int32 `json:"vocab"`
-		} `json:"model"`
-	}
+	var tj tokenizerJSON
 	if err := json.Unmarshal(data, &tj); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	n := tj.Normalizer
 	switch {
 	case n == nil || n.Type != "BertNormalizer" || !n.CleanText || !n.HandleChineseChars || !n.Lowercase || n.StripAccents != nil && !*n.StripAccents:
-		return fmt.Errorf("%s: the normalizer is not BERT-uncased's (BertNormalizer with clean_text, handle_chinese_chars, lowercase and accent stripping)", path)
+		return nil, fmt.Errorf("%s: the normalizer is not BERT-uncased's (BertNormalizer with clean_text, handle_chinese_chars, lowercase and accent stripping)", path)
 	case tj.PreTokenizer == nil || tj.PreTokenizer.Type != "BertPreTokenizer":
-		return fmt.Errorf("%s: the pre_tokenizer is not BertPreTokenizer", path)
+		return nil, fmt.Errorf("%s: the pre_tokenizer is not BertPreTokenizer", path)
 	case tj.Model.Type != "WordPiece" || tj.Model.UnkToken != unkToken || tj.Model.ContinuingSubwordPrefix != "##" || tj.Model.MaxInputCharsPerWord != maxInputChars:
-		return fmt.Errorf("%s: the model is not WordPiece with unk_token %s, prefix ## and max_input_chars_per_word %d", path, unkToken, maxInputChars)
+		return nil, fmt.Errorf("%s: the model is not WordPiece with unk_token %s, prefix ## and max_input_chars_per_word %d", path, unkToken, maxInputChars)
 	}
 	for _, a := range tj.AddedTokens {
 		if err := a.check(); err != nil {
-			return fmt.Errorf("%s: added token: %w", path, err)
+			return nil, fmt.Errorf("%s: added token: %w", path, err)
 		}
 	}
-	if len(tj.Model.Vocab) != len(v.ids) {
-		return fmt.Errorf("%s holds %d tokens but vocab.txt %d: they are different vocabularies", path, len(tj.Model.Vocab), len(v.ids))
-	}
-	for tok, id := range tj.Model.Vocab {
-		if got, ok := v.ids[tok]; !ok || got != id {
-			return fmt.Errorf("%s gives %q id %d but vocab.txt does not: they are different vocabularies", path, tok, id)
-		}
-	}
-	return nil
+	return &tj, nil
 }

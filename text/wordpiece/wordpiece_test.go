@@ -197,6 +197,15 @@ func TestTokenizerFolder(t *testing.T) {
 		{"other limit", "", strings.Replace(good, `"max_input_chars_per_word": 100`, `"max_input_chars_per_word": 200`, 1), "max_input_chars_per_word"},
 		{"other vocabulary", "", strings.Replace(good, `"lung": 5`, `"chest": 5`, 1), "different vocabularies"},
 	}
+	extra := []struct{ name, file, content, wantErr string }{
+		{"special_tokens_map", "special_tokens_map.json", `{"unk_token": "[UNK]", "mask_token": {"content": "[MASK]"}}`, ""},
+		{"renamed special token", "special_tokens_map.json", `{"sep_token": "</s>"}`, "sep_token"},
+		{"added_tokens", "added_tokens.json", `{"[MASK]": 4}`, ""},
+		{"extra added token", "added_tokens.json", `{"<new>": 6}`, "<new>"},
+	}
+	for _, e := range extra {
+		cases = append(cases, struct{ name, config, tokenizerJSON, wantErr string }{e.name, "", "", e.wantErr})
+	}
 	for _, c := range cases {
 		dir := writeVocab(t, "lung")
 		if c.config != "" {
@@ -207,6 +216,13 @@ func TestTokenizerFolder(t *testing.T) {
 		if c.tokenizerJSON != "" {
 			if err := os.WriteFile(filepath.Join(dir, "tokenizer.json"), []byte(c.tokenizerJSON), 0o644); err != nil {
 				t.Fatal(err)
+			}
+		}
+		for _, e := range extra {
+			if e.name == c.name {
+				if err := os.WriteFile(filepath.Join(dir, e.file), []byte(e.content), 0o644); err != nil {
+					t.Fatal(err)
+				}
 			}
 		}
 		for _, path := range []string{dir, filepath.Join(dir, "vocab.txt")} {
@@ -220,6 +236,26 @@ func TestTokenizerFolder(t *testing.T) {
 				t.Errorf("%s (%s): error %v, want one naming %q", c.name, filepath.Base(path), err, c.wantErr)
 			}
 		}
+	}
+}
+
+// TestTokenizerJSONOnly: a folder with tokenizer.json and no vocab.txt
+// takes its vocabulary from tokenizer.json.
+func TestTokenizerJSONOnly(t *testing.T) {
+	dir := t.TempDir()
+	tj := `{"normalizer": {"type": "BertNormalizer", "clean_text": true, "handle_chinese_chars": true, "lowercase": true},
+		"pre_tokenizer": {"type": "BertPreTokenizer"},
+		"model": {"type": "WordPiece", "unk_token": "[UNK]", "continuing_subword_prefix": "##", "max_input_chars_per_word": 100,
+			"vocab": {"[PAD]": 0, "[UNK]": 1, "[CLS]": 2, "[SEP]": 3, "[MASK]": 4, "lung": 5, "##s": 6}}}`
+	if err := os.WriteFile(filepath.Join(dir, "tokenizer.json"), []byte(tj), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tok := newTok(t, dir, 8)
+	if got := tok.Encode("Lungs"); !slices.Equal(got, []int32{2, 5, 6, 3, 0, 0, 0, 0}) || tok.VocabSize() != 7 {
+		t.Errorf("Encode(Lungs) = %v, vocab size %d", got, tok.VocabSize())
+	}
+	if _, err := New(filepath.Join(t.TempDir()), 8); err == nil || !strings.Contains(err.Error(), "vocab.txt") {
+		t.Errorf("an empty folder: %v", err)
 	}
 }
 
