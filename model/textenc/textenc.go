@@ -25,15 +25,15 @@ import (
 // Config mirrors OpenCLIP's text_cfg (CLIPTextCfg) for the classic CLIP text tower.
 type Config struct {
 	// ContextLength is the number of token positions (77 for CLIP).
-	ContextLength int `json:"context_length" yaml:"context_length"`
+	ContextLength int `json:"context_length,omitempty" yaml:"context_length,omitempty"`
 	// VocabSize is the embedding table size; the EOT id must be VocabSize-1's or below and the largest id used.
-	VocabSize int `json:"vocab_size" yaml:"vocab_size"`
+	VocabSize int `json:"vocab_size,omitempty" yaml:"vocab_size,omitempty"`
 	// Width is the transformer width.
-	Width int `json:"width" yaml:"width"`
+	Width int `json:"width,omitempty" yaml:"width,omitempty"`
 	// Heads is the number of attention heads.
-	Heads int `json:"heads" yaml:"heads"`
+	Heads int `json:"heads,omitempty" yaml:"heads,omitempty"`
 	// Layers is the number of residual attention blocks.
-	Layers int `json:"layers" yaml:"layers"`
+	Layers int `json:"layers,omitempty" yaml:"layers,omitempty"`
 	// MLPRatio scales the MLP hidden size (OpenCLIP default 4.0).
 	MLPRatio float64 `json:"mlp_ratio,omitempty" yaml:"mlp_ratio,omitempty"`
 }

@@ -16,12 +16,22 @@ import (
 // heads concatenated, then out_proj. x is [B, L, W].
 func Attention(scope *model.Scope, x *Node, c Config, causal bool) *Node {
 	g := x.Graph()
-	batch, seq, width := x.Shape().Dim(0), x.Shape().Dim(1), x.Shape().Dim(2)
-	heads := c.Heads
-	headDim := width / heads
+	width := x.Shape().Dim(2)
 	inWeight := Param(scope, g, "in_proj_weight", 3*width, width)
 	inBias := Param(scope, g, "in_proj_bias", 3*width)
 	qkv := AddTrailing(Project(x, inWeight, c.Precision), inBias) // [B, L, 3W]
+	out := PackedAttention(qkv, c.Heads, causal, c.Precision)
+	return Linear(scope.In("out_proj"), out, width, c.Precision)
+}
+
+// PackedAttention is multi-head attention over packed projections qkv
+// [B, L, 3W]: q, k and v one after the other along the last axis, each
+// split into heads (torch's in_proj chunk+view, and timm's
+// qkv.reshape(B, N, 3, H, D)). It returns the heads concatenated, [B, L, W],
+// before the output projection.
+func PackedAttention(qkv *Node, heads int, causal bool, p Precision) *Node {
+	batch, seq, width := qkv.Shape().Dim(0), qkv.Shape().Dim(1), qkv.Shape().Dim(2)/3
+	headDim := width / heads
 	// Lay q, k and v out as [3, B, H, L, D] with one transpose, so both
 	// attention products are plain batched matmuls over (B, H).
 	qkv = Reshape(qkv, batch, seq, 3, heads, headDim) // q,k,v then heads, as torch's chunk+view
@@ -29,11 +39,9 @@ func Attention(scope *model.Scope, x *Node, c Config, causal bool) *Node {
 	q := Reshape(SliceAxis(qkv, 0, AxisElem(0)), batch, heads, seq, headDim)
 	k := Reshape(SliceAxis(qkv, 0, AxisElem(1)), batch, heads, seq, headDim)
 	v := Reshape(SliceAxis(qkv, 0, AxisElem(2)), batch, heads, seq, headDim)
-
-	out := ScaledDotProductAttention(q, k, v, causal, c.Precision) // [B, H, L, D]
+	out := ScaledDotProductAttention(q, k, v, causal, p) // [B, H, L, D]
 	out = TransposeAllDims(out, 0, 2, 1, 3)
-	out = Reshape(out, batch, seq, width)
-	return Linear(scope.In("out_proj"), out, width, c.Precision)
+	return Reshape(out, batch, seq, width)
 }
 
 // ScaledDotProductAttention is softmax(q kᵀ/√D + mask) v for q, k, v laid

@@ -30,6 +30,12 @@ func Param(scope *model.Scope, g *Graph, name string, shape ...int) *Node {
 // LayerNorm normalises over the last axis with torch semantics (biased
 // variance, eps inside the square root) and applies weight and bias.
 func LayerNorm(scope *model.Scope, x *Node) *Node {
+	return LayerNormEps(scope, x, LayerNormEpsilon)
+}
+
+// LayerNormEps is LayerNorm with another epsilon, for the towers that do not
+// use torch's default: timm's ViTs (1e-6) and BERT (layer_norm_eps, 1e-12).
+func LayerNormEps(scope *model.Scope, x *Node, eps float64) *Node {
 	width := x.Shape().Dim(-1)
 	weight := Param(scope, x.Graph(), "weight", width)
 	bias := Param(scope, x.Graph(), "bias", width)
@@ -37,7 +43,7 @@ func LayerNorm(scope *model.Scope, x *Node) *Node {
 	mean := ReduceAndKeep(x, ReduceMean, last)
 	centred := Sub(x, mean)
 	variance := ReduceAndKeep(Square(centred), ReduceMean, last)
-	normed := Div(centred, Sqrt(AddScalar(variance, LayerNormEpsilon))) // Rsqrt has no gradient in GoMLX
+	normed := Div(centred, Sqrt(AddScalar(variance, eps))) // Rsqrt has no gradient in GoMLX
 	return AddTrailing(MulTrailing(normed, weight), bias)
 }
 

@@ -25,13 +25,13 @@ import (
 // Config mirrors OpenCLIP's vision_cfg (CLIPVisionCfg) for ViT towers.
 type Config struct {
 	// ImageSize is the square input resolution in pixels.
-	ImageSize int `json:"image_size" yaml:"image_size"`
+	ImageSize int `json:"image_size,omitempty" yaml:"image_size,omitempty"`
 	// PatchSize is the side of the square patches; ImageSize must be a multiple.
-	PatchSize int `json:"patch_size" yaml:"patch_size"`
+	PatchSize int `json:"patch_size,omitempty" yaml:"patch_size,omitempty"`
 	// Width is the transformer width (the conv1 output channels).
-	Width int `json:"width" yaml:"width"`
+	Width int `json:"width,omitempty" yaml:"width,omitempty"`
 	// Layers is the number of residual attention blocks.
-	Layers int `json:"layers" yaml:"layers"`
+	Layers int `json:"layers,omitempty" yaml:"layers,omitempty"`
 	// HeadWidth is the size of one attention head; heads = Width / HeadWidth (OpenCLIP default 64).
 	HeadWidth int `json:"head_width,omitempty" yaml:"head_width,omitempty"`
 	// MLPRatio scales the MLP hidden size (OpenCLIP default 4.0).
@@ -131,11 +131,20 @@ func PatchEmbed(scope *model.Scope, c Config, precision transformer.Precision, p
 	if len(dims) != 4 || dims[1] != 3 || dims[2] != c.ImageSize || dims[3] != c.ImageSize {
 		exceptions.Panicf("vit: pixels must be [B,3,%d,%d], got %v", c.ImageSize, c.ImageSize, dims)
 	}
-	b, p, grid := dims[0], c.PatchSize, c.Grid()
-	x := Reshape(pixels, b, 3, grid, p, grid, p)
-	x = TransposeAllDims(x, 0, 2, 4, 1, 3, 5) // B, gy, gx, C, py, px
-	x = Reshape(x, b, grid*grid, 3*p*p)
+	p := c.PatchSize
 	kernel := transformer.Param(scope.In("conv1"), pixels.Graph(), "weight", c.Width, 3, p, p)
 	kernel = Reshape(kernel, c.Width, 3*p*p)
-	return transformer.Project(x, kernel, precision)
+	return transformer.Project(Patches(pixels, p), kernel, precision)
+}
+
+// Patches cuts pixels [B,3,H,W] into non-overlapping p×p patches, [B, G², 3·p·p]:
+// patches in row-major grid order, each flattened channel-major as a
+// convolution kernel [W,3,p,p] is, so a patch-embedding convolution is a
+// product with the kernel reshaped to [W, 3·p·p].
+func Patches(pixels *Node, p int) *Node {
+	dims := pixels.Shape().Dimensions
+	b, gy, gx := dims[0], dims[2]/p, dims[3]/p
+	x := Reshape(pixels, b, 3, gy, p, gx, p)
+	x = TransposeAllDims(x, 0, 2, 4, 1, 3, 5) // B, gy, gx, C, py, px
+	return Reshape(x, b, gy*gx, 3*p*p)
 }
