@@ -19,8 +19,8 @@ import (
 func tinyConfig() clip.Config {
 	return clip.Config{
 		EmbedDim:  16,
-		VisionCfg: vit.Config{ImageSize: 16, PatchSize: 8, Width: 32, Layers: 1, HeadWidth: 16},
-		TextCfg:   textenc.Config{ContextLength: 8, VocabSize: 40, Width: 32, Heads: 2, Layers: 1},
+		VisionCfg: clip.VisionConfig{Config: vit.Config{ImageSize: 16, PatchSize: 8, Width: 32, Layers: 1, HeadWidth: 16}},
+		TextCfg:   clip.TextConfig{Config: textenc.Config{ContextLength: 8, VocabSize: 40, Width: 32, Heads: 2, Layers: 1}},
 	}
 }
 

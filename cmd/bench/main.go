@@ -34,8 +34,8 @@ import (
 // 256; vision 64 px, patch 8, width 256, 4 layers; text 77 × 256, 4 heads, 4 layers.
 var small = clip.Config{
 	EmbedDim:  256,
-	VisionCfg: vit.Config{ImageSize: 64, PatchSize: 8, Width: 256, Layers: 4, HeadWidth: 64},
-	TextCfg:   textenc.Config{ContextLength: 77, VocabSize: 49408, Width: 256, Heads: 4, Layers: 4},
+	VisionCfg: clip.VisionConfig{Config: vit.Config{ImageSize: 64, PatchSize: 8, Width: 256, Layers: 4, HeadWidth: 64}},
+	TextCfg:   clip.TextConfig{Config: textenc.Config{ContextLength: 77, VocabSize: 49408, Width: 256, Heads: 4, Layers: 4}},
 }
 
 // options are the command's flags.

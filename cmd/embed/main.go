@@ -337,8 +337,8 @@ func readTokens(in []input, tok tokenizer.Tokenizer, cfg clip.Config) ([]int32, 
 			return nil, fmt.Errorf("--tokens %s: %w", x.value, err)
 		}
 		for i, id := range ids {
-			if id < 0 || id >= int64(cfg.TextCfg.VocabSize) {
-				return nil, fmt.Errorf("--tokens %s: row %d position %d: id %d outside the vocabulary [0,%d)", x.value, i/l, i%l, id, cfg.TextCfg.VocabSize)
+			if id < 0 || id >= int64(cfg.TextCfg.TokenVocabSize()) {
+				return nil, fmt.Errorf("--tokens %s: row %d position %d: id %d outside the vocabulary [0,%d)", x.value, i/l, i%l, id, cfg.TextCfg.TokenVocabSize())
 			}
 			out = append(out, int32(id))
 		}
@@ -387,8 +387,8 @@ func newTokenizer(o options, weightsPath string, cfg clip.Config) (tokenizer.Tok
 	if err != nil {
 		return nil, fmt.Errorf("tokenizer for --texts/--classes: %w", err)
 	}
-	if tok.VocabSize() > cfg.TextCfg.VocabSize {
-		return nil, fmt.Errorf("tokenizer %s produces ids up to %d, but the model's vocab_size is %d", name, tok.VocabSize()-1, cfg.TextCfg.VocabSize)
+	if tok.VocabSize() > cfg.TextCfg.TokenVocabSize() {
+		return nil, fmt.Errorf("tokenizer %s produces ids up to %d, but the model's vocab_size is %d", name, tok.VocabSize()-1, cfg.TextCfg.TokenVocabSize())
 	}
 	return tok, nil
 }

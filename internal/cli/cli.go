@@ -69,8 +69,8 @@ func Tokenizer(cfg *config.Config, model clip.Config) (tokenizer.Tokenizer, erro
 	if err != nil {
 		return nil, err
 	}
-	if tok.VocabSize() > model.TextCfg.VocabSize {
-		return nil, fmt.Errorf("tokenizer %s produces ids up to %d but the model's text_cfg.vocab_size is %d", cfg.Tokenizer.Name, tok.VocabSize()-1, model.TextCfg.VocabSize)
+	if tok.VocabSize() > model.TextCfg.TokenVocabSize() {
+		return nil, fmt.Errorf("tokenizer %s produces ids up to %d but the model's text_cfg.vocab_size is %d", cfg.Tokenizer.Name, tok.VocabSize()-1, model.TextCfg.TokenVocabSize())
 	}
 	return tok, nil
 }

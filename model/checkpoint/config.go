@@ -65,6 +65,12 @@ func ReadModelConfig(nameOrPath string) (ModelConfig, error) {
 
 // ParseModelConfig parses any of the config files ReadModelConfig reads.
 func ParseModelConfig(data []byte) (ModelConfig, error) {
+	return ParseModelConfigWith(data, nil)
+}
+
+// ParseModelConfigWith is ParseModelConfig with a source for the config.json
+// of a Hugging Face text tower's model (see clip.ParseConfigJSONWith).
+func ParseModelConfigWith(data []byte, hfConfigs clip.HFConfigSource) (ModelConfig, error) {
 	if hf.IsConfigJSON(data) {
 		c, err := hf.ParseConfig(data)
 		if err != nil {
@@ -72,7 +78,7 @@ func ParseModelConfig(data []byte) (ModelConfig, error) {
 		}
 		return ModelConfig{Config: c, Preprocess: clip.OpenAIPreprocess}, nil
 	}
-	c, err := clip.ParseConfigJSON(data)
+	c, err := clip.ParseConfigJSONWith(data, hfConfigs)
 	if err != nil {
 		return ModelConfig{}, err
 	}
@@ -99,8 +105,9 @@ func parsePreprocess(data []byte) (clip.PreprocessConfig, error) {
 	return pre, nil
 }
 
-// findConfig reads the first of ConfigFiles in dir.
-func findConfig(dir string) (ModelConfig, error) {
+// findConfig reads the first of ConfigFiles in dir; hfConfigs (may be
+// nil) supplies an HF text tower's model config.
+func findConfig(dir string, hfConfigs clip.HFConfigSource) (ModelConfig, error) {
 	for _, name := range ConfigFiles {
 		p := filepath.Join(dir, name)
 		data, err := os.ReadFile(p)
@@ -110,7 +117,7 @@ func findConfig(dir string) (ModelConfig, error) {
 		if err != nil {
 			return ModelConfig{}, err
 		}
-		mc, err := ParseModelConfig(data)
+		mc, err := ParseModelConfigWith(data, hfConfigs)
 		if err != nil {
 			return ModelConfig{}, fmt.Errorf("%s: %w", p, err)
 		}

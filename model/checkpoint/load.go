@@ -18,6 +18,11 @@ type Options struct {
 	// ModelConfig, when set, is the model to load into; otherwise the
 	// config next to the weights is used.
 	ModelConfig *ModelConfig
+	// HFConfigs, when the config is read next to the weights and its text
+	// tower is a Hugging Face model, supplies that model's config.json
+	// (clip.ParseConfigJSONWith); nil uses only what the file carries and
+	// the built-in configurations.
+	HFConfigs clip.HFConfigSource
 	// Partial accepts missing tensors (they keep a seeded initialisation,
 	// see InitSeed) and unexpected ones (ignored), as
 	// load_state_dict(strict=False) does. Mis-shaped tensors are errors
@@ -32,7 +37,10 @@ const InitSeed = 0
 // parameters of the model: OpenAI's scripted models keep their input
 // resolution, context length and vocabulary size as tensors, and old code
 // saved the text tower's causal mask.
-var IgnoredOpenCLIP = []string{"input_resolution", "context_length", "vocab_size", "attn_mask"}
+var IgnoredOpenCLIP = []string{"input_resolution", "context_length", "vocab_size", "attn_mask",
+	// transformers before 4.31 saved BERT's position ids buffer; OpenCLIP's
+	// load_checkpoint deletes it.
+	"text.transformer.embeddings.position_ids"}
 
 // Checkpoint is an open checkpoint mapped onto a model config: every
 // tensor of the model (clip.Params) can be read by its OpenCLIP name.
@@ -100,7 +108,7 @@ func Open(path string, opts Options) (*Checkpoint, error) {
 	var mc ModelConfig
 	if opts.ModelConfig != nil {
 		mc = *opts.ModelConfig
-	} else if mc, err = findConfig(filepath.Dir(file)); err != nil {
+	} else if mc, err = findConfig(filepath.Dir(file), opts.HFConfigs); err != nil {
 		src.close()
 		return nil, fmt.Errorf("checkpoint %s: %w", path, err)
 	}

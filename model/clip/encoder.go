@@ -56,9 +56,10 @@ func (e *Encoder) EncodeTexts(tokens []int32, n int) ([]float32, error) {
 	if len(tokens) != n*l {
 		return nil, fmt.Errorf("encode texts: got %d ids, want %d rows × %d", len(tokens), n, l)
 	}
+	vocab := e.cfg.TextCfg.TokenVocabSize()
 	for i, id := range tokens {
-		if id < 0 || int(id) >= e.cfg.TextCfg.VocabSize {
-			return nil, fmt.Errorf("encode texts: row %d position %d: token id %d outside the vocabulary [0,%d)", i/l, i%l, id, e.cfg.TextCfg.VocabSize)
+		if id < 0 || int(id) >= vocab {
+			return nil, fmt.Errorf("encode texts: row %d position %d: token id %d outside the vocabulary [0,%d)", i/l, i%l, id, vocab)
 		}
 	}
 	return e.run(e.textExec, tensors.FromFlatDataAndDimensions(tokens, n, l))

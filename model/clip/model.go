@@ -1,21 +1,33 @@
 package clip
 
 import (
+	"github.com/bmca/bmca/model/hftext"
 	"github.com/bmca/bmca/model/textenc"
+	"github.com/bmca/bmca/model/timmvit"
 	"github.com/bmca/bmca/model/transformer"
 	"github.com/bmca/bmca/model/vit"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/ml/model"
 )
 
-// EncodeImage is OpenCLIP's encode_image: pixels [B,3,H,W] → [B,E], not normalised.
+// EncodeImage is OpenCLIP's encode_image: pixels [B,3,H,W] → [B,E], not
+// normalised, through OpenCLIP's VisionTransformer or a timm tower.
 func EncodeImage(scope *model.Scope, c Config, pixels *Node) *Node {
-	return vit.Encode(scope.ResetVisited().In("visual"), c.VisionCfg, c.EmbedDim, c.QuickGELU, c.Runtime, pixels)
+	visual := scope.ResetVisited().In("visual")
+	if c.VisionCfg.IsTimm() {
+		return timmvit.Encode(visual, mustTimm(c), c.Runtime, pixels)
+	}
+	return vit.Encode(visual, c.VisionCfg.Config, c.EmbedDim, c.QuickGELU, c.Runtime, pixels)
 }
 
-// EncodeText is OpenCLIP's encode_text: tokens [B,ctx] int32 → [B,E], not normalised.
+// EncodeText is OpenCLIP's encode_text: tokens [B,ctx] int32 → [B,E], not
+// normalised, through the classic text transformer (at the root scope) or
+// a Hugging Face tower (at "text", as CustomTextCLIP keeps it).
 func EncodeText(scope *model.Scope, c Config, tokens *Node) *Node {
-	return textenc.Encode(scope.ResetVisited(), c.TextCfg, c.EmbedDim, c.QuickGELU, c.Runtime, tokens)
+	if c.TextCfg.IsHF() {
+		return hftext.Encode(scope.ResetVisited().In("text"), mustHF(c), c.Runtime, tokens)
+	}
+	return textenc.Encode(scope.ResetVisited(), c.TextCfg.Config, c.EmbedDim, c.QuickGELU, c.Runtime, tokens)
 }
 
 // LogitScale is the raw (log-space) temperature parameter, a scalar.

@@ -7,7 +7,9 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/bmca/bmca/model/hftext"
 	"github.com/bmca/bmca/model/textenc"
+	"github.com/bmca/bmca/model/timmvit"
 	"github.com/bmca/bmca/model/transformer"
 	"github.com/bmca/bmca/model/vit"
 	"github.com/bmca/bmca/model/weights"
@@ -17,13 +19,26 @@ import (
 const LogitScaleName = "logit_scale"
 
 // Params lists every state-dict entry of the model, with OpenCLIP's names,
-// shapes and initialisation. It is the checkpoint layout.
+// shapes and initialisation, in the order OpenCLIP's state dict has them.
+// It is the checkpoint layout. c must be valid (Validate).
 func Params(c Config) []transformer.ParamSpec {
-	out := textenc.Params(c.TextCfg, c.EmbedDim)[:2] // positional_embedding, text_projection
-	out = append(out, transformer.ParamSpec{Name: LogitScaleName, Shape: []int{}, Init: transformer.InitConstant, Value: c.LogitScaleInit()})
-	out = append(out, vit.Params("visual", c.VisionCfg, c.EmbedDim)...)
-	out = append(out, textenc.Params(c.TextCfg, c.EmbedDim)[2:]...)
-	return out
+	logitScale := transformer.ParamSpec{Name: LogitScaleName, Shape: []int{}, Init: transformer.InitConstant, Value: c.LogitScaleInit()}
+	if c.TextCfg.IsHF() { // CustomTextCLIP: logit_scale, visual.*, text.*
+		out := append([]transformer.ParamSpec{logitScale}, visualParams(c)...)
+		return append(out, hftext.Params("text", mustHF(c))...)
+	}
+	text := textenc.Params(c.TextCfg.Config, c.EmbedDim)
+	out := append(text[:2:2], logitScale) // positional_embedding, text_projection, logit_scale
+	out = append(out, visualParams(c)...)
+	return append(out, text[2:]...)
+}
+
+// visualParams lists the image tower's entries under "visual".
+func visualParams(c Config) []transformer.ParamSpec {
+	if c.VisionCfg.IsTimm() {
+		return timmvit.Params("visual", mustTimm(c))
+	}
+	return vit.Params("visual", c.VisionCfg.Config, c.EmbedDim)
 }
 
 // NumParams counts the model's scalar parameters (logit_scale included, as
@@ -110,13 +125,15 @@ func CheckStateDict(c Config, sd weights.StateDict) error {
 // NoWeightDecay reports whether OpenCLIP excludes a parameter from weight
 // decay: every tensor of rank ≤ 1 (gains, biases, logit_scale,
 // class_embedding) plus the positional embeddings (OpenCLIP's
-// no_weight_decay()).
+// no_weight_decay()), and for a timm tower its pos_embed and cls_token
+// (timm's no_weight_decay()).
 func NoWeightDecay(p transformer.ParamSpec) bool {
 	if len(p.Shape) <= 1 {
 		return true
 	}
 	switch p.Name {
-	case "positional_embedding", "visual.positional_embedding", "visual.class_embedding":
+	case "positional_embedding", "visual.positional_embedding", "visual.class_embedding",
+		"visual.trunk.pos_embed", "visual.trunk.cls_token": // timm's no_weight_decay()
 		return true
 	}
 	return false

@@ -148,10 +148,10 @@ func ParseConfig(data []byte) (clip.Config, error) {
 	c := clip.Config{
 		EmbedDim:  hc.ProjectionDim,
 		QuickGELU: quick,
-		VisionCfg: vit.Config{ImageSize: v.ImageSize, PatchSize: v.PatchSize, Width: v.HiddenSize, Layers: v.NumHiddenLayers,
-			HeadWidth: v.HiddenSize / v.NumAttentionHeads, MLPRatio: vr},
-		TextCfg: textenc.Config{ContextLength: t.MaxPositionEmbeddings, VocabSize: t.VocabSize, Width: t.HiddenSize,
-			Heads: t.NumAttentionHeads, Layers: t.NumHiddenLayers, MLPRatio: tr},
+		VisionCfg: clip.VisionConfig{Config: vit.Config{ImageSize: v.ImageSize, PatchSize: v.PatchSize, Width: v.HiddenSize, Layers: v.NumHiddenLayers,
+			HeadWidth: v.HiddenSize / v.NumAttentionHeads, MLPRatio: vr}},
+		TextCfg: clip.TextConfig{Config: textenc.Config{ContextLength: t.MaxPositionEmbeddings, VocabSize: t.VocabSize, Width: t.HiddenSize,
+			Heads: t.NumAttentionHeads, Layers: t.NumHiddenLayers, MLPRatio: tr}},
 	}
 	if err := c.Validate(); err != nil {
 		return clip.Config{}, fmt.Errorf("hf config: %w", err)
@@ -194,6 +194,9 @@ func mlpRatio(field string, width, intermediate int) (float64, error) {
 func ConfigJSON(c clip.Config, dtype weights.DType) ([]byte, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
+	}
+	if c.VisionCfg.IsTimm() || c.TextCfg.IsHF() {
+		return nil, fmt.Errorf("hf config: transformers' CLIPModel has no timm image tower or Hugging Face text tower; export this model in OpenCLIP's layout")
 	}
 	act := "gelu"
 	if c.QuickGELU {

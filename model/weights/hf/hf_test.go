@@ -19,8 +19,8 @@ func micro(t *testing.T) (clip.Config, weights.StateDict) {
 	t.Helper()
 	cfg := clip.Config{
 		EmbedDim:  6,
-		VisionCfg: vit.Config{ImageSize: 8, PatchSize: 4, Width: 8, Layers: 2, HeadWidth: 4},
-		TextCfg:   textenc.Config{ContextLength: 5, VocabSize: 11, Width: 8, Heads: 2, Layers: 2},
+		VisionCfg: clip.VisionConfig{Config: vit.Config{ImageSize: 8, PatchSize: 4, Width: 8, Layers: 2, HeadWidth: 4}},
+		TextCfg:   clip.TextConfig{Config: textenc.Config{ContextLength: 5, VocabSize: 11, Width: 8, Heads: 2, Layers: 2}},
 	}
 	return cfg, clip.Init(cfg, 7)
 }
