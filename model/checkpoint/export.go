@@ -87,11 +87,11 @@ func WriteHF(dir string, cfg clip.Config, sd weights.StateDict) ([]string, error
 	if err := clip.CheckStateDict(cfg, sd); err != nil {
 		return nil, fmt.Errorf("export: %w", err)
 	}
-	hfsd, err := hf.FromOpenCLIP(sd)
+	cfgJSON, err := hf.ConfigJSON(cfg, dominantDType(sd)) // first: it says which models CLIPModel cannot hold
 	if err != nil {
 		return nil, fmt.Errorf("export: %w", err)
 	}
-	cfgJSON, err := hf.ConfigJSON(cfg, dominantDType(sd))
+	hfsd, err := hf.FromOpenCLIP(sd)
 	if err != nil {
 		return nil, fmt.Errorf("export: %w", err)
 	}

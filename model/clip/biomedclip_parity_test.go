@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -236,5 +237,65 @@ func TestBiomedCLIPShapedVariants(t *testing.T) {
 			feature := v.Tower + "_features"
 			r.check(name, name+" "+feature, graphtest.Float32s(t, outs[0]), floats(t, extras, name+"/"+feature), tolFeatures)
 		})
+	}
+}
+
+// TestBiomedCLIPShapedTrainsAndRunsBF16 differentiates the contrastive loss
+// of the tiny model with respect to every parameter (each must get a
+// finite, non-zero gradient, so the towers can be trained and none is cut
+// off the graph), and runs it bf16-mixed: the features must stay close to
+// OpenCLIP's float32 ones yet differ from them by more than float32
+// rounding, which shows the new towers honour the precision.
+func TestBiomedCLIPShapedTrainsAndRunsBF16(t *testing.T) {
+	ref := loadBiomedRef(t, "tiny")
+	cfg, err := ParseConfigJSON(ref.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := NewStore(cfg, ref.weights)
+	if err != nil {
+		t.Fatal(err)
+	}
+	params := Params(cfg)
+	pixels, tokens := tensorOf(t, ref.cases["pixels"]), tensorOf(t, ref.cases["tokens"])
+	n := min(ref.cases["pixels"].Shape[0], ref.cases["tokens"].Shape[0])
+	grads := graphtest.Run(t, store, func(scope *model.Scope, pixels, tokens *Node) []*Node {
+		img := EncodeImage(scope, cfg, SliceAxis(pixels, 0, AxisRange(0, n)))
+		txt := EncodeText(scope, cfg, SliceAxis(tokens, 0, AxisRange(0, n)))
+		loss := ContrastiveLoss(Logits(scope, img, txt))
+		vars := make([]*Node, len(params))
+		for i, p := range params {
+			vars[i] = store.GetVariable(transformer.VariablePath(p.Name)).NodeValue(pixels.Graph())
+		}
+		return Gradient(loss, vars...)
+	}, pixels, tokens)
+	for i, p := range params {
+		g := graphtest.Float32s(t, grads[i])
+		nonzero := false
+		for _, v := range g {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				t.Fatalf("%s: gradient %g", p.Name, v)
+			}
+			nonzero = nonzero || v != 0
+		}
+		if !nonzero {
+			t.Errorf("%s: gradient is zero everywhere", p.Name)
+		}
+	}
+
+	cfg.Precision = transformer.BFloat16Mixed
+	outs := graphtest.Run(t, store, func(scope *model.Scope, pixels, tokens *Node) []*Node {
+		return []*Node{Normalize(EncodeImage(scope, cfg, pixels)), Normalize(EncodeText(scope, cfg, tokens))}
+	}, pixels, tokens)
+	for i, name := range []string{"image_features_normalized", "text_features_normalized"} {
+		got, want := graphtest.Float32s(t, outs[i]), floats(t, ref.cases, name)
+		diff, cos := maxAbsDiff(got, want), minRowCosine(got, want, cfg.EmbedDim)
+		t.Logf("bf16 %s: max abs diff %.3g, min cosine %.6f", name, diff, cos)
+		if diff > 2e-2 || cos < 0.999 {
+			t.Errorf("%s: bf16 too far from float32 (max abs diff %.3g, min cosine %.6f)", name, diff, cos)
+		}
+		if diff < 1e-4 {
+			t.Errorf("%s: max abs diff %.3g is float32 rounding: the products did not run in bf16", name, diff)
+		}
 	}
 }
