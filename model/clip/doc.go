@@ -4,6 +4,11 @@
 // (initialised to ln(1/0.07), clamped to [0, ln 100] by the optimiser) and
 // the symmetric contrastive loss (loss.go, OpenCLIP's ClipLoss).
 //
+// The configuration chooses other towers as OpenCLIP's does: a
+// vision_cfg.timm_model_name puts a timm ViT (package timmvit) under
+// "visual", and a text_cfg.hf_model_name a Hugging Face BERT (package
+// hftext) under "text", OpenCLIP's CustomTextCLIP layout (towers.go).
+//
 // The model's parameters are a weights.StateDict with OpenCLIP's names; a
 // Config (OpenCLIP's model-config JSON) lists them (Params), initialises
 // them (Init) and moves them in and out of a GoMLX store (NewStore,
