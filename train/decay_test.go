@@ -15,8 +15,8 @@ import (
 func TestDecayRulesCountAsOpenCLIP(t *testing.T) {
 	tiny := clip.Config{
 		EmbedDim:  32,
-		VisionCfg: vit.Config{ImageSize: 32, PatchSize: 8, Width: 64, Layers: 2, HeadWidth: 32},
-		TextCfg:   textenc.Config{ContextLength: 77, VocabSize: 49408, Width: 64, Heads: 2, Layers: 2},
+		VisionCfg: clip.VisionConfig{Config: vit.Config{ImageSize: 32, PatchSize: 8, Width: 64, Layers: 2, HeadWidth: 32}},
+		TextCfg:   clip.TextConfig{Config: textenc.Config{ContextLength: 77, VocabSize: 49408, Width: 64, Heads: 2, Layers: 2}},
 	}
 	cases := []struct {
 		rule DecayRule

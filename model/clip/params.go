@@ -125,15 +125,15 @@ func CheckStateDict(c Config, sd weights.StateDict) error {
 // NoWeightDecay reports whether OpenCLIP excludes a parameter from weight
 // decay: every tensor of rank ≤ 1 (gains, biases, logit_scale,
 // class_embedding) plus the positional embeddings (OpenCLIP's
-// no_weight_decay()), and for a timm tower its pos_embed and cls_token
-// (timm's no_weight_decay()).
+// no_weight_decay()). A timm tower's pos_embed and cls_token are decayed:
+// open_clip 2.32.0's TimmModel has no no_weight_decay(), so
+// CustomTextCLIP's finds nothing there.
 func NoWeightDecay(p transformer.ParamSpec) bool {
 	if len(p.Shape) <= 1 {
 		return true
 	}
 	switch p.Name {
-	case "positional_embedding", "visual.positional_embedding", "visual.class_embedding",
-		"visual.trunk.pos_embed", "visual.trunk.cls_token": // timm's no_weight_decay()
+	case "positional_embedding", "visual.positional_embedding", "visual.class_embedding":
 		return true
 	}
 	return false
