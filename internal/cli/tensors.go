@@ -28,7 +28,7 @@ type tensorSource struct {
 // batch size.
 func openTensorSource(cfg *config.Config, model clip.Config) (*tensorSource, error) {
 	f, err := batchfile.Open(cfg.Data.Tensors, batchfile.Shape{
-		ImageSize: model.VisionCfg.ImageSize, ContextLength: model.TextCfg.ContextLength, VocabSize: model.TextCfg.VocabSize})
+		ImageSize: model.VisionCfg.ImageSize, ContextLength: model.TextCfg.ContextLength, VocabSize: model.TextCfg.TokenVocabSize()})
 	if err != nil {
 		return nil, fmt.Errorf("data.tensors: %w", err)
 	}
