@@ -11,7 +11,8 @@
 // leaderboard_metrics (the suite's metrics setting: acc1 by default for
 // classification and probes, mean_recall for retrieval). Means only use the
 // tasks every compared model was evaluated on, so models are compared on the
-// same tasks; skipped tasks are listed with their reason.
+// same tasks; skipped and failed tasks are listed with their reasons (and, in
+// the CSV, in each model's status column).
 package leaderboard
 
 import (
@@ -62,6 +63,8 @@ type Row struct {
 	Cells [][]Cell
 	// Skipped[j] holds model j's skip reason, if skipped.
 	Skipped []string
+	// Failed[j] holds model j's error, if the task failed.
+	Failed []string
 }
 
 // Headline is the row's headline cells, one per model.
@@ -115,14 +118,18 @@ func Build(suite string, runs []Run) *Board {
 					metrics = []string{tasks.MetricAcc1}
 				}
 				row := Row{Task: r.Task, Domain: r.Domain, Kind: r.Kind, Metrics: metrics,
-					Cells: make([][]Cell, len(metrics)), Skipped: make([]string, len(runs))}
+					Cells: make([][]Cell, len(metrics)), Skipped: make([]string, len(runs)), Failed: make([]string, len(runs))}
 				for m := range row.Cells {
 					row.Cells[m] = make([]Cell, len(runs))
 				}
 				b.Rows = append(b.Rows, row)
 			}
 			row := &b.Rows[i]
-			if r.Skipped {
+			switch {
+			case r.Failed:
+				row.Failed[j] = r.Reason
+				continue
+			case r.Skipped:
 				row.Skipped[j] = r.Reason
 				continue
 			}
@@ -198,7 +205,8 @@ func (b *Board) Markdown() string {
 	var s strings.Builder
 	fmt.Fprintf(&s, "# Leaderboard: %s\n\n", b.Suite)
 	s.WriteString("Values are percentages. Each task is ranked by its headline metric (the first of its `metrics`);\n" +
-		"brackets give the 95% bootstrap interval where one is computed. – marks a task that was skipped or lacks the metric.\n" +
+		"brackets give the 95% bootstrap interval where one is computed. – marks a task that was skipped or lacks the metric,\n" +
+		"**failed** one that could not be evaluated (reasons below).\n" +
 		"Means average the headline metric over the tasks every model was evaluated on.\n\n")
 	header := func(first ...string) {
 		cols := append(first, b.Models...)
@@ -210,6 +218,9 @@ func (b *Board) Markdown() string {
 		cells := make([]string, len(b.Models))
 		for j, c := range row.Headline() {
 			cells[j] = c.markdown()
+			if row.Failed[j] != "" {
+				cells[j] = "**failed**"
+			}
 		}
 		fmt.Fprintf(&s, "| %s | %s | %s | %s | %s |\n", row.Task, domainName(row.Domain), row.Kind, row.Metrics[0], strings.Join(cells, " | "))
 	}
@@ -251,13 +262,19 @@ func (b *Board) Markdown() string {
 			}
 		}
 	}
-	var skipped []string
+	var skipped, failed []string
 	for _, row := range b.Rows {
-		for j, reason := range row.Skipped {
-			if reason != "" {
-				skipped = append(skipped, fmt.Sprintf("- %s (%s): %s", row.Task, b.Models[j], reason))
+		for j := range b.Models {
+			if reason := row.Skipped[j]; reason != "" {
+				skipped = append(skipped, fmt.Sprintf("- %s (%s): %s", row.Task, b.Models[j], oneLine(reason)))
+			}
+			if reason := row.Failed[j]; reason != "" {
+				failed = append(failed, fmt.Sprintf("- %s (%s): %s", row.Task, b.Models[j], oneLine(reason)))
 			}
 		}
+	}
+	if len(failed) > 0 {
+		fmt.Fprintf(&s, "\n## Failed (%d)\n\nThese tasks could not be evaluated; the others' results are unaffected.\n\n%s\n", len(failed), strings.Join(failed, "\n"))
 	}
 	if len(skipped) > 0 {
 		fmt.Fprintf(&s, "\n## Skipped (%d)\n\n%s\n", len(skipped), strings.Join(skipped, "\n"))
@@ -265,15 +282,31 @@ func (b *Board) Markdown() string {
 	return s.String()
 }
 
+// oneLine joins a multi-line reason (errors.Join's) with "; ".
+func oneLine(s string) string { return strings.ReplaceAll(strings.TrimSpace(s), "\n", "; ") }
+
+// status is a task row's status column of model j: empty when evaluated,
+// else "skipped: …" or "failed: …" with the reason.
+func (r Row) status(j int) string {
+	switch {
+	case r.Failed[j] != "":
+		return "failed: " + oneLine(r.Failed[j])
+	case r.Skipped[j] != "":
+		return "skipped: " + oneLine(r.Skipped[j])
+	}
+	return ""
+}
+
 // WriteCSV writes the leaderboard as CSV: one row per task and leaderboard
 // metric (level "task"), per domain and overall (levels "domain",
-// "overall", headline metric); per model three columns, the value (a
-// fraction) and its interval bounds. Empty cells mean no value.
+// "overall", headline metric); per model four columns, the value (a
+// fraction), its interval bounds and the status (empty, or "skipped: …" /
+// "failed: …" with the reason). Empty cells mean no value.
 func (b *Board) WriteCSV(w io.Writer) error {
 	cw := csv.NewWriter(w)
 	head := []string{"level", "name", "domain", "kind", "metric", "tasks"}
 	for _, m := range b.Models {
-		head = append(head, m, m+" ci_low", m+" ci_high")
+		head = append(head, m, m+" ci_low", m+" ci_high", m+" status")
 	}
 	rows := [][]string{head}
 	num := func(v float64, ok bool) string {
@@ -285,8 +318,8 @@ func (b *Board) WriteCSV(w io.Writer) error {
 	for _, row := range b.Rows {
 		for m, key := range row.Metrics {
 			rec := []string{"task", row.Task, row.Domain, string(row.Kind), key, "1"}
-			for _, c := range row.Cells[m] {
-				rec = append(rec, num(c.Value, c.OK), num(c.Low, c.OK && c.HasCI), num(c.High, c.OK && c.HasCI))
+			for j, c := range row.Cells[m] {
+				rec = append(rec, num(c.Value, c.OK), num(c.Low, c.OK && c.HasCI), num(c.High, c.OK && c.HasCI), row.status(j))
 			}
 			rows = append(rows, rec)
 		}
@@ -298,7 +331,7 @@ func (b *Board) WriteCSV(w io.Writer) error {
 		}
 		rec := []string{level, m.Name, domain, "", "headline", fmt.Sprint(m.Tasks)}
 		for _, v := range m.Values {
-			rec = append(rec, num(v, true), "", "")
+			rec = append(rec, num(v, true), "", "", "")
 		}
 		rows = append(rows, rec)
 	}

@@ -26,12 +26,17 @@ func result(task, domain string, kind tasks.Kind, metrics tasks.Metrics) tasks.R
 	return r
 }
 
+func failed(task, domain string) tasks.Result {
+	return tasks.Result{Task: task, Domain: domain, Kind: tasks.ZeroShotClassification, Failed: true, Reason: "label \"x\" is not a class\nsecond line", LeaderboardMetrics: []string{tasks.MetricAcc1}}
+}
+
 func skipped(task, domain string) tasks.Result {
 	return tasks.Result{Task: task, Domain: domain, Kind: tasks.ZeroShotClassification, Skipped: true, Reason: "no folder at x", LeaderboardMetrics: []string{tasks.MetricAcc1}}
 }
 
 // runs: model a has all four tasks; model b lacks "derm", which is then
-// left out of every mean (for both models).
+// left out of every mean (for both models); c failed on "colon" and was
+// skipped on "derm", so only lung and roco are common to all three.
 func runs() []Run {
 	acc := func(v, lo, hi float64) tasks.Metrics {
 		return tasks.Metrics{"acc1": v, "acc1_ci_low": lo, "acc1_ci_high": hi, "mean_per_class_recall": v / 2}
@@ -49,15 +54,21 @@ func runs() []Run {
 			result("roco", "radiology", tasks.Retrieval, tasks.Metrics{"mean_recall": 0.5, "text_retrieval_recall@1": 0.2}),
 			skipped("derm", "dermatology"),
 		}},
+		{Model: "c", Results: []tasks.Result{
+			result("lung", "pathology", tasks.ZeroShotClassification, acc(0.7, 0.6, 0.8)),
+			failed("colon", "pathology"),
+			result("roco", "radiology", tasks.Retrieval, tasks.Metrics{"mean_recall": 0.4, "text_retrieval_recall@1": 0.2}),
+			skipped("derm", "dermatology"),
+		}},
 	}
 }
 
 func TestBuild(t *testing.T) {
 	b := Build("s", runs())
-	if !reflect.DeepEqual(b.Models, []string{"a", "b"}) || len(b.Rows) != 4 {
+	if !reflect.DeepEqual(b.Models, []string{"a", "b", "c"}) || len(b.Rows) != 4 {
 		t.Fatalf("board %+v", b)
 	}
-	want := map[string][]float64{"pathology": {0.7, 0.7}, "radiology": {0.3, 0.5}}
+	want := map[string][]float64{"pathology": {0.8, 0.9, 0.7}, "radiology": {0.3, 0.5, 0.4}}
 	for _, d := range b.Domains {
 		switch d.Name {
 		case "dermatology":
@@ -72,9 +83,13 @@ func TestBuild(t *testing.T) {
 			}
 		}
 	}
-	// Overall: lung, colon, roco (derm is not common): a (0.8+0.6+0.3)/3, b (0.9+0.5+0.5)/3.
-	if o := b.Overall; o.Tasks != 3 || o.Total != 4 || math.Abs(o.Values[0]-1.7/3) > 1e-12 || math.Abs(o.Values[1]-1.9/3) > 1e-12 {
+	// Overall: lung, roco (colon failed for c, derm skipped for b and c):
+	// a (0.8+0.3)/2, b (0.9+0.5)/2, c (0.7+0.4)/2.
+	if o := b.Overall; o.Tasks != 2 || o.Total != 4 || math.Abs(o.Values[0]-0.55) > 1e-12 || math.Abs(o.Values[1]-0.7) > 1e-12 || math.Abs(o.Values[2]-0.55) > 1e-12 {
 		t.Errorf("overall %+v", o)
+	}
+	if b.Rows[1].Failed[2] == "" || b.Rows[1].Failed[0] != "" || b.Rows[3].Skipped[1] == "" {
+		t.Errorf("failed/skipped reasons: %+v", b.Rows)
 	}
 }
 
@@ -96,10 +111,10 @@ func TestWrite(t *testing.T) {
 
 	var results []tasks.Result
 	data, _ := os.ReadFile(filepath.Join(dir, ResultsFile))
-	if err := json.Unmarshal(data, &results); err != nil || len(results) != 8 {
+	if err := json.Unmarshal(data, &results); err != nil || len(results) != 12 {
 		t.Fatalf("results.json: %d results, %v", len(results), err)
 	}
-	for _, key := range []string{`"dataset": "lung"`, `"task": "zeroshot_classification"`, `"acc1": 0.8`} {
+	for _, key := range []string{`"dataset": "lung"`, `"task": "zeroshot_classification"`, `"acc1": 0.8`, `"failed": true`, `"reason": "label \"x\" is not a class\nsecond line"`} {
 		if !bytes.Contains(data, []byte(key)) {
 			t.Errorf("results.json lacks %s", key)
 		}
@@ -108,13 +123,16 @@ func TestWrite(t *testing.T) {
 	md, _ := os.ReadFile(filepath.Join(dir, MarkdownFile))
 	for _, line := range []string{
 		"# Leaderboard: suite-x",
-		"| lung | pathology | zeroshot_classification | acc1 | 80.0 [70.0, 90.0] | 90.0 [80.0, 100.0] |",
-		"| roco | radiology | retrieval | mean_recall | 30.0 | 50.0 |",
-		"| derm | dermatology | zeroshot_classification | acc1 | 50.0 [40.0, 60.0] | – |",
-		"| pathology | 2 of 2 | 70.0 | 70.0 |",
-		"| dermatology | 0 of 1 | – | – |",
-		"| **overall** | 3 of 4 | 56.7 | 63.3 |",
-		"| lung | mean_per_class_recall | 40.0 | 45.0 |",
+		"| lung | pathology | zeroshot_classification | acc1 | 80.0 [70.0, 90.0] | 90.0 [80.0, 100.0] | 70.0 [60.0, 80.0] |",
+		"| colon | pathology | zeroshot_classification | acc1 | 60.0 [50.0, 70.0] | 50.0 [40.0, 60.0] | **failed** |",
+		"| roco | radiology | retrieval | mean_recall | 30.0 | 50.0 | 40.0 |",
+		"| derm | dermatology | zeroshot_classification | acc1 | 50.0 [40.0, 60.0] | – | – |",
+		"| pathology | 1 of 2 | 80.0 | 90.0 | 70.0 |",
+		"| dermatology | 0 of 1 | – | – | – |",
+		"| **overall** | 2 of 4 | 55.0 | 70.0 | 55.0 |",
+		"| lung | mean_per_class_recall | 40.0 | 45.0 | 35.0 |",
+		"## Failed (1)",
+		"- colon (c): label \"x\" is not a class; second line",
 		"- derm (b): no folder at x",
 	} {
 		if !strings.Contains(string(md), line+"\n") {
@@ -131,7 +149,7 @@ func TestWrite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(rows[0], ","); got != "level,name,domain,kind,metric,tasks,a,a ci_low,a ci_high,b,b ci_low,b ci_high" {
+	if got := strings.Join(rows[0], ","); got != "level,name,domain,kind,metric,tasks,a,a ci_low,a ci_high,a status,b,b ci_low,b ci_high,b status,c,c ci_low,c ci_high,c status" {
 		t.Errorf("csv header %s", got)
 	}
 	find := func(level, name, metric string) []string {
@@ -141,15 +159,18 @@ func TestWrite(t *testing.T) {
 			}
 		}
 		t.Errorf("csv has no %s row %s/%s", level, name, metric)
-		return make([]string, 12)
+		return make([]string, 18)
 	}
-	if r := find("task", "lung", "acc1"); strings.Join(r[6:], ",") != "0.800000,0.700000,0.900000,0.900000,0.800000,1.000000" {
+	if r := find("task", "lung", "acc1"); strings.Join(r[6:14], ",") != "0.800000,0.700000,0.900000,,0.900000,0.800000,1.000000," {
 		t.Errorf("lung row %q", r)
 	}
-	if r := find("task", "derm", "acc1"); strings.Join(r[9:], ",") != ",," {
+	if r := find("task", "derm", "acc1"); strings.Join(r[10:14], ",") != ",,,skipped: no folder at x" {
 		t.Errorf("skipped derm row %q", r)
 	}
-	if r := find("overall", "overall", "headline"); r[5] != "3" || r[6] != "0.566667" || r[9] != "0.633333" {
+	if r := find("task", "colon", "acc1"); strings.Join(r[14:], ",") != `,,,failed: label "x" is not a class; second line` {
+		t.Errorf("failed colon row %q", r)
+	}
+	if r := find("overall", "overall", "headline"); r[5] != "2" || r[6] != "0.550000" || r[10] != "0.700000" {
 		t.Errorf("overall row %q", r)
 	}
 

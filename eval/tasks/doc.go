@@ -11,7 +11,9 @@
 // are CLIP_benchmark's ("acc1", "acc5", "mean_per_class_recall",
 // "image_retrieval_recall@5", …) plus macro_f1, mean_recall and a seeded
 // bootstrap interval of every classification metric. A task whose data is
-// absent is reported as skipped, not failed.
+// absent is reported as skipped; a task that cannot be evaluated (invalid in
+// the suite file, or with malformed data) is reported as failed, with the
+// reason, and the suite's other tasks still run.
 //
 //	suite, err := tasks.LoadSuite("configs/suites/biomedica40.yaml")
 //	results, err := tasks.Run(ctx, suite, tasks.Env{

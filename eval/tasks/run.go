@@ -2,6 +2,7 @@ package tasks
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"slices"
@@ -115,8 +116,13 @@ type Result struct {
 	// Seconds is the task's wall time.
 	Seconds float64 `json:"seconds"`
 	// Skipped is set, with the reason, when the task's data is absent.
-	Skipped bool   `json:"skipped,omitempty"`
-	Reason  string `json:"reason,omitempty"`
+	Skipped bool `json:"skipped,omitempty"`
+	// Failed is set, with the error as the reason, when the task could not
+	// be evaluated: its definition is invalid, or its data is malformed (a
+	// label that is no class, an image that does not decode, a missing
+	// column). The suite's other tasks still run.
+	Failed bool   `json:"failed,omitempty"`
+	Reason string `json:"reason,omitempty"`
 	// Warnings are problems that did not stop the task (a cache that could
 	// not be written).
 	Warnings []string `json:"warnings,omitempty"`
@@ -125,26 +131,67 @@ type Result struct {
 }
 
 // Run validates the suite and runs its tasks in order, returning one Result
-// per task. A task whose data is absent is reported skipped; any other
-// failure stops the run and is returned, with the results of the tasks
-// finished before it.
+// per task. A task whose data is absent is reported skipped. A task that
+// fails — its definition is invalid (see LoadOptions.KeepInvalid) or its
+// data malformed — is reported failed, with the error as its reason, and
+// the others still run: one bad task does not cost the rest of the suite
+// (Failures collects them). Run itself fails only when env is incomplete,
+// the suite as a whole is invalid, or ctx is cancelled; then the results
+// of the tasks finished before come back with the error.
 func Run(ctx context.Context, suite *Suite, env Env) ([]Result, error) {
 	env, err := env.withDefaults()
 	if err != nil {
 		return nil, err
 	}
-	if err := suite.Validate(); err != nil {
+	invalid, err := suite.taskErrors()
+	if err != nil {
 		return nil, err
 	}
 	var results []Result
-	for _, t := range suite.Tasks {
+	seen := map[string]bool{}
+	for i, t := range suite.Tasks {
+		if err := invalid[i]; err != nil {
+			// Results are keyed by name: an unnamed or duplicate task gets its position.
+			if strings.TrimSpace(t.Name) == "" || seen[t.Name] {
+				t.Name = strings.TrimSpace(t.Name + fmt.Sprintf(" (tasks[%d])", i))
+			}
+			results = append(results, failed(t.withDefaults(), fmt.Errorf("invalid task: %w", err), 0))
+			continue
+		}
+		seen[t.Name] = true
 		r, err := RunTask(ctx, t, env)
 		if err != nil {
-			return results, fmt.Errorf("suite %s: task %q: %w", suite.Name, t.Name, err)
+			if ctx.Err() != nil {
+				return results, fmt.Errorf("suite %s: task %q: %w", suite.Name, t.Name, err)
+			}
+			r = failed(t.withDefaults(), err, r.Seconds)
 		}
 		results = append(results, r)
 	}
 	return results, nil
+}
+
+// failed is the Result of a task that could not be evaluated.
+func failed(t Task, err error, seconds float64) Result {
+	return Result{Task: t.Name, Kind: t.Kind, Domain: t.Domain, LeaderboardMetrics: t.Metrics, Source: t.Source,
+		Failed: true, Reason: err.Error(), Seconds: seconds}
+}
+
+// Failures joins the reasons of the failed results, one "task …: reason"
+// each (with the model when set); nil when none failed.
+func Failures(results []Result) error {
+	var errs []error
+	for _, r := range results {
+		if !r.Failed {
+			continue
+		}
+		if r.Model != "" {
+			errs = append(errs, fmt.Errorf("%s: task %q: %s", r.Model, r.Task, r.Reason))
+		} else {
+			errs = append(errs, fmt.Errorf("task %q: %s", r.Task, r.Reason))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // RunTask runs one task (validated by the caller, as Run does). Data that

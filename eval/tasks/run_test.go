@@ -298,15 +298,25 @@ func TestRunErrors(t *testing.T) {
 		Classes: []string{"0", "90"}, Templates: []string{"{c}"},
 	}}}
 	env := tasks.Env{Encoder: angleEncoder{}, Tokenize: tasks.FromTokenizer(tokenizer.NewByteLevel(16)), Image: decodePNG}
-	_, err := tasks.Run(context.Background(), suite, env)
-	if err == nil || !strings.Contains(err.Error(), `task "bad-label"`) || !strings.Contains(err.Error(), `sample "a"`) || !strings.Contains(err.Error(), "label 7 outside the 2 classes") {
-		t.Errorf("error %v", err)
+	results, err := tasks.Run(context.Background(), suite, env)
+	if err != nil || len(results) != 1 {
+		t.Fatalf("%d results, %v; want the failed task reported", len(results), err)
+	}
+	if r := results[0]; !r.Failed || !strings.Contains(r.Reason, `sample "a"`) || !strings.Contains(r.Reason, "label 7 outside the 2 classes") {
+		t.Errorf("bad label: %+v", r)
+	}
+	if _, err := tasks.RunTask(context.Background(), suite.Tasks[0], env); err == nil || !strings.Contains(err.Error(), "label 7 outside the 2 classes") {
+		t.Errorf("RunTask: %v", err)
 	}
 	if _, err := tasks.Run(context.Background(), suite, tasks.Env{}); err == nil || !strings.Contains(err.Error(), "Encoder, Tokenize, Image not set") {
 		t.Errorf("empty env: %v", err)
 	}
 	suite.Tasks[0].Kind = "nonsense"
-	if _, err := tasks.Run(context.Background(), suite, env); err == nil || !strings.Contains(err.Error(), "kind") {
-		t.Errorf("invalid suite: %v", err)
+	results, err = tasks.Run(context.Background(), suite, env)
+	if err != nil || len(results) != 1 || !results[0].Failed || !strings.Contains(results[0].Reason, `kind: unknown kind "nonsense"`) {
+		t.Errorf("invalid task: %+v, %v", results, err)
+	}
+	if _, err := tasks.Run(context.Background(), &tasks.Suite{Name: "empty"}, env); err == nil || !strings.Contains(err.Error(), "no tasks") {
+		t.Errorf("empty suite: %v", err)
 	}
 }

@@ -182,6 +182,11 @@ type Task struct {
 	// licence. Documentation only: copied into results, not interpreted.
 	Source  string `yaml:"source"`
 	License string `yaml:"license"`
+
+	// problems are what made the task's YAML undecodable (an unknown key, a
+	// value of the wrong type), kept by LoadOptions.KeepInvalid and
+	// reported by Validate.
+	problems []*FieldError
 }
 
 // fieldLines records where a task and its keys are in the suite file.
@@ -272,7 +277,10 @@ func (e *FieldError) Error() string {
 	if e.Index >= 0 {
 		fmt.Fprintf(&b, "task %q (tasks[%d]): ", e.Task, e.Index)
 	}
-	fmt.Fprintf(&b, "%s: %s", e.Field, e.Msg)
+	if e.Field != "" {
+		fmt.Fprintf(&b, "%s: ", e.Field)
+	}
+	b.WriteString(e.Msg)
 	return b.String()
 }
 
@@ -281,6 +289,13 @@ type LoadOptions struct {
 	// DataRoot, when set, replaces the suite's data_root (relative to the
 	// working directory), e.g. from a --data-root flag.
 	DataRoot string
+	// KeepInvalid keeps tasks that fail validation (an unknown key, a value
+	// of the wrong type, a missing or contradictory field) instead of
+	// refusing the whole suite: Validate still lists their errors, and Run
+	// reports each such task as failed, with its errors, while the others
+	// run. Problems of the suite itself (YAML syntax, unknown top-level
+	// keys, no tasks) are errors still.
+	KeepInvalid bool
 }
 
 // LoadSuite reads a suite from a YAML file: LoadSuiteWith with no options.
@@ -296,7 +311,7 @@ func LoadSuiteWith(path string, opts LoadOptions) (*Suite, error) {
 	if err != nil {
 		return nil, fmt.Errorf("suite: %w", err)
 	}
-	s, err := parseSuite(data, path)
+	s, err := parseSuite(data, path, opts.KeepInvalid)
 	if err != nil {
 		return nil, err
 	}
@@ -329,7 +344,12 @@ func LoadSuiteWith(path string, opts LoadOptions) (*Suite, error) {
 		s.Tasks[i] = t.withDefaults()
 	}
 	if err := s.Validate(); err != nil {
-		return nil, err
+		if !opts.KeepInvalid {
+			return nil, err
+		}
+		if _, err := s.taskErrors(); err != nil {
+			return nil, err
+		}
 	}
 	return s, nil
 }
@@ -384,8 +404,10 @@ func ExpandEnv(s string) (string, error) {
 }
 
 // parseSuite decodes YAML strictly, checking unknown keys itself first so the
-// error can name the task as well as the line.
-func parseSuite(data []byte, path string) (*Suite, error) {
+// error can name the task as well as the line. With keep, a task's unknown
+// keys and undecodable values are recorded on the task (Task.problems)
+// instead of failing the suite.
+func parseSuite(data []byte, path string, keep bool) (*Suite, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, fmt.Errorf("suite %s: %w", path, err)
@@ -418,15 +440,62 @@ func parseSuite(data []byte, path string) (*Suite, error) {
 			if name := mappingValue(item, "name"); name != "" {
 				where = fmt.Sprintf("task %q (tasks[%d])", name, j)
 			}
-			if err := checkKeys(item, reflect.TypeFor[Task](), path, where); err != nil {
+			if err := checkKeys(item, reflect.TypeFor[Task](), path, where); err != nil && !keep {
 				return nil, err
 			}
 		}
+	}
+	if keep {
+		return decodeLeniently(s, doc, path)
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(s); err != nil {
 		return nil, fmt.Errorf("suite %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// decodeLeniently decodes the suite's own fields strictly and each task on
+// its own, recording a task's unknown keys and type errors on it.
+func decodeLeniently(s *Suite, doc *yaml.Node, path string) (*Suite, error) {
+	var head struct {
+		Name     string `yaml:"name"`
+		DataRoot string `yaml:"data_root"`
+	}
+	if err := doc.Decode(&head); err != nil {
+		return nil, fmt.Errorf("suite %s: %w", path, err)
+	}
+	s.Name, s.DataRoot = head.Name, head.DataRoot
+	for i := 0; i+1 < len(doc.Content); i += 2 {
+		if doc.Content[i].Value != "tasks" {
+			continue
+		}
+		list := doc.Content[i+1]
+		if list.Kind != yaml.SequenceNode {
+			return nil, fmt.Errorf("suite %s:%d: tasks: want a list of tasks", path, list.Line)
+		}
+		for j, item := range list.Content {
+			var t Task
+			if item.Kind == yaml.MappingNode {
+				known := yamlKeys(reflect.TypeFor[Task]())
+				for k := 0; k+1 < len(item.Content); k += 2 {
+					if key := item.Content[k]; !slices.Contains(known, key.Value) {
+						t.problems = append(t.problems, &FieldError{File: path, Line: key.Line, Index: j, Field: key.Value,
+							Msg: fmt.Sprintf("unknown key (known keys: %s)", strings.Join(known, ", "))})
+					}
+				}
+			}
+			if err := item.Decode(&t); err != nil {
+				msg := err.Error()
+				var te *yaml.TypeError
+				if errors.As(err, &te) {
+					msg = strings.Join(te.Errors, "; ")
+				}
+				t.problems = append(t.problems, &FieldError{File: path, Line: item.Line, Index: j, Msg: msg})
+			}
+			s.Tasks = append(s.Tasks, t)
+		}
 	}
 	return s, nil
 }
@@ -485,6 +554,11 @@ func (s *Suite) Validate() error {
 	for i, raw := range s.Tasks {
 		t := raw.withDefaults()
 		bad := func(field, format string, args ...any) { add(i, t.Name, field, format, args...) }
+		for _, p := range raw.problems {
+			e := *p // Select renumbers tasks
+			e.Index, e.Task = i, t.Name
+			errs = append(errs, &e)
+		}
 		switch {
 		case strings.TrimSpace(t.Name) == "":
 			bad("name", "required")
@@ -515,6 +589,38 @@ func (s *Suite) Validate() error {
 	}
 	errs = append(errs, s.validateDatasets())
 	return errors.Join(errs...)
+}
+
+// taskErrors splits Validate's errors into those of single tasks, by index
+// in s.Tasks, and those of the suite itself, which are returned as the error.
+func (s *Suite) taskErrors() (map[int]error, error) {
+	err := s.Validate()
+	if err == nil {
+		return nil, nil
+	}
+	perTask := map[int][]error{}
+	var suite []error
+	for _, e := range flatten(err) {
+		var fe *FieldError
+		if errors.As(e, &fe) && fe.Index >= 0 && fe.Index < len(s.Tasks) {
+			perTask[fe.Index] = append(perTask[fe.Index], e)
+		} else {
+			suite = append(suite, e)
+		}
+	}
+	out := make(map[int]error, len(perTask))
+	for i, errs := range perTask {
+		out[i] = errors.Join(errs...)
+	}
+	return out, errors.Join(suite...)
+}
+
+// flatten undoes errors.Join.
+func flatten(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
 }
 
 func kindList() string {

@@ -128,7 +128,7 @@ func EvalEnv(enc tasks.Encoder, tok tokenizer.Tokenizer, model clip.Config, batc
 func Summary(results []tasks.Result) map[string]float64 {
 	out := make(map[string]float64)
 	for _, r := range results {
-		if r.Skipped {
+		if r.Skipped || r.Failed {
 			continue
 		}
 		for k, v := range r.Metrics {
@@ -147,7 +147,11 @@ func PrintResults(w io.Writer, results []tasks.Result, synthetic bool) {
 	fmt.Fprintf(w, "\nEvaluation%s\n", label)
 	fmt.Fprintf(w, "%-12s %-24s %8s  %s\n", "task", "kind", "examples", "metrics")
 	for _, r := range results {
-		if r.Skipped {
+		switch {
+		case r.Failed:
+			fmt.Fprintf(w, "%-12s %-24s %8s  FAILED: %s\n", r.Task, r.Kind, "-", strings.ReplaceAll(r.Reason, "\n", "; "))
+			continue
+		case r.Skipped:
 			fmt.Fprintf(w, "%-12s %-24s %8s  skipped: %s\n", r.Task, r.Kind, "-", r.Reason)
 			continue
 		}

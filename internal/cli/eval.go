@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -141,18 +142,27 @@ const PrecisionUsage = "arithmetic of the encoders' matrix products, `MODE` f32 
 // Eval runs cmd/eval: it evaluates each checkpoint on the suite, prints a
 // table per model and the per-domain means, writes the leaderboard files to
 // args.Output, and returns every result (each with Model and Pretrained set).
+//
+// Nothing finished is lost to one failure: a malformed task (invalid in the
+// suite file, or with malformed data) is reported failed and the others
+// run; a checkpoint that cannot be evaluated does not stop the others; an
+// interrupt stops the run. In each case the results obtained so far are
+// written, and the returned error lists what failed.
 func Eval(ctx context.Context, args EvalArgs) ([]tasks.Result, error) {
 	start := time.Now()
 	models, err := parseModels(args)
 	if err != nil {
 		return nil, err
 	}
-	suite, err := tasks.LoadSuiteWith(args.Suite, tasks.LoadOptions{DataRoot: args.DataRoot})
+	suite, err := tasks.LoadSuiteWith(args.Suite, tasks.LoadOptions{DataRoot: args.DataRoot, KeepInvalid: true})
 	if err != nil {
 		return nil, err
 	}
 	if suite, err = suite.Select(args.Tasks); err != nil {
 		return nil, err
+	}
+	if err := suite.Validate(); err != nil {
+		fmt.Fprintf(args.Out, "warning: malformed tasks in %s are reported as failed; the other tasks run:\n%v\n\n", args.Suite, err)
 	}
 	var fc tasks.FeatureCache
 	if args.CacheDir != "" {
@@ -160,19 +170,31 @@ func Eval(ctx context.Context, args EvalArgs) ([]tasks.Result, error) {
 	}
 	var runs []leaderboard.Run
 	var all []tasks.Result
+	var errs []error
 	for _, m := range models {
 		results, err := evalCheckpoint(ctx, args, m, suite, fc)
-		if err != nil {
-			return all, fmt.Errorf("%s: %w", m.label, err)
+		if len(results) > 0 {
+			runs = append(runs, leaderboard.Run{Model: m.label, Results: results})
+			all = append(all, results...)
 		}
-		runs = append(runs, leaderboard.Run{Model: m.label, Results: results})
-		all = append(all, results...)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", m.label, err))
+			if ctx.Err() != nil {
+				break
+			}
+			fmt.Fprintf(args.Out, "\n%s: %v\n", m.label, err)
+		}
+	}
+	if len(runs) == 0 {
+		return all, errors.Join(errs...)
 	}
 	board := leaderboard.Build(suite.Name, runs)
 	printMeans(args.Out, board)
-	done, cached, skipped := 0, 0, 0
+	done, cached, skipped, failed := 0, 0, 0, 0
 	for _, r := range all {
 		switch {
+		case r.Failed:
+			failed++
 		case r.Skipped:
 			skipped++
 		case r.FeaturesCached:
@@ -182,19 +204,22 @@ func Eval(ctx context.Context, args EvalArgs) ([]tasks.Result, error) {
 			done++
 		}
 	}
-	fmt.Fprintf(args.Out, "\n%d task runs evaluated (%d from cached features), %d skipped; wall time %s\n",
-		done, cached, skipped, time.Since(start).Round(10*time.Millisecond))
+	fmt.Fprintf(args.Out, "\n%d task runs evaluated (%d from cached features), %d skipped, %d failed; wall time %s\n",
+		done, cached, skipped, failed, time.Since(start).Round(10*time.Millisecond))
 	if skipped > 0 {
 		fmt.Fprintf(args.Out, "skipped tasks have no data under %s: set $BMCA_EVAL_DATA or --data-root (layouts: configs/suites/README.md)\n", suite.DataDir())
 	}
 	if args.Output != "" {
 		files, err := leaderboard.Write(args.Output, board, runs)
 		if err != nil {
-			return all, err
+			return all, errors.Join(append(errs, err)...)
 		}
 		fmt.Fprintf(args.Out, "wrote %s\n", strings.Join(files, ", "))
 	}
-	return all, nil
+	if err := tasks.Failures(all); err != nil {
+		errs = append(errs, fmt.Errorf("%d task runs failed (the other results are complete):\n%w", failed, err))
+	}
+	return all, errors.Join(errs...)
 }
 
 // evalCheckpoint loads one checkpoint and runs the suite on it.
@@ -261,11 +286,8 @@ func evalCheckpoint(ctx context.Context, args EvalArgs, m modelSpec, suite *task
 	for i := range results {
 		results[i].Model, results[i].Pretrained = m.label, pretrained
 	}
-	if err != nil {
-		return results, err
-	}
 	printTable(args.Out, m.label, results, synthetic)
-	return results, nil
+	return results, err
 }
 
 // readsUnder reports whether any task of the suite reads data below dir
@@ -372,7 +394,11 @@ func printTable(w io.Writer, label string, results []tasks.Result, synthetic boo
 	fmt.Fprintf(w, "\nEvaluation of %s%s\n", label, note)
 	fmt.Fprintf(w, "%-*s %-18s %-24s %8s  %s\n", width, "task", "domain", "kind", "examples", "metrics")
 	for _, r := range results {
-		if r.Skipped {
+		switch {
+		case r.Failed:
+			fmt.Fprintf(w, "%-*s %-18s %-24s %8s  FAILED: %s\n", width, r.Task, r.Domain, r.Kind, "-", strings.ReplaceAll(r.Reason, "\n", "; "))
+			continue
+		case r.Skipped:
 			fmt.Fprintf(w, "%-*s %-18s %-24s %8s  skipped: %s\n", width, r.Task, r.Domain, r.Kind, "-", r.Reason)
 			continue
 		}

@@ -161,6 +161,9 @@ func Train(ctx context.Context, cfg *config.Config, args TrainArgs) error {
 			if err != nil {
 				return nil, err
 			}
+			if err := tasks.Failures(results); err != nil {
+				bar.note(fmt.Sprintf("warning: evaluation at step %d: %v", step, err))
+			}
 			lastResults = results
 			return Summary(results), nil
 		}
