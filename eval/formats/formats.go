@@ -81,6 +81,9 @@ type Record struct {
 	Image []byte
 	// Label is the raw label: the class folder's name, the table cell, or
 	// the parquet value as decimal or text. Empty unless Spec.Labels.
+	// Several values (the cells of Spec.LabelColumns, the items of a
+	// list-valued parquet label with Spec.LabelList) are joined with
+	// ValueSeparator.
 	Label string
 	// Captions are the image's captions (Spec.Captions). Tables give one
 	// caption per row and group rows naming the same image; parquet gives
@@ -112,7 +115,19 @@ type Spec struct {
 	Subdir string
 	// Labels and Captions say what to read besides the image.
 	Labels, Captions bool
+	// LabelColumns, when set, replaces LabelKey with one column per class
+	// (a multi-label table's 0/1 columns), read into Record.Label joined
+	// with ValueSeparator (csv, tsv, parquet).
+	LabelColumns []string
+	// LabelList accepts a list-valued parquet label column (a multi-hot
+	// vector, or the labels of several classes): its items, possibly none,
+	// are joined with ValueSeparator. Without it a label must be one value.
+	LabelList bool
 }
+
+// ValueSeparator joins the values of a multi-valued label in Record.Label
+// (the ASCII unit separator, which no label text contains).
+const ValueSeparator = "\x1f"
 
 // Source is an opened data set.
 type Source interface {

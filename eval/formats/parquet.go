@@ -77,6 +77,7 @@ func (s *parquetSource) Len() int            { return s.rows }
 // not read.
 type parquetColumns struct {
 	image, label, caption int
+	labels                []int // Spec.LabelColumns
 }
 
 // columns finds the leaf columns of the image, label and caption fields.
@@ -87,7 +88,16 @@ func (s *parquetSource) columns(pf *parquet.File) (parquetColumns, error) {
 	if cols.image, err = leafUnder(paths, or(s.spec.ImageKey, DefaultImageColumn), "bytes"); err != nil {
 		return cols, err
 	}
-	if s.spec.Labels {
+	switch {
+	case s.spec.Labels && len(s.spec.LabelColumns) > 0:
+		for _, name := range s.spec.LabelColumns {
+			i, err := leafUnder(paths, name, "")
+			if err != nil {
+				return cols, err
+			}
+			cols.labels = append(cols.labels, i)
+		}
+	case s.spec.Labels:
 		if cols.label, err = leafUnder(paths, or(s.spec.LabelKey, DefaultLabelColumn), ""); err != nil {
 			return cols, err
 		}
@@ -171,6 +181,12 @@ func (s *parquetSource) readFile(ctx context.Context, path string, yield func(Re
 		if err == nil {
 			labels, err = read(cols.label)
 		}
+		perClass := make([][][]parquet.Value, len(cols.labels))
+		for j, col := range cols.labels {
+			if err == nil {
+				perClass[j], err = read(col)
+			}
+		}
 		if err == nil {
 			captions, err = read(cols.caption)
 		}
@@ -184,11 +200,27 @@ func (s *parquetSource) readFile(ctx context.Context, path string, yield func(Re
 				return yield(rec, fmt.Errorf("parquet %s row %d: no image", path, row-1))
 			}
 			rec.Image = img[0].ByteArray()
-			if labels != nil {
+			switch {
+			case labels != nil && s.spec.LabelList:
+				items := make([]string, len(labels[i]))
+				for j, v := range labels[i] {
+					items[j] = valueText(v)
+				}
+				rec.Label = strings.Join(items, ValueSeparator)
+			case labels != nil:
 				if len(labels[i]) != 1 {
-					return yield(rec, fmt.Errorf("parquet %s row %d: no label", path, row-1))
+					return yield(rec, fmt.Errorf("parquet %s row %d: %d label values, want one", path, row-1, len(labels[i])))
 				}
 				rec.Label = valueText(labels[i][0])
+			case len(perClass) > 0:
+				cells := make([]string, len(perClass))
+				for j, col := range perClass {
+					if len(col[i]) != 1 {
+						return yield(rec, fmt.Errorf("parquet %s row %d: column %q has %d values, want one", path, row-1, s.spec.LabelColumns[j], len(col[i])))
+					}
+					cells[j] = valueText(col[i][0])
+				}
+				rec.Label = strings.Join(cells, ValueSeparator)
 			}
 			if captions != nil {
 				for _, c := range captions[i] {

@@ -65,7 +65,17 @@ func openTable(spec Spec) (Source, error) {
 			return nil, err
 		}
 		li, ci := -1, -1
-		if spec.Labels {
+		var lcols []int
+		switch {
+		case spec.Labels && len(spec.LabelColumns) > 0:
+			for _, name := range spec.LabelColumns {
+				i, err := col(name)
+				if err != nil {
+					return nil, err
+				}
+				lcols = append(lcols, i)
+			}
+		case spec.Labels:
 			if li, err = col(labelCol); err != nil {
 				return nil, err
 			}
@@ -112,6 +122,16 @@ func openTable(spec Spec) (Source, error) {
 					return nil, err
 				}
 				entry.label = strings.TrimSpace(entry.label)
+			}
+			if lcols != nil {
+				cells := make([]string, len(lcols))
+				for j, i := range lcols {
+					if cells[j], err = cell(i); err != nil {
+						return nil, err
+					}
+					cells[j] = strings.TrimSpace(cells[j])
+				}
+				entry.label = strings.Join(cells, ValueSeparator)
 			}
 			var caption string
 			if ci >= 0 {

@@ -16,7 +16,8 @@ const (
 	suiteReadme = "../../configs/suites/README.md"
 )
 
-// TestBiomedica40 checks the shipped suite: 40 valid tasks over the nine
+// TestBiomedica40 checks the shipped suite: 41 valid tasks (40 plus the
+// multi-label ChestMNIST) over the nine
 // domains, each with its source and licence, listed in the README's table
 // with the same domain, kind and class count; and, with no data, every task
 // is skipped rather than failed.
@@ -25,8 +26,8 @@ func TestBiomedica40(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(s.Tasks) != 40 {
-		t.Fatalf("%d tasks, want 40", len(s.Tasks))
+	if len(s.Tasks) != 41 {
+		t.Fatalf("%d tasks, want 41", len(s.Tasks))
 	}
 	domains := []string{"pathology", "radiology", "ophthalmology", "dermatology", "surgery", "molecular biology", "parasitology", "cell biology", "microscopy"}
 	seen := map[string]int{}
@@ -46,8 +47,8 @@ func TestBiomedica40(t *testing.T) {
 			t.Errorf("no task in domain %s", d)
 		}
 	}
-	if kinds[tasks.ZeroShotClassification] == 0 || kinds[tasks.Retrieval] == 0 || kinds[tasks.LinearProbe] == 0 {
-		t.Errorf("kinds %v: want all three", kinds)
+	if kinds[tasks.ZeroShotClassification] == 0 || kinds[tasks.Retrieval] == 0 || kinds[tasks.LinearProbe] == 0 || kinds[tasks.ZeroShotMultiLabel] == 0 {
+		t.Errorf("kinds %v: want all four", kinds)
 	}
 
 	readme, err := os.ReadFile(suiteReadme)
@@ -67,7 +68,7 @@ func TestBiomedica40(t *testing.T) {
 			rows[cells[2]] = cells[3:6] // domain, kind, classes
 		}
 	}
-	kindWord := map[tasks.Kind]string{tasks.ZeroShotClassification: "zero-shot", tasks.Retrieval: "retrieval", tasks.LinearProbe: "linear probe"}
+	kindWord := map[tasks.Kind]string{tasks.ZeroShotClassification: "zero-shot", tasks.Retrieval: "retrieval", tasks.LinearProbe: "linear probe", tasks.ZeroShotMultiLabel: "zero-shot multi-label"}
 	for _, task := range s.Tasks {
 		classes := fmt.Sprint(len(task.Classes))
 		switch {

@@ -1,6 +1,6 @@
 // Package tasks runs evaluation suites — zero-shot classification,
-// image–text retrieval and linear probes — with the definitions of OpenCLIP
-// and CLIP_benchmark.
+// multi-label zero-shot classification, image–text retrieval and linear
+// probes — with the definitions of OpenCLIP and CLIP_benchmark.
 //
 // A suite is data: a YAML file naming tasks, where their data is and in which
 // layout (WebDataset shards, an image folder, a CSV/TSV table, Hugging Face
@@ -9,8 +9,9 @@
 // configs/suites/README.md). Run reads each task's data, preprocesses and
 // encodes images in batches, and returns one Result per task whose metric keys
 // are CLIP_benchmark's ("acc1", "acc5", "mean_per_class_recall",
-// "image_retrieval_recall@5", …) plus macro_f1, mean_recall and a seeded
-// bootstrap interval of every classification metric. A task whose data is
+// "image_retrieval_recall@5", "mean_average_precision", …) plus macro_f1,
+// mean_recall, mean_auroc and a seeded bootstrap interval of every
+// classification metric. A task whose data is
 // absent is reported as skipped; a task that cannot be evaluated (invalid in
 // the suite file, or with malformed data) is reported as failed, with the
 // reason, and the suite's other tasks still run.
@@ -33,7 +34,8 @@
 // The lower-level pieces are usable alone: BuildClassifier and
 // ClassifierFromTokens build OpenCLIP's zero-shot weights, and the metric
 // functions (TopKAccuracy, BalancedAccuracy, MacroF1, BootstrapCI,
-// ClassificationMetrics, RetrievalRecall) take plain slices.
+// ClassificationMetrics, RetrievalRecall, AveragePrecision, AUROC,
+// MultiLabelMetrics) take plain slices.
 //
 // The package knows nothing of GoMLX: the model is reached through the small
 // Encoder interface, images through an ImageFunc, text through a TokenizeFunc.

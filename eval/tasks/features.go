@@ -109,9 +109,14 @@ func FeatureKey(modelKey string, t Task, split string, paths []string, fingerpri
 		Exclude                        []string
 		MaxExamples                    int
 		Labels, Captions               bool
+		// Multi-label reading; empty for other kinds, so their keys are
+		// unchanged.
+		LabelColumns []string `json:",omitempty"`
+		LabelList    bool     `json:",omitempty"`
 	}{
 		featureKeyVersion, modelKey, split, fingerprint, t.Format, paths, t.ImageKey, t.LabelKey, t.CaptionKey,
 		t.PathTemplate, t.Subdir, t.ExcludeLabels, t.MaxExamples, t.Kind != Retrieval, t.Kind == Retrieval,
+		t.LabelColumns, t.Kind == ZeroShotMultiLabel,
 	})
 	sum := sha256.Sum256(data)
 	return hex.EncodeToString(sum[:])
@@ -138,6 +143,7 @@ func openSource(t Task, env Env, paths []string) (src source, reason string, err
 	s, err := formats.Open(formats.Spec{
 		Format: t.Format, Paths: paths, ImageKey: t.ImageKey, LabelKey: t.LabelKey, CaptionKey: t.CaptionKey,
 		PathTemplate: t.PathTemplate, Subdir: t.Subdir, Labels: needLabels, Captions: needCaptions,
+		LabelColumns: t.LabelColumns, LabelList: t.Kind == ZeroShotMultiLabel,
 	})
 	if errors.Is(err, formats.ErrAbsent) {
 		return nil, err.Error(), nil

@@ -100,6 +100,9 @@ type Result struct {
 	// Classnames are the class names, in label order, as CLIP_benchmark
 	// records them.
 	Classnames []string `json:"classnames,omitempty"`
+	// ClassPositives counts, per class in Classnames order, the examples
+	// the class applies to (multi-label tasks).
+	ClassPositives []int `json:"class_positives,omitempty"`
 	// Excluded counts the examples dropped by exclude_labels.
 	Excluded int     `json:"excluded,omitempty"`
 	Metrics  Metrics `json:"metrics,omitempty"`
@@ -212,6 +215,8 @@ func RunTask(ctx context.Context, t Task, env Env) (Result, error) {
 		reason, err = runRetrieval(ctx, t, env, &res)
 	case LinearProbe:
 		reason, err = runProbe(ctx, t, env, &res)
+	case ZeroShotMultiLabel:
+		reason, err = runMultiLabel(ctx, t, env, &res)
 	default:
 		err = fmt.Errorf("unknown kind %q", t.Kind)
 	}

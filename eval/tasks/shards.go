@@ -148,6 +148,11 @@ func (w *wdsSource) record(s stream.Sample) (formats.Record, error) {
 			return rec, fmt.Errorf("no label member %q (sample has %s)", w.task.LabelKey, memberNames(s))
 		}
 		rec.Label = strings.TrimSpace(string(raw))
+		if w.task.Kind == ZeroShotMultiLabel && formats.IsNPY(raw) {
+			if rec.Label, err = npyLabel(raw); err != nil {
+				return rec, fmt.Errorf("label member %q: %w", w.task.LabelKey, err)
+			}
+		}
 	}
 	if w.captions {
 		raw, ok := s.Members[w.task.CaptionKey]

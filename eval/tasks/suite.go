@@ -31,10 +31,16 @@ const (
 	// training split and scores the test split (CLIP_benchmark's
 	// "linear_probe").
 	LinearProbe Kind = "linear_probe"
+	// ZeroShotMultiLabel scores each class separately from the
+	// image–prompt similarities, for data where an image may show several
+	// classes or none (CLIP_benchmark's multi-label zero-shot
+	// classification): per-class average precision and ROC AUC, and their
+	// means.
+	ZeroShotMultiLabel Kind = "zeroshot_multilabel"
 )
 
 // Kinds lists every task kind.
-var Kinds = []Kind{ZeroShotClassification, Retrieval, LinearProbe}
+var Kinds = []Kind{ZeroShotClassification, Retrieval, LinearProbe, ZeroShotMultiLabel}
 
 // Defaults applied to fields a task leaves empty. The key defaults are those
 // of WebDataset; tables and parquet use formats.Default*Column.
@@ -98,8 +104,8 @@ type Task struct {
 	// Domain groups tasks in leaderboards ("pathology", "radiology", …);
 	// optional.
 	Domain string `yaml:"domain"`
-	// Kind is "zeroshot_classification", "retrieval" or "linear_probe";
-	// required.
+	// Kind is "zeroshot_classification", "retrieval", "linear_probe" or
+	// "zeroshot_multilabel"; required.
 	Kind Kind `yaml:"kind"`
 	// Format is the data layout: "webdataset" (the default), "imagefolder",
 	// "csv", "tsv" or "parquet" (see eval/formats).
@@ -153,6 +159,22 @@ type Task struct {
 	// ("lung_aca" for "lung adenocarcinoma"). Without them a raw label
 	// must equal a class name or be a class index.
 	Labels []string `yaml:"labels"`
+	// LabelColumns are a multi-label table's columns, one per class in
+	// class order, each 0 or 1 (also 0.0/1.0, true/false) for whether the
+	// class applies (zeroshot_multilabel; csv, tsv, parquet). They replace
+	// label_key.
+	LabelColumns []string `yaml:"label_columns"`
+	// LabelFormat says how a multi-label task's label_key value lists the
+	// classes that apply (zeroshot_multilabel): "list" (the default) names
+	// them — a table cell or WebDataset member split at label_separator, or
+	// a parquet list — each by its label, class name or index, none for an
+	// empty value; "multi_hot" is one 0/1 per class in class order — a
+	// parquet list, a .npy vector (CLIP_benchmark's multi-label WebDataset
+	// "npy" member) or a cell such as "[0, 1, 0]" or "0 1 0".
+	LabelFormat string `yaml:"label_format"`
+	// LabelSeparator splits a "list" label (default "|", as in NIH
+	// ChestX-ray14's "Cardiomegaly|Effusion").
+	LabelSeparator string `yaml:"label_separator"`
 	// ExcludeLabels drops the examples with these raw labels before
 	// anything is encoded ("" drops unlabelled rows); the count is
 	// reported.
@@ -232,6 +254,20 @@ func (t Task) withDefaults() Task {
 			for _, k := range slices.Compact(slices.Sorted(slices.Values(t.RecallK))) {
 				t.Metrics = append(t.Metrics, TextRetrievalRecallKey(k), ImageRetrievalRecallKey(k))
 			}
+		}
+	}
+	if t.Kind == ZeroShotMultiLabel {
+		if t.LabelKey == "" && len(t.LabelColumns) == 0 {
+			t.LabelKey = label
+		}
+		if t.LabelKey != "" && t.LabelFormat == "" {
+			t.LabelFormat = LabelList
+		}
+		if t.LabelFormat == LabelList && t.LabelSeparator == "" {
+			t.LabelSeparator = DefaultLabelSeparator
+		}
+		if len(t.Metrics) == 0 {
+			t.Metrics = []string{MetricMeanAveragePrecision, MetricMeanAUROC}
 		}
 	}
 	if t.Kind == LinearProbe && t.ValFraction == 0 && len(t.ValData) == 0 {
@@ -569,7 +605,7 @@ func (s *Suite) Validate() error {
 			seen[t.Name] = i
 		}
 		switch t.Kind {
-		case ZeroShotClassification, Retrieval, LinearProbe:
+		case ZeroShotClassification, Retrieval, LinearProbe, ZeroShotMultiLabel:
 		case "":
 			bad("kind", "required (%s)", kindList())
 		default:
@@ -584,6 +620,15 @@ func (s *Suite) Validate() error {
 			validateClassification(t, bad)
 		case Retrieval:
 			validateRetrieval(t, bad)
+		case ZeroShotMultiLabel:
+			validateMultiLabel(t, raw, bad)
+		}
+		if t.Kind != ZeroShotMultiLabel {
+			for _, f := range []setField{{"label_columns", len(t.LabelColumns) > 0}, {"label_format", t.LabelFormat != ""}, {"label_separator", t.LabelSeparator != ""}} {
+				if f.set {
+					bad(f.field, "applies to zeroshot_multilabel tasks only")
+				}
+			}
 		}
 		validateMetrics(t, bad)
 	}
@@ -678,8 +723,11 @@ func validateData(t, raw Task, bad func(field, format string, args ...any)) {
 				bad(f.field, "does not apply to format imagefolder (the class is the folder name)")
 			}
 		}
-		if t.Kind == Retrieval {
+		switch t.Kind {
+		case Retrieval:
 			bad("format", "imagefolder has class folders, not captions: retrieval needs webdataset, csv, tsv or parquet")
+		case ZeroShotMultiLabel:
+			bad("format", "imagefolder gives one class per image: zeroshot_multilabel needs webdataset, csv, tsv or parquet")
 		}
 	}
 	if t.PathTemplate != "" && t.Format != formats.CSV && t.Format != formats.TSV {
@@ -830,6 +878,16 @@ func KnownMetrics(t Task) []string {
 		out := []string{MetricMeanRecall}
 		for _, k := range t.withDefaults().RecallK {
 			out = append(out, TextRetrievalRecallKey(k), ImageRetrievalRecallKey(k))
+		}
+		return out
+	case ZeroShotMultiLabel:
+		var out []string
+		for _, m := range multiLabelMetrics {
+			low, high := CIKeys(m)
+			out = append(out, m, low, high)
+		}
+		for _, c := range t.Classes {
+			out = append(out, ClassAPKey(c), ClassAUROCKey(c))
 		}
 		return out
 	}

@@ -179,6 +179,22 @@ func metricParts(r tasks.Result, full bool) []string {
 		}
 		return append(parts, fmt.Sprintf("(chance R@1 %.3f)", 1/float64(max(r.Examples, 1))))
 	}
+	if r.Kind == tasks.ZeroShotMultiLabel {
+		lo, hi := tasks.CIKeys(tasks.MetricMeanAveragePrecision)
+		parts = append(parts, fmt.Sprintf("mAP %.3f [%.3f, %.3f]", r.Metrics[tasks.MetricMeanAveragePrecision], r.Metrics[lo], r.Metrics[hi]))
+		if v, ok := r.Metrics[tasks.MetricMeanAUROC]; ok {
+			parts = append(parts, fmt.Sprintf("mean AUROC %.3f", v))
+		}
+		// A random ranking's AP is the class's prevalence.
+		sum, n := 0.0, 0
+		for _, p := range r.ClassPositives {
+			if p > 0 {
+				sum += float64(p) / float64(max(r.Examples, 1))
+				n++
+			}
+		}
+		return append(parts, fmt.Sprintf("(chance mAP %.3f, AUROC 0.5)", sum/float64(max(n, 1))))
+	}
 	lo, hi := tasks.CIKeys(tasks.MetricAcc1)
 	parts = append(parts, fmt.Sprintf("top-1 %.3f [%.3f, %.3f]", r.Metrics[tasks.MetricAcc1], r.Metrics[lo], r.Metrics[hi]))
 	if v, ok := r.Metrics[tasks.MetricAcc5]; ok && full {
