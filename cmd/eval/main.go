@@ -51,7 +51,9 @@ func main() {
 			"Evaluates checkpoints on every task of a suite. The tokenizer, backend and (for the demo) the\n"+
 			"synthetic dataset come from the run config stored in each checkpoint unless --config is given.\n"+
 			"--compare A B ... evaluates several checkpoints (with --checkpoint, in addition to it) and puts\n"+
-			"them side by side in one leaderboard. Tasks whose data is absent are reported as skipped;\n"+
+			"them side by side in one leaderboard, each compared with the first by a paired bootstrap (the\n"+
+			"same resampled examples for both): per task and on every mean, the difference and its 95%\n"+
+			"interval, marked where it excludes zero (leaderboard.md/.csv, results.json). Tasks whose data is absent are reported as skipped;\n"+
 			"a malformed task (invalid in the suite file, or with malformed data) is reported as failed\n"+
 			"with its reason while the other tasks run and are written; the exit status is then 1.\n"+
 			"A checkpoint may be an OpenCLIP model on the Hugging Face Hub, hf-hub:ORG/NAME[@REVISION]\n"+

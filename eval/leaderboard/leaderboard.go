@@ -13,6 +13,10 @@
 // tasks every compared model was evaluated on, so models are compared on the
 // same tasks; skipped and failed tasks are listed with their reasons (and, in
 // the CSV, in each model's status column).
+//
+// With several models, Board.Pair compares each with the first by a paired
+// bootstrap, per task and on every mean; the comparisons go into each file,
+// marked where their interval excludes zero.
 package leaderboard
 
 import (
@@ -65,6 +69,9 @@ type Row struct {
 	Skipped []string
 	// Failed[j] holds model j's error, if the task failed.
 	Failed []string
+	// Paired[j] compares model j's headline with the first model's (see
+	// Board.Pair); nil for the first model and before Pair.
+	Paired []*tasks.PairedDiff
 }
 
 // Headline is the row's headline cells, one per model.
@@ -89,6 +96,9 @@ type Mean struct {
 	Total int
 	// Values are the means, one per model (NaN when Tasks is 0).
 	Values []float64
+	// Paired[j] compares model j's mean with the first model's over the
+	// same tasks (see Board.Pair).
+	Paired []*tasks.PairedDiff
 }
 
 // Board is a leaderboard.
@@ -217,7 +227,7 @@ func (b *Board) Markdown() string {
 	for _, row := range b.Rows {
 		cells := make([]string, len(b.Models))
 		for j, c := range row.Headline() {
-			cells[j] = c.markdown()
+			cells[j] = c.markdown() + arrow(at(row.Paired, j))
 			if row.Failed[j] != "" {
 				cells[j] = "**failed**"
 			}
@@ -235,10 +245,13 @@ func (b *Board) Markdown() string {
 		for j, v := range m.Values {
 			vals[j] = "–"
 			if !math.IsNaN(v) {
-				vals[j] = percent(v)
+				vals[j] = percent(v) + arrow(at(m.Paired, j))
 			}
 		}
 		fmt.Fprintf(&s, "| %s | %d of %d | %s |\n", name, m.Tasks, m.Total, strings.Join(vals, " | "))
+	}
+	if b.Paired() {
+		b.pairedMarkdown(&s, header)
 	}
 	var details []Row
 	for _, row := range b.Rows {
@@ -282,6 +295,52 @@ func (b *Board) Markdown() string {
 	return s.String()
 }
 
+// at is d[j], nil when d is shorter.
+func at(d []*tasks.PairedDiff, j int) *tasks.PairedDiff {
+	if j < len(d) {
+		return d[j]
+	}
+	return nil
+}
+
+// pairedMarkdown writes the section of paired differences from the first
+// model.
+func (b *Board) pairedMarkdown(s *strings.Builder, header func(first ...string)) {
+	ref := b.Models[0]
+	level := 0.95
+	for _, row := range b.Rows {
+		for _, d := range row.Paired {
+			if d != nil {
+				level = d.Level
+			}
+		}
+	}
+	fmt.Fprintf(s, "\n## Paired differences from %s\n\n", ref)
+	fmt.Fprintf(s, "Each model's headline minus %s's, in percentage points, with the %g%% interval of a paired bootstrap\n"+
+		"(the same resampled examples for both models; for means, every averaged task resampled at once).\n"+
+		"**Bold** differences, and ↑/↓ in the tables above, are those whose interval excludes zero.\n\n", ref, 100*level)
+	cols := append([]string{"Task", "Metric"}, b.Models[1:]...)
+	fmt.Fprintf(s, "| %s |\n|%s\n", strings.Join(cols, " | "), strings.Repeat(" --- |", len(cols)))
+	for _, row := range b.Rows {
+		cells := make([]string, 0, len(b.Models)-1)
+		for j := 1; j < len(b.Models); j++ {
+			cells = append(cells, diffMarkdown(at(row.Paired, j)))
+		}
+		fmt.Fprintf(s, "| %s | %s | %s |\n", row.Task, row.Metrics[0], strings.Join(cells, " | "))
+	}
+	for i, m := range append(slices.Clone(b.Domains), b.Overall) {
+		name := "mean, " + domainName(m.Name)
+		if i == len(b.Domains) {
+			name = "**mean, overall**"
+		}
+		cells := make([]string, 0, len(b.Models)-1)
+		for j := 1; j < len(b.Models); j++ {
+			cells = append(cells, diffMarkdown(at(m.Paired, j)))
+		}
+		fmt.Fprintf(s, "| %s | headline (%d tasks) | %s |\n", name, m.Tasks, strings.Join(cells, " | "))
+	}
+}
+
 // oneLine joins a multi-line reason (errors.Join's) with "; ".
 func oneLine(s string) string { return strings.ReplaceAll(strings.TrimSpace(s), "\n", "; ") }
 
@@ -308,6 +367,28 @@ func (b *Board) WriteCSV(w io.Writer) error {
 	for _, m := range b.Models {
 		head = append(head, m, m+" ci_low", m+" ci_high", m+" status")
 	}
+	paired := b.Paired()
+	if paired {
+		for _, m := range b.Models[1:] {
+			d := m + " - " + b.Models[0]
+			head = append(head, d, d+" ci_low", d+" ci_high", d+" significant")
+		}
+	}
+	diffCells := func(ds []*tasks.PairedDiff, show bool) []string {
+		if !paired {
+			return nil
+		}
+		var out []string
+		for j := 1; j < len(b.Models); j++ {
+			d := at(ds, j)
+			if !show || d == nil {
+				out = append(out, "", "", "", "")
+				continue
+			}
+			out = append(out, fmt.Sprintf("%.6f", d.Difference), fmt.Sprintf("%.6f", d.Low), fmt.Sprintf("%.6f", d.High), fmt.Sprint(d.Significant))
+		}
+		return out
+	}
 	rows := [][]string{head}
 	num := func(v float64, ok bool) string {
 		if !ok || math.IsNaN(v) {
@@ -321,6 +402,7 @@ func (b *Board) WriteCSV(w io.Writer) error {
 			for j, c := range row.Cells[m] {
 				rec = append(rec, num(c.Value, c.OK), num(c.Low, c.OK && c.HasCI), num(c.High, c.OK && c.HasCI), row.status(j))
 			}
+			rec = append(rec, diffCells(row.Paired, m == 0)...)
 			rows = append(rows, rec)
 		}
 	}
@@ -333,6 +415,7 @@ func (b *Board) WriteCSV(w io.Writer) error {
 		for _, v := range m.Values {
 			rec = append(rec, num(v, true), "", "", "")
 		}
+		rec = append(rec, diffCells(m.Paired, true)...)
 		rows = append(rows, rec)
 	}
 	if err := cw.WriteAll(rows); err != nil {
@@ -341,7 +424,9 @@ func (b *Board) WriteCSV(w io.Writer) error {
 	return nil
 }
 
-// Write stores results.json (every run's results, in run order),
+// Write stores results.json (every run's results, in run order, with their
+// paired comparisons and, when Pair compared models, one MeanKind entry per
+// model and per-domain or overall mean),
 // leaderboard.md, leaderboard.csv and one chart per domain with results in
 // dir, each atomically, and returns the paths written.
 func Write(dir string, b *Board, runs []Run) ([]string, error) {
@@ -351,6 +436,9 @@ func Write(dir string, b *Board, runs []Run) ([]string, error) {
 	var all []tasks.Result
 	for _, r := range runs {
 		all = append(all, r.Results...)
+	}
+	if b.Paired() {
+		all = append(all, b.meanResults()...)
 	}
 	js, err := json.MarshalIndent(all, "", "  ")
 	if err != nil {

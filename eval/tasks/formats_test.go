@@ -136,6 +136,7 @@ tasks:
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkOutcomes(t, results)
 	for _, r := range results[:5] {
 		if r.Skipped || r.Examples != 10 || r.Classes != 3 || !reflect.DeepEqual(r.Classnames, e2eClasses) {
 			t.Errorf("%s: %+v", r.Task, r)
@@ -247,6 +248,7 @@ func TestLinearProbe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkOutcomes(t, results)
 	r := results[0]
 	if r.Metrics[tasks.MetricAcc1] != 1 || r.Examples != 9 || r.Probe == nil {
 		t.Fatalf("probe result %+v", r)

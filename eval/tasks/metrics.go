@@ -284,39 +284,14 @@ func ClassificationMetrics(ranked [][]int, targets []int, numClasses int, b Boot
 	if numClasses >= 5 {
 		m[MetricAcc5] = TopKAccuracy(ranked, targets, 5)
 	}
-	names := []string{MetricAcc1, MetricAcc5, MetricMeanPerClassRecall, MetricMacroF1}
+	names := classificationMetrics
+	o := &classOutcomes{targets: targets, pred: pred, hit1: hit1, hit5: hit5, numClasses: numClasses}
 	stats := bootstrap(len(targets), b, len(names), func(idx []int, out []float64) {
-		support := make([]int, numClasses) // a few classes: allocation is cheap next to the draws
-		predicted := make([]int, numClasses)
-		correct := make([]int, numClasses)
-		h1, h5 := 0, 0
+		tally := o.newTally() // a few classes: allocation is cheap next to the draws
 		for _, i := range idx {
-			t, p := targets[i], pred[i]
-			support[t]++
-			predicted[p]++
-			if hit1[i] {
-				correct[t]++
-				h1++
-			}
-			if hit5[i] {
-				h5++
-			}
+			tally.add(o, i, 1)
 		}
-		n := float64(len(idx))
-		out[0], out[1] = float64(h1)/n, float64(h5)/n
-		var recall, f1 float64
-		var present, labels int
-		for c := range numClasses {
-			if support[c] > 0 {
-				present++
-				recall += float64(correct[c]) / float64(support[c])
-			}
-			if d := support[c] + predicted[c]; d > 0 {
-				labels++
-				f1 += 2 * float64(correct[c]) / float64(d)
-			}
-		}
-		out[2], out[3] = recall/float64(present), f1/float64(labels)
+		copy(out, tally.stats())
 	})
 	for s, name := range names {
 		if _, ok := m[name]; !ok {
@@ -326,6 +301,59 @@ func ClassificationMetrics(ranked [][]int, targets []int, numClasses int, b Boot
 		m[low], m[high] = interval(stats[s], b.Level)
 	}
 	return m, nil
+}
+
+// classOutcomes are each example's classification outcome: what a metric
+// over any resample of the examples needs.
+type classOutcomes struct {
+	targets, pred []int
+	hit1, hit5    []bool
+	numClasses    int
+}
+
+// classTally counts outcomes of a (weighted) set of examples.
+type classTally struct {
+	support, predicted, correct []int
+	h1, h5, n                   int
+}
+
+func (o *classOutcomes) newTally() *classTally {
+	return &classTally{support: make([]int, o.numClasses), predicted: make([]int, o.numClasses), correct: make([]int, o.numClasses)}
+}
+
+// add counts example i w times.
+func (c *classTally) add(o *classOutcomes, i, w int) {
+	t, p := o.targets[i], o.pred[i]
+	c.support[t] += w
+	c.predicted[p] += w
+	c.n += w
+	if o.hit1[i] {
+		c.correct[t] += w
+		c.h1 += w
+	}
+	if o.hit5[i] {
+		c.h5 += w
+	}
+}
+
+// stats are the tally's metrics in classificationMetrics order: acc1, acc5,
+// balanced accuracy and macro-F1, the last two over the classes present
+// (as BalancedAccuracy and MacroF1 define them).
+func (c *classTally) stats() []float64 {
+	n := float64(c.n)
+	var recall, f1 float64
+	var present, labels int
+	for k := range c.support {
+		if c.support[k] > 0 {
+			present++
+			recall += float64(c.correct[k]) / float64(c.support[k])
+		}
+		if d := c.support[k] + c.predicted[k]; d > 0 {
+			labels++
+			f1 += 2 * float64(c.correct[k]) / float64(d)
+		}
+	}
+	return []float64{float64(c.h1) / n, float64(c.h5) / n, recall / float64(present), f1 / float64(labels)}
 }
 
 // RetrievalRecall computes CLIP_benchmark's zero-shot retrieval recalls, and
@@ -344,6 +372,66 @@ func ClassificationMetrics(ranked [][]int, targets []int, numClasses int, b Boot
 // Equal scores rank by lower index. A k at least as large as the candidate
 // count is always a hit (torch.topk would refuse it).
 func RetrievalRecall(images, texts []float32, dim int, textImage []int, ks []int) (Metrics, error) {
+	ranks, err := retrievalRanks(images, texts, dim, textImage)
+	if err != nil {
+		return nil, err
+	}
+	return ranks.metrics(ks, nil)
+}
+
+// retrievalOutcomes are the ranks of every query of a retrieval task: what
+// recall@k over any resample of the images needs.
+type retrievalOutcomes struct {
+	textImage []int // caption → image
+	textRank  []int // per caption: images ranked before its own
+	imageRank []int // per image: captions ranked before its best one
+	hasText   []bool
+}
+
+// metrics computes the recalls with image i counted w[i] times (its
+// captions with it); nil w counts each once.
+func (o *retrievalOutcomes) metrics(ks []int, w []int32) (Metrics, error) {
+	weight := func(i int) float64 {
+		if w == nil {
+			return 1
+		}
+		return float64(w[i])
+	}
+	m := Metrics{}
+	for _, k := range ks {
+		if k < 1 {
+			return nil, fmt.Errorf("retrieval recall: k=%d must be at least 1", k)
+		}
+		var hits, total float64
+		for t, r := range o.textRank {
+			wt := weight(o.textImage[t])
+			total += wt
+			if r < k {
+				hits += wt
+			}
+		}
+		m[ImageRetrievalRecallKey(k)] = hits / total
+		hits, total = 0, 0
+		for i, r := range o.imageRank {
+			wt := weight(i)
+			total += wt
+			if o.hasText[i] && r < k {
+				hits += wt
+			}
+		}
+		m[TextRetrievalRecallKey(k)] = hits / total
+	}
+	sum := 0.0 // in k order: a map's order would change the last bits
+	for _, k := range ks {
+		sum += m[ImageRetrievalRecallKey(k)] + m[TextRetrievalRecallKey(k)]
+	}
+	m[MetricMeanRecall] = sum / float64(2*len(ks))
+	return m, nil
+}
+
+// retrievalRanks ranks every caption's image and every image's best caption
+// (see RetrievalRecall).
+func retrievalRanks(images, texts []float32, dim int, textImage []int) (*retrievalOutcomes, error) {
 	if dim < 1 || len(images)%dim != 0 || len(texts)%dim != 0 {
 		return nil, fmt.Errorf("retrieval recall: features of %d and %d values do not split into rows of %d", len(images), len(texts), dim)
 	}
@@ -408,32 +496,11 @@ func RetrievalRecall(images, texts []float32, dim int, textImage []int, ks []int
 		}
 	}
 
-	m := Metrics{}
-	for _, k := range ks {
-		if k < 1 {
-			return nil, fmt.Errorf("retrieval recall: k=%d must be at least 1", k)
-		}
-		hits := 0
-		for _, r := range textRank {
-			if r < k {
-				hits++
-			}
-		}
-		m[ImageRetrievalRecallKey(k)] = float64(hits) / float64(nt)
-		hits = 0
-		for i, r := range imageRank {
-			if bestText[i] >= 0 && r < k {
-				hits++
-			}
-		}
-		m[TextRetrievalRecallKey(k)] = float64(hits) / float64(ni)
+	hasText := make([]bool, ni)
+	for i, b := range bestText {
+		hasText[i] = b >= 0
 	}
-	sum := 0.0 // in k order: a map's order would change the last bits
-	for _, k := range ks {
-		sum += m[ImageRetrievalRecallKey(k)] + m[TextRetrievalRecallKey(k)]
-	}
-	m[MetricMeanRecall] = sum / float64(2*len(ks))
-	return m, nil
+	return &retrievalOutcomes{textImage: textImage, textRank: textRank, imageRank: imageRank, hasText: hasText}, nil
 }
 
 // dot accumulates in float64 with four independent sums (the same order

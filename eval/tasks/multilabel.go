@@ -221,11 +221,11 @@ func runMultiLabel(ctx context.Context, t Task, env Env, res *Result) (string, e
 	if err != nil {
 		return "", err
 	}
-	m, _, err := MultiLabelMetrics(logits, targets, t.Classes, env.Bootstrap)
+	m, _, ranked, err := multiLabelMetrics(logits, targets, t.Classes, env.Bootstrap)
 	if err != nil {
 		return "", err
 	}
-	res.Metrics = m
+	res.Metrics, res.Outcomes = m, newMultiLabelOutcomes(ranked, targets, t.Classes)
 	var none, all []string
 	for k, p := range positives {
 		switch p {

@@ -18,9 +18,9 @@ const (
 	metricClassAUROC           = "auroc/"
 )
 
-// multiLabelMetrics are the metrics MultiLabelMetrics reports with a
+// multiLabelMetricKeys are the metrics MultiLabelMetrics reports with a
 // bootstrap interval.
-var multiLabelMetrics = []string{MetricMeanAveragePrecision, MetricMeanAUROC}
+var multiLabelMetricKeys = []string{MetricMeanAveragePrecision, MetricMeanAUROC}
 
 // ClassAPKey names a multi-label task's average precision of one class
 // ("average_precision/cardiomegaly").
@@ -127,10 +127,16 @@ func AUROC(scores []float32, positive []bool) float64 {
 // bootstrap resample too) rather than counted as 0. The returned count is
 // how many classes entered each mean (AP, AUROC).
 func MultiLabelMetrics(scores []float32, targets []bool, classes []string, b Bootstrap) (Metrics, [2]int, error) {
+	m, counts, _, err := multiLabelMetrics(scores, targets, classes, b)
+	return m, counts, err
+}
+
+// multiLabelMetrics is MultiLabelMetrics, also returning the ranked classes.
+func multiLabelMetrics(scores []float32, targets []bool, classes []string, b Bootstrap) (Metrics, [2]int, []rankedClass, error) {
 	b = b.withDefaults()
 	c := len(classes)
 	if c == 0 || len(scores) == 0 || len(scores)%c != 0 || len(targets) != len(scores) {
-		return nil, [2]int{}, fmt.Errorf("multi-label metrics: %d scores and %d targets for %d classes", len(scores), len(targets), c)
+		return nil, [2]int{}, nil, fmt.Errorf("multi-label metrics: %d scores and %d targets for %d classes", len(scores), len(targets), c)
 	}
 	n := len(scores) / c
 	ranked := make([]rankedClass, c)
@@ -162,7 +168,7 @@ func MultiLabelMetrics(scores []float32, targets []bool, classes []string, b Boo
 		m[ClassAPKey(classes[k])], m[ClassAUROCKey(classes[k])] = ap, auc
 	})
 	if counts[0] == 0 {
-		return nil, counts, fmt.Errorf("multi-label metrics: no class has a positive example among %d", n)
+		return nil, counts, nil, fmt.Errorf("multi-label metrics: no class has a positive example among %d", n)
 	}
 	m[MetricMeanAveragePrecision] = mAP
 	if counts[1] > 0 {
@@ -179,14 +185,14 @@ func MultiLabelMetrics(scores []float32, targets []bool, classes []string, b Boo
 		out[0], out[1], _ = means(w, nil)
 		pool.Put(w)
 	})
-	for s, name := range multiLabelMetrics {
+	for s, name := range multiLabelMetricKeys {
 		if _, ok := m[name]; !ok {
 			continue
 		}
 		low, high := CIKeys(name)
 		m[low], m[high] = nanInterval(stats[s], b.Level)
 	}
-	return m, counts, nil
+	return m, counts, ranked, nil
 }
 
 // nanInterval is interval over the resamples whose statistic is defined (a

@@ -120,7 +120,7 @@ func TestMultiLabelAgainstSklearn(t *testing.T) {
 			t.Errorf("%s: %v classes averaged, want %d, %d", c.Name, counts, definedAP, definedAUC)
 		}
 		other, _, _ := MultiLabelMetrics(scores, targets, classes, Bootstrap{Resamples: 200, Seed: 1})
-		for _, key := range multiLabelMetrics {
+		for _, key := range multiLabelMetricKeys {
 			low, high := CIKeys(key)
 			if v := m[key]; !(m[low] <= v && v <= m[high] && m[low] < m[high]) {
 				t.Errorf("%s %s = %v outside its interval [%v, %v]", c.Name, key, v, m[low], m[high])

@@ -110,6 +110,7 @@ tasks:
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkOutcomes(t, results)
 	for _, r := range results {
 		if r.Failed || r.Skipped || r.Examples != 4 || r.Classes != 3 || fmt.Sprint(r.ClassPositives) != "[2 2 0]" {
 			t.Errorf("%s: %+v", r.Task, r)

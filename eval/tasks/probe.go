@@ -96,6 +96,6 @@ func runProbe(ctx context.Context, t Task, env Env, res *Result) (string, error)
 		res.Excluded += val.Excluded
 	}
 	res.Probe = &ProbeResult{L2: sweep.Best, Sweep: sweep, TrainExamples: fit.Len(), ValExamples: held.Len(), Iterations: model.Iterations}
-	res.Metrics, err = ClassificationMetrics(rankScores(logits, testData.Len(), c), testData.Y, c, env.Bootstrap)
+	res.Metrics, res.Outcomes, err = classify(rankScores(logits, testData.Len(), c), testData.Y, c, env.Bootstrap)
 	return "", err
 }

@@ -126,6 +126,13 @@ type Result struct {
 	// column). The suite's other tasks still run.
 	Failed bool   `json:"failed,omitempty"`
 	Reason string `json:"reason,omitempty"`
+	// Paired compares this result with another model's on the same
+	// examples (set by the caller, e.g. cmd/eval --compare; see
+	// PairedBootstrap).
+	Paired *PairedDiff `json:"paired,omitempty"`
+	// Outcomes are the per-example outcomes the metrics came from, for
+	// paired comparisons; in memory only.
+	Outcomes *Outcomes `json:"-"`
 	// Warnings are problems that did not stop the task (a cache that could
 	// not be written).
 	Warnings []string `json:"warnings,omitempty"`
@@ -318,8 +325,17 @@ func runClassification(ctx context.Context, t Task, env Env, res *Result) (strin
 	if err != nil {
 		return "", err
 	}
-	res.Metrics, err = ClassificationMetrics(rankScores(logits, f.Len(), cls.NumClasses), targets, cls.NumClasses, env.Bootstrap)
+	res.Metrics, res.Outcomes, err = classify(rankScores(logits, f.Len(), cls.NumClasses), targets, cls.NumClasses, env.Bootstrap)
 	return "", err
+}
+
+// classify is ClassificationMetrics with the per-example outcomes.
+func classify(ranked [][]int, targets []int, numClasses int, b Bootstrap) (Metrics, *Outcomes, error) {
+	m, err := ClassificationMetrics(ranked, targets, numClasses, b)
+	if err != nil {
+		return nil, nil, err
+	}
+	return m, ClassificationOutcomes(ranked, targets, numClasses), nil
 }
 
 func runRetrieval(ctx context.Context, t Task, env Env, res *Result) (string, error) {
@@ -334,8 +350,15 @@ func runRetrieval(ctx context.Context, t Task, env Env, res *Result) (string, er
 	images, texts := slices.Clone(f.Images), slices.Clone(f.Texts)
 	normalizeRows(images, f.Dim)
 	normalizeRows(texts, f.Dim)
-	res.Metrics, err = RetrievalRecall(images, texts, f.Dim, f.TextImage, t.RecallK)
-	return "", err
+	ranks, err := retrievalRanks(images, texts, f.Dim, f.TextImage)
+	if err != nil {
+		return "", err
+	}
+	if res.Metrics, err = ranks.metrics(t.RecallK, nil); err != nil {
+		return "", err
+	}
+	res.Outcomes = newRetrievalOutcomes(ranks, t.RecallK)
+	return "", nil
 }
 
 // splitLines splits text as Python's str.splitlines does, which is how

@@ -882,7 +882,7 @@ func KnownMetrics(t Task) []string {
 		return out
 	case ZeroShotMultiLabel:
 		var out []string
-		for _, m := range multiLabelMetrics {
+		for _, m := range multiLabelMetricKeys {
 			low, high := CIKeys(m)
 			out = append(out, m, low, high)
 		}

@@ -12,6 +12,39 @@ import (
 	"github.com/bmca/bmca/eval/tasks"
 )
 
+// checkOutcomes: every scored result keeps per-example outcomes that give
+// back each reported metric exactly (what paired comparisons resample), and
+// none for results that were not scored.
+func checkOutcomes(t *testing.T, results []tasks.Result) {
+	t.Helper()
+	for _, r := range results {
+		if r.Skipped || r.Failed {
+			if r.Outcomes != nil {
+				t.Errorf("%s: outcomes without a score", r.Task)
+			}
+			continue
+		}
+		if r.Outcomes == nil || r.Outcomes.Len() != r.Examples {
+			t.Errorf("%s: outcomes %v for %d examples", r.Task, r.Outcomes, r.Examples)
+			continue
+		}
+		checked := 0
+		for key, want := range r.Metrics {
+			if strings.HasSuffix(key, "_ci_low") || strings.HasSuffix(key, "_ci_high") {
+				continue
+			}
+			got, ok := r.Outcomes.Metric(key)
+			if !ok || got != want {
+				t.Errorf("%s: %s from outcomes %v (%v), reported %v", r.Task, key, got, ok, want)
+			}
+			checked++
+		}
+		if checked == 0 {
+			t.Errorf("%s: no metric checked", r.Task)
+		}
+	}
+}
+
 // TestRunSurvivesBadTasks: a suite with one good task, one whose data is
 // malformed (a label that is no class), one whose image does not decode,
 // two whose definitions are invalid (an unknown key; a value of the wrong
@@ -65,6 +98,7 @@ tasks:
 	if err != nil {
 		t.Fatalf("one bad task stopped the run: %v", err)
 	}
+	checkOutcomes(t, results)
 	byName := map[string]tasks.Result{}
 	for _, r := range results {
 		byName[r.Task] = r

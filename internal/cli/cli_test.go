@@ -117,13 +117,18 @@ output: run
 		if r.FeaturesCached != (i >= len(evaluated)) || !reflect.DeepEqual(r.Metrics, first.Metrics) || !reflect.DeepEqual(r.Metrics, evaluated[i%len(evaluated)].Metrics) {
 			t.Errorf("%s/%s: cached %v, metrics %v", r.Model, r.Task, r.FeaturesCached, r.Metrics)
 		}
+		// A checkpoint compared with itself: every paired difference is 0.
+		if p := r.Paired; (i < len(evaluated)) != (p == nil) || p != nil && (p.Difference != 0 || p.Low != 0 || p.High != 0 || p.Significant || p.Reference != "first") {
+			t.Errorf("%s/%s: paired %+v", r.Model, r.Task, p)
+		}
 	}
 	for _, f := range []string{"results.json", "leaderboard.md", "leaderboard.csv", "chart-synthetic.png"} {
 		if _, err := os.Stat(filepath.Join(outDir, f)); err != nil {
 			t.Errorf("--out: %v", err)
 		}
 	}
-	if !strings.Contains(evalReport.String(), "(5 from cached features)") || !strings.Contains(evalReport.String(), "SYNTHETIC") {
+	if !strings.Contains(evalReport.String(), "(5 from cached features)") || !strings.Contains(evalReport.String(), "SYNTHETIC") ||
+		!strings.Contains(evalReport.String(), "Paired difference from first") {
 		t.Errorf("report:\n%s", evalReport.String())
 	}
 

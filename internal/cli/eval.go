@@ -189,7 +189,17 @@ func Eval(ctx context.Context, args EvalArgs) ([]tasks.Result, error) {
 		return all, errors.Join(errs...)
 	}
 	board := leaderboard.Build(suite.Name, runs)
+	if len(runs) > 1 {
+		for _, p := range board.Pair(runs, tasks.Bootstrap{}) {
+			fmt.Fprintf(args.Out, "warning: paired comparison: %v\n", p)
+		}
+		all = all[:0]
+		for _, r := range runs {
+			all = append(all, r.Results...) // now with their comparisons
+		}
+	}
 	printMeans(args.Out, board)
+	printPaired(args.Out, board)
 	done, cached, skipped, failed := 0, 0, 0, 0
 	for _, r := range all {
 		switch {
@@ -432,6 +442,36 @@ func printMeans(w io.Writer, b *leaderboard.Board) {
 		}
 		fmt.Fprintln(w)
 	}
+}
+
+// printPaired writes the paired differences of the per-domain and overall
+// means from the first model, when models were compared.
+func printPaired(w io.Writer, b *leaderboard.Board) {
+	if !b.Paired() {
+		return
+	}
+	fmt.Fprintf(w, "\nPaired difference from %s of the mean headline (percentage points, 95%% paired-bootstrap interval; * excludes zero)\n", b.Models[0])
+	fmt.Fprintf(w, "%-20s %8s", "domain", "tasks")
+	for _, m := range b.Models[1:] {
+		fmt.Fprintf(w, " %26s", m)
+	}
+	fmt.Fprintln(w)
+	for _, m := range append(b.Domains, b.Overall) {
+		fmt.Fprintf(w, "%-20s %8d", m.Name, m.Tasks)
+		for j := 1; j < len(b.Models); j++ {
+			cell := "-"
+			if j < len(m.Paired) && m.Paired[j] != nil {
+				d := m.Paired[j]
+				cell = fmt.Sprintf("%+.1f [%+.1f, %+.1f]", 100*d.Difference, 100*d.Low, 100*d.High)
+				if d.Significant {
+					cell += " *"
+				}
+			}
+			fmt.Fprintf(w, " %26s", cell)
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintf(w, "per-task differences: leaderboard.md (with --out)\n")
 }
 
 // runConfig is --config when given, else the run config saved in the checkpoint.
