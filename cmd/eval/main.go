@@ -4,6 +4,7 @@
 //
 //	go run ./cmd/eval --checkpoint runs/demo --suite configs/suites/demo.yaml --out runs/demo/eval
 //	go run ./cmd/eval --suite configs/suites/biomedica40.yaml --compare base=runs/a bmc=runs/b --out eval/
+//	go run ./cmd/eval --suite configs/suites/biomedica40.yaml --wise-ft runs/a runs/b --alphas 0:1:0.1 --out eval/wise-ft
 //
 // `eval prepare` fetches and lays out a suite's data first (see prepare.go):
 //
@@ -33,6 +34,10 @@ func main() {
 	if err != nil {
 		cli.Fatal("eval", err)
 	}
+	args, wise, err := cli.SplitList(args, "wise-ft")
+	if err != nil {
+		cli.Fatal("eval", err)
+	}
 	fs := flag.NewFlagSet("eval", flag.ExitOnError)
 	checkpoint := fs.String("checkpoint", "", "checkpoint `PATH` (or LABEL=PATH): a step-NNNNNNNN dir, a run dir (its newest checkpoint), an exported OpenCLIP dir, or a hub model hf-hub:ORG/NAME[@REVISION] (downloaded into the Hugging Face cache)")
 	suitePath := fs.String("suite", "", "evaluation suite YAML `FILE` (e.g. configs/suites/demo.yaml, configs/suites/biomedica40.yaml)")
@@ -46,16 +51,25 @@ func main() {
 	var precision transformer.Precision
 	fs.Var(&precision, "precision", cli.PrecisionUsage)
 	only := fs.String("tasks", "", "comma-separated task names or domains to run (`LIST`; default: all)")
+	alphas := fs.String("alphas", cli.DefaultAlphas, "mixing weights of --wise-ft BASE OTHER: `START:STOP:STEP` (stop included) or a list a,b,c")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: eval --suite FILE (--checkpoint PATH | --compare [LABEL=]PATH ...) [--out DIR] [flags]\n\n"+
+		fmt.Fprint(fs.Output(), "Usage: eval --suite FILE (--checkpoint PATH | --compare [LABEL=]PATH ... | --wise-ft BASE OTHER [--alphas 0:1:0.1]) [--out DIR] [flags]\n\n"+
 			"Evaluates checkpoints on every task of a suite. The tokenizer, backend and (for the demo) the\n"+
 			"synthetic dataset come from the run config stored in each checkpoint unless --config is given.\n"+
+			"Tasks whose data is absent are reported as skipped; a malformed task (invalid in the suite\n"+
+			"file, or with malformed data) is reported as failed with its reason while the other tasks run\n"+
+			"and are written; the exit status is then 1.\n\n"+
 			"--compare A B ... evaluates several checkpoints (with --checkpoint, in addition to it) and puts\n"+
 			"them side by side in one leaderboard, each compared with the first by a paired bootstrap (the\n"+
 			"same resampled examples for both): per task and on every mean, the difference and its 95%\n"+
-			"interval, marked where it excludes zero (leaderboard.md/.csv, results.json). Tasks whose data is absent are reported as skipped;\n"+
-			"a malformed task (invalid in the suite file, or with malformed data) is reported as failed\n"+
-			"with its reason while the other tasks run and are written; the exit status is then 1.\n"+
+			"interval, marked where it excludes zero (leaderboard.md/.csv, results.json).\n\n"+
+			"--wise-ft BASE OTHER evaluates the WiSE-FT weight-space mixes (1-α)·BASE + α·OTHER for every\n"+
+			"α of --alphas (two checkpoints of one architecture; the mixes are made in memory) in one\n"+
+			"leaderboard, each compared with the first α, and plots the means against α (wise-ft.png).\n"+
+			"cmd/merge writes a chosen mix as a checkpoint.\n\n"+
+			"Tasks whose data is absent are reported as skipped; a malformed task (invalid in the suite\n"+
+			"file, or with malformed data) is reported as failed with its reason while the other tasks run\n"+
+			"and are written; the exit status is then 1.\n"+
 			"A checkpoint may be an OpenCLIP model on the Hugging Face Hub, hf-hub:ORG/NAME[@REVISION]\n"+
 			"(HF_TOKEN, HF_ENDPOINT, HF_HOME, HF_HUB_OFFLINE apply as in Python's huggingface_hub).\n"+
 			"--out DIR gets results.json, leaderboard.md, leaderboard.csv and chart-<domain>.png.\n"+
@@ -67,9 +81,15 @@ func main() {
 		fs.Usage()
 		cli.Fatal("eval", fmt.Errorf("unexpected arguments %q (checkpoints to compare go after --compare)", fs.Args()))
 	}
-	if (*checkpoint == "" && len(compare) == 0) || *suitePath == "" {
+	if (*checkpoint == "" && len(compare) == 0 && len(wise) == 0) || *suitePath == "" {
 		fs.Usage()
-		cli.Fatal("eval", fmt.Errorf("--suite and --checkpoint (or --compare) are required"))
+		cli.Fatal("eval", fmt.Errorf("--suite and --checkpoint (or --compare, or --wise-ft) are required"))
+	}
+	var alphaList []float64
+	if len(wise) > 0 {
+		if alphaList, err = cli.ParseAlphas(*alphas); err != nil {
+			cli.Fatal("eval", fmt.Errorf("--alphas: %w", err))
+		}
 	}
 	if *noCache || *cacheDir == "off" {
 		*cacheDir = ""
@@ -82,7 +102,7 @@ func main() {
 	}
 	ctx, stop := signalContext()
 	defer stop()
-	evalArgs := cli.EvalArgs{Checkpoint: *checkpoint, Compare: compare, Suite: *suitePath, Config: &flags, BatchSize: *batch,
+	evalArgs := cli.EvalArgs{Checkpoint: *checkpoint, Compare: compare, WiseFT: wise, Alphas: alphaList, Suite: *suitePath, Config: &flags, BatchSize: *batch,
 		Output: flags.Output, CacheDir: *cacheDir, DataRoot: *dataRoot, Tasks: tasks, Precision: precision, Out: os.Stdout, Progress: os.Stderr}
 	if _, err := cli.Eval(ctx, evalArgs); err != nil {
 		cli.Fatal("eval", err)

@@ -21,6 +21,7 @@ import (
 	"github.com/bmca/bmca/eval/formats"
 	"github.com/bmca/bmca/eval/leaderboard"
 	"github.com/bmca/bmca/eval/tasks"
+	"github.com/bmca/bmca/hub"
 	"github.com/bmca/bmca/model/clip"
 	"github.com/bmca/bmca/model/transformer"
 	"github.com/bmca/bmca/text/tokenizer"
@@ -37,6 +38,12 @@ type EvalArgs struct {
 	// Compare lists further checkpoints ("label=path" or path) evaluated
 	// on the same suite and put side by side in one leaderboard.
 	Compare []string
+	// WiseFT, when set, holds BASE and OTHER: instead of checkpoints, the
+	// WiSE-FT mixes (1−α)·BASE + α·OTHER are evaluated, one per Alphas
+	// value, and plotted against α.
+	WiseFT []string
+	// Alphas are the mixing weights of the WiSE-FT sweep.
+	Alphas []float64
 	// Suite is the suite YAML file.
 	Suite string
 	// Config, when set, replaces the run config stored in each checkpoint.
@@ -59,13 +66,23 @@ type EvalArgs struct {
 	Out, Progress io.Writer
 }
 
-// modelSpec is a checkpoint to evaluate and its leaderboard label.
-type modelSpec struct{ label, path string }
+// modelSpec is a model to evaluate and its leaderboard label: the
+// checkpoint at path, or a WiSE-FT mix when wise is set.
+type modelSpec struct {
+	label, path string
+	wise        *wiseMix
+}
 
 // parseModels turns --checkpoint and --compare values into labelled
 // checkpoints; a label defaults to the path's last element (its run
 // directory's name for a step directory), made unique with a suffix.
 func parseModels(args EvalArgs) ([]modelSpec, error) {
+	if len(args.WiseFT) > 0 {
+		if args.Checkpoint != "" || len(args.Compare) > 0 {
+			return nil, fmt.Errorf("--wise-ft evaluates its own mixes: give it without --checkpoint or --compare")
+		}
+		return wiseModels(args.WiseFT, args.Alphas)
+	}
 	var raw []string
 	if args.Checkpoint != "" {
 		raw = append(raw, args.Checkpoint)
@@ -88,7 +105,7 @@ func parseModels(args EvalArgs) ([]modelSpec, error) {
 		if n := seen[label]; n > 1 {
 			label = fmt.Sprintf("%s-%d", label, n)
 		}
-		out = append(out, modelSpec{label, path})
+		out = append(out, modelSpec{label: label, path: path})
 	}
 	return out, nil
 }
@@ -109,10 +126,17 @@ func defaultLabel(path string) string {
 // to the next one starting with '-'. It returns the other arguments, for the
 // flag package, and the values.
 func SplitCompare(args []string) (rest, compare []string, err error) {
+	return SplitList(args, "compare")
+}
+
+// SplitList takes "--NAME A B …" (or "-NAME", or "--NAME=A,B") out of
+// command-line arguments as SplitCompare does for --compare.
+func SplitList(args []string, flagName string) (rest, values []string, err error) {
+	compare := values
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		if !strings.HasPrefix(a, "-") || name != "compare" {
+		if !strings.HasPrefix(a, "-") || name != flagName {
 			rest = append(rest, a)
 			continue
 		}
@@ -129,7 +153,7 @@ func SplitCompare(args []string) (rest, compare []string, err error) {
 			compare = append(compare, args[i])
 		}
 		if len(compare) == n {
-			return nil, nil, fmt.Errorf("--compare needs checkpoints: --compare A B …")
+			return nil, nil, fmt.Errorf("--%s needs checkpoints: --%s A B …", flagName, flagName)
 		}
 	}
 	return rest, compare, nil
@@ -219,10 +243,22 @@ func Eval(ctx context.Context, args EvalArgs) ([]tasks.Result, error) {
 	if skipped > 0 {
 		fmt.Fprintf(args.Out, "skipped tasks have no data under %s: set $BMCA_EVAL_DATA or --data-root (layouts: configs/suites/README.md)\n", suite.DataDir())
 	}
+	sweep := len(args.WiseFT) > 0 && len(runs) == len(models)
+	if sweep {
+		printSweep(args.Out, board, args.Alphas)
+	}
 	if args.Output != "" {
 		files, err := leaderboard.Write(args.Output, board, runs)
 		if err != nil {
 			return all, errors.Join(append(errs, err)...)
+		}
+		if sweep {
+			chart := filepath.Join(args.Output, WiseFTChart)
+			title := fmt.Sprintf("WiSE-FT on %s: (1−α)·%s + α·%s", suite.Name, filepath.Base(filepath.Clean(args.WiseFT[0])), filepath.Base(filepath.Clean(args.WiseFT[1])))
+			if err := board.SweepChart(chart, args.Alphas, "α", title); err != nil {
+				return all, errors.Join(append(errs, err)...)
+			}
+			files = append(files, chart)
 		}
 		fmt.Fprintf(args.Out, "wrote %s\n", strings.Join(files, ", "))
 	}
@@ -232,17 +268,42 @@ func Eval(ctx context.Context, args EvalArgs) ([]tasks.Result, error) {
 	return all, errors.Join(errs...)
 }
 
-// evalCheckpoint loads one checkpoint and runs the suite on it.
-func evalCheckpoint(ctx context.Context, args EvalArgs, m modelSpec, suite *tasks.Suite, fc tasks.FeatureCache) ([]tasks.Result, error) {
-	path, err := CheckpointPath(ctx, m.path, args.Progress)
+// open loads the model a spec names: its checkpoint, a description of where
+// it came from (the checkpoint directory), and what identifies its weights
+// for the feature cache.
+func (m modelSpec) open(ctx context.Context, progress io.Writer) (*train.Checkpoint, string, func(io.Writer) error, error) {
+	if m.wise != nil {
+		return m.wise.open(ctx, progress)
+	}
+	ckpt, dir, err := loadCheckpoint(ctx, m.path, progress)
 	if err != nil {
-		return nil, err
+		return nil, "", nil, err
+	}
+	return ckpt, dir, func(w io.Writer) error { return hashFile(w, filepath.Join(dir, train.WeightsFile)) }, nil
+}
+
+// loadCheckpoint is how cmd/eval opens a checkpoint reference: a hub
+// reference becomes a local path (CheckpointPath), which train.Load reads;
+// it also returns the checkpoint directory.
+func loadCheckpoint(ctx context.Context, ref string, progress io.Writer) (*train.Checkpoint, string, error) {
+	path, err := CheckpointPath(ctx, ref, progress)
+	if err != nil {
+		return nil, "", err
 	}
 	ckpt, err := train.Load(path)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	dir, err := train.Resolve(path)
+	if err != nil {
+		return nil, "", err
+	}
+	return ckpt, dir, nil
+}
+
+// evalCheckpoint loads one model and runs the suite on it.
+func evalCheckpoint(ctx context.Context, args EvalArgs, m modelSpec, suite *tasks.Suite, fc tasks.FeatureCache) ([]tasks.Result, error) {
+	ckpt, dir, weightsID, err := m.open(ctx, args.Progress)
 	if err != nil {
 		return nil, err
 	}
@@ -283,14 +344,14 @@ func evalCheckpoint(ctx context.Context, args EvalArgs, m modelSpec, suite *task
 	env := evalEnv(enc, tok, model, batch, progressBars(args.Progress, m.label))
 	if fc != nil {
 		env.Cache = fc
-		if env.ModelKey, err = modelKey(dir, model, Preprocess(model), cfg); err != nil {
+		if env.ModelKey, err = modelKey(weightsID, model, Preprocess(model), cfg); err != nil {
 			return nil, err
 		}
 	}
 	fmt.Fprintf(args.Out, "evaluating %s (%s, step %d) on suite %s: %d tasks\n", m.label, dir, ckpt.State.Step, suite.Name, len(suite.Tasks))
 	results, err := tasks.Run(ctx, suite, env)
 	pretrained := dir
-	if path != m.path { // a hub reference: name the model as the user did
+	if hub.IsRef(m.path) { // name the model as the user did
 		pretrained = m.path
 	}
 	for i := range results {
@@ -354,26 +415,29 @@ func progressBars(w io.Writer, label string) func(task string, done, total int) 
 	}
 }
 
-// modelKey identifies a checkpoint's features for the cache: a SHA-256 of
-// the weights file's content, the model config, the image preprocessing and
+// hashFile writes a file's content to h.
+func hashFile(h io.Writer, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("feature cache key: %w", err)
+	}
+	defer f.Close()
+	if _, err := io.Copy(h, f); err != nil {
+		return fmt.Errorf("feature cache key: %s: %w", path, err)
+	}
+	return nil
+}
+
+// modelKey identifies a model's features for the cache: a SHA-256 of what
+// identifies its weights (weightsID writes it: the weights file's content,
+// or how a mix was made), the model config, the image preprocessing and
 // the tokenizer (name, context length, vocabulary file content). Hashing
 // the weights reads the whole file (about a second per GB), which is small
 // next to encoding any real data set, and unlike a path+mtime key it
 // survives copies and notices in-place rewrites.
-func modelKey(ckptDir string, model clip.Config, pre preprocess.Config, cfg *config.Config) (string, error) {
+func modelKey(weightsID func(io.Writer) error, model clip.Config, pre preprocess.Config, cfg *config.Config) (string, error) {
 	h := sha256.New()
-	hashFile := func(path string) error {
-		f, err := os.Open(path)
-		if err != nil {
-			return fmt.Errorf("feature cache key: %w", err)
-		}
-		defer f.Close()
-		if _, err := io.Copy(h, f); err != nil {
-			return fmt.Errorf("feature cache key: %s: %w", path, err)
-		}
-		return nil
-	}
-	if err := hashFile(filepath.Join(ckptDir, train.WeightsFile)); err != nil {
+	if err := weightsID(h); err != nil {
 		return "", err
 	}
 	mc, err := json.Marshal(model)
@@ -383,7 +447,7 @@ func modelKey(ckptDir string, model clip.Config, pre preprocess.Config, cfg *con
 	// Precision is not part of the model's JSON but changes the features.
 	fmt.Fprintf(h, "\nmodel %s\nprecision %s\npreprocess %+v\ntokenizer %s %d\n", mc, model.Precision, pre, cfg.Tokenizer.Name, model.TextCfg.ContextLength)
 	if cfg.Tokenizer.Vocab != "" {
-		if err := hashFile(cfg.Tokenizer.Vocab); err != nil {
+		if err := hashFile(h, cfg.Tokenizer.Vocab); err != nil {
 			return "", err
 		}
 	}
@@ -442,6 +506,22 @@ func printMeans(w io.Writer, b *leaderboard.Board) {
 		}
 		fmt.Fprintln(w)
 	}
+}
+
+// printSweep names the best mix of a WiSE-FT sweep on the overall mean.
+func printSweep(w io.Writer, b *leaderboard.Board, alphas []float64) {
+	best := -1
+	for j, v := range b.Overall.Values {
+		if !math.IsNaN(v) && (best < 0 || v > b.Overall.Values[best]) {
+			best = j
+		}
+	}
+	if best < 0 {
+		fmt.Fprintf(w, "\nWiSE-FT sweep: no task was evaluated for every α\n")
+		return
+	}
+	fmt.Fprintf(w, "\nWiSE-FT sweep over α = %v: best overall mean at α = %g (%.1f%%; α = 0 is the base, %.1f%%)\n",
+		alphas, alphas[best], 100*b.Overall.Values[best], 100*b.Overall.Values[0])
 }
 
 // printPaired writes the paired differences of the per-domain and overall

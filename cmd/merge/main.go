@@ -1,0 +1,207 @@
+// Command merge interpolates two checkpoints of one architecture in weight
+// space, as WiSE-FT does: θ = (1−α)·θ_base + α·θ_other over every tensor.
+// The result is an OpenCLIP checkpoint directory (open_clip_model.safetensors
+// + open_clip_config.json with the base's model config and preprocessing)
+// that every bmca command opens; it also carries the base's run config
+// (training_state.json, for the tokenizer) and merge.json saying how it was
+// made.
+//
+//	go run ./cmd/merge --alpha 0.5 runs/openclip-base runs/bmc-continued --out runs/wise-ft-0.5
+//
+// To sweep α and evaluate each mix without writing them, see
+// cmd/eval --wise-ft.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/bmca/bmca/cmd/internal/modelflag"
+	"github.com/bmca/bmca/internal/cli"
+	"github.com/bmca/bmca/model/checkpoint"
+	"github.com/bmca/bmca/model/merge"
+	"github.com/bmca/bmca/model/weights"
+	"github.com/bmca/bmca/train"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		cli.Fatal("merge", err)
+	}
+}
+
+// MergeFile records how a merged checkpoint was made.
+const MergeFile = "merge.json"
+
+// provenance is merge.json.
+type provenance struct {
+	Method string  `json:"method"`
+	Alpha  float64 `json:"alpha"`
+	// Base and Other are the inputs as given, with the weights files read.
+	Base      string `json:"base"`
+	Other     string `json:"other"`
+	BaseFile  string `json:"base_weights"`
+	OtherFile string `json:"other_weights"`
+	Formula   string `json:"formula"`
+	CreatedAt string `json:"created_at"`
+}
+
+// run is the command: flags in, files out, a summary on stdout.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("merge", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	alphaText := fs.String("alpha", "", "mixing weight `A`: 0 gives BASE, 1 gives OTHER, 0.5 their mean (WiSE-FT's α; values outside [0, 1] extrapolate)")
+	out := fs.String("out", "", "output `DIR` (created if missing; refused if it is BASE's or OTHER's own directory)")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: merge --alpha A BASE OTHER --out DIR\n\n"+
+			"Writes θ = (1−A)·θ_BASE + A·θ_OTHER for every tensor (computed in float64, stored in BASE's\n"+
+			"dtypes; A = 0 and 1 reproduce BASE and OTHER bit for bit) as an OpenCLIP checkpoint directory\n"+
+			"with BASE's model config and preprocessing. BASE and OTHER are bmca checkpoint or run\n"+
+			"directories, OpenCLIP or Hugging Face directories, or weight files, of one architecture:\n"+
+			"models that differ are refused with the differences listed.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	var inputs []string
+	for { // flags may come before, between or after the two paths
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		inputs = append(inputs, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	if len(inputs) != 2 || *alphaText == "" || *out == "" {
+		fs.Usage()
+		return fmt.Errorf("want --alpha A BASE OTHER --out DIR (got %d checkpoints: %q)", len(inputs), inputs)
+	}
+	alpha, err := strconv.ParseFloat(*alphaText, 64)
+	if err != nil || math.IsNaN(alpha) || math.IsInf(alpha, 0) {
+		return fmt.Errorf("--alpha %q: want a number such as 0.5", *alphaText)
+	}
+	base, err := open(ctx, inputs[0], stderr)
+	if err != nil {
+		return fmt.Errorf("BASE: %w", err)
+	}
+	defer base.ck.Close()
+	other, err := open(ctx, inputs[1], stderr)
+	if err != nil {
+		return fmt.Errorf("OTHER: %w", err)
+	}
+	defer other.ck.Close()
+	for _, in := range []*input{base, other} {
+		if same, _ := sameDir(*out, filepath.Dir(in.ck.Path)); same {
+			return fmt.Errorf("--out %s is where %s's weights are: write the merge elsewhere", *out, in.path)
+		}
+	}
+	if diffs := merge.ConfigDiff(base.ck.Config(), other.ck.Config()); len(diffs) > 0 {
+		return fmt.Errorf("%s and %s are different architectures; only models of one architecture can be interpolated:\n  %s",
+			inputs[0], inputs[1], strings.Join(diffs, "\n  "))
+	}
+	baseSD, err := base.ck.StateDict()
+	if err != nil {
+		return err
+	}
+	otherSD, err := other.ck.StateDict()
+	if err != nil {
+		return err
+	}
+	mixed, err := merge.Interpolate(baseSD, otherSD, alpha)
+	if err != nil {
+		return err
+	}
+	files, err := checkpoint.WriteOpenCLIP(*out, base.ck.Config(), base.ck.Model.Preprocess, mixed)
+	if err != nil {
+		return err
+	}
+	if base.runConfig != nil {
+		state, err := json.MarshalIndent(train.State{RunConfig: base.runConfig, Seed: base.seed, SavedAt: time.Now().UTC().Format(time.RFC3339)}, "", "  ")
+		if err != nil {
+			return err
+		}
+		p := filepath.Join(*out, train.StateFile)
+		if err := weights.AtomicWriteFile(p, state, 0o644); err != nil {
+			return err
+		}
+		files = append(files, p)
+	}
+	prov, err := json.MarshalIndent(provenance{Method: "wise-ft", Alpha: alpha, Base: inputs[0], Other: inputs[1],
+		BaseFile: base.ck.Path, OtherFile: other.ck.Path, Formula: "(1-alpha)*base + alpha*other, per tensor, in float64",
+		CreatedAt: time.Now().UTC().Format(time.RFC3339)}, "", "  ")
+	if err != nil {
+		return err
+	}
+	p := filepath.Join(*out, MergeFile)
+	if err := weights.AtomicWriteFile(p, append(prov, '\n'), 0o644); err != nil {
+		return err
+	}
+	files = append(files, p)
+	fmt.Fprintf(stdout, "merged %s and %s at alpha %g (%d tensors): wrote %s\n", inputs[0], inputs[1], alpha, len(mixed), strings.Join(files, ", "))
+	return nil
+}
+
+// input is an opened checkpoint and the run config that came with it.
+type input struct {
+	path      string
+	ck        *checkpoint.Checkpoint
+	runConfig json.RawMessage // nil when the checkpoint has no bmca training state
+	seed      uint64
+}
+
+// open is the one place cmd/merge opens a model: through the same flags
+// logic as cmd/export and cmd/embed (hub references included, downloads
+// reported on progress), plus the bmca training state (for the run config)
+// when there is one.
+func open(ctx context.Context, path string, progress io.Writer) (*input, error) {
+	ck, err := (&modelflag.Flags{Checkpoint: path}).Open(ctx, progress)
+	if err != nil {
+		return nil, err
+	}
+	in := &input{path: path, ck: ck}
+	data, err := os.ReadFile(filepath.Join(filepath.Dir(ck.Path), train.StateFile))
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		ck.Close()
+		return nil, err
+	default:
+		var st train.State
+		if err := json.Unmarshal(data, &st); err != nil {
+			ck.Close()
+			return nil, fmt.Errorf("%s: %s: %w", path, train.StateFile, err)
+		}
+		in.runConfig, in.seed = st.RunConfig, st.Seed
+	}
+	return in, nil
+}
+
+// sameDir reports whether a and b name the same directory.
+func sameDir(a, b string) (bool, error) {
+	sa, err := os.Stat(a)
+	if err != nil {
+		return false, err
+	}
+	sb, err := os.Stat(b)
+	if err != nil {
+		return false, err
+	}
+	return os.SameFile(sa, sb), nil
+}
