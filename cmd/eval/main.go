@@ -5,6 +5,7 @@
 //	go run ./cmd/eval --checkpoint runs/demo --suite configs/suites/demo.yaml --out runs/demo/eval
 //	go run ./cmd/eval --suite configs/suites/biomedica40.yaml --compare base=runs/a bmc=runs/b --out eval/
 //	go run ./cmd/eval --suite configs/suites/biomedica40.yaml --wise-ft runs/a runs/b --alphas 0:1:0.1 --out eval/wise-ft
+//	go run ./cmd/eval --suite configs/suites/biomedica40.yaml --train-shards 'biomedica:commercial' --checkpoint runs/a --exclude-overlap
 //
 // `eval prepare` fetches and lays out a suite's data first (see prepare.go):
 //
@@ -21,6 +22,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/bmca/bmca/eval/contamination"
 	"github.com/bmca/bmca/internal/cli"
 	"github.com/bmca/bmca/model/transformer"
 )
@@ -52,6 +54,10 @@ func main() {
 	fs.Var(&precision, "precision", cli.PrecisionUsage)
 	only := fs.String("tasks", "", "comma-separated task names or domains to run (`LIST`; default: all)")
 	alphas := fs.String("alphas", cli.DefaultAlphas, "mixing weights of --wise-ft BASE OTHER: `START:STOP:STEP` (stop included) or a list a,b,c")
+	var trainShards shardList
+	fs.Var(&trainShards, "train-shards", "training shards to look for the evaluation images in (`SPEC`, data.train_shards' syntax: paths, globs, {000..099} ranges, URLs, biomedica:SUBSETS, several joined by ::; repeatable): the overlap per task goes into the table, results.json, the leaderboard and train_overlap.json; without checkpoints only this report is made")
+	overlapDistance := fs.Int("overlap-distance", contamination.DefaultMaxDistance, "perceptual-hash distance (`BITS` of 64) up to which a training image counts as a near-duplicate (resized, re-encoded) of an evaluation image; -1 finds exact copies only and decodes no training image (much faster)")
+	excludeOverlap := fs.Bool("exclude-overlap", false, "score every task without the evaluation images found in --train-shards (the scores with them stay in results.json as metrics_with_overlap)")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), "Usage: eval --suite FILE (--checkpoint PATH | --compare [LABEL=]PATH ... | --wise-ft BASE OTHER [--alphas 0:1:0.1]) [--out DIR] [flags]\n\n"+
 			"Evaluates checkpoints on every task of a suite. The tokenizer, backend and (for the demo) the\n"+
@@ -67,9 +73,9 @@ func main() {
 			"α of --alphas (two checkpoints of one architecture; the mixes are made in memory) in one\n"+
 			"leaderboard, each compared with the first α, and plots the means against α (wise-ft.png).\n"+
 			"cmd/merge writes a chosen mix as a checkpoint.\n\n"+
-			"Tasks whose data is absent are reported as skipped; a malformed task (invalid in the suite\n"+
-			"file, or with malformed data) is reported as failed with its reason while the other tasks run\n"+
-			"and are written; the exit status is then 1.\n"+
+			"--train-shards SPEC looks for every evaluation image in the training shards (same file, same\n"+
+			"pixels, or a resized/re-encoded near-duplicate by perceptual hash) and reports the overlap per\n"+
+			"task; --exclude-overlap scores without those images.\n\n"+
 			"A checkpoint may be an OpenCLIP model on the Hugging Face Hub, hf-hub:ORG/NAME[@REVISION]\n"+
 			"(HF_TOKEN, HF_ENDPOINT, HF_HOME, HF_HUB_OFFLINE apply as in Python's huggingface_hub).\n"+
 			"--out DIR gets results.json, leaderboard.md, leaderboard.csv and chart-<domain>.png.\n"+
@@ -81,9 +87,9 @@ func main() {
 		fs.Usage()
 		cli.Fatal("eval", fmt.Errorf("unexpected arguments %q (checkpoints to compare go after --compare)", fs.Args()))
 	}
-	if (*checkpoint == "" && len(compare) == 0 && len(wise) == 0) || *suitePath == "" {
+	if (*checkpoint == "" && len(compare) == 0 && len(wise) == 0 && len(trainShards) == 0) || *suitePath == "" {
 		fs.Usage()
-		cli.Fatal("eval", fmt.Errorf("--suite and --checkpoint (or --compare, or --wise-ft) are required"))
+		cli.Fatal("eval", fmt.Errorf("--suite and --checkpoint (or --compare, --wise-ft, or --train-shards for the contamination report alone) are required"))
 	}
 	var alphaList []float64
 	if len(wise) > 0 {
@@ -102,11 +108,26 @@ func main() {
 	}
 	ctx, stop := signalContext()
 	defer stop()
-	evalArgs := cli.EvalArgs{Checkpoint: *checkpoint, Compare: compare, WiseFT: wise, Alphas: alphaList, Suite: *suitePath, Config: &flags, BatchSize: *batch,
+	evalArgs := cli.EvalArgs{Checkpoint: *checkpoint, Compare: compare, WiseFT: wise, Alphas: alphaList, Suite: *suitePath,
+		TrainShards: trainShards, OverlapDistance: *overlapDistance, ExcludeOverlap: *excludeOverlap, Config: &flags, BatchSize: *batch,
 		Output: flags.Output, CacheDir: *cacheDir, DataRoot: *dataRoot, Tasks: tasks, Precision: precision, Out: os.Stdout, Progress: os.Stderr}
 	if _, err := cli.Eval(ctx, evalArgs); err != nil {
 		cli.Fatal("eval", err)
 	}
+}
+
+// shardList is a repeatable --train-shards.
+type shardList []string
+
+func (s *shardList) String() string { return strings.Join(*s, " ") }
+
+// Set adds one SPEC.
+func (s *shardList) Set(v string) error {
+	if strings.TrimSpace(v) == "" {
+		return fmt.Errorf("empty shard spec")
+	}
+	*s = append(*s, v)
+	return nil
 }
 
 // defaultCache is the per-user feature cache, e.g. ~/.cache/bmca/eval-features.

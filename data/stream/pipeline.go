@@ -338,21 +338,24 @@ func (s *Stream) epochShardNames(epoch int, once bool) []string {
 // readShardURL opens one shard, local or remote, and reads it in its
 // format.
 func (s *Stream) readShardURL(ctx context.Context, url string, yield func(Sample) bool) error {
-	opts := readOptions{
-		keep:      func(ext string) bool { return ext == CaptionExtension || slices.Contains(imageExtensions[:], ext) },
-		meta:      s.metaFields,
-		maxMember: s.cfg.MaxMemberBytes,
-	}
-	parquetFile := s.cfg.Format == "parquet" || (s.cfg.Format == "" && strings.HasSuffix(strings.ToLower(url), ".parquet"))
+	keep := func(ext string) bool { return ext == CaptionExtension || slices.Contains(imageExtensions[:], ext) }
+	return readURL(ctx, s.cfg, s.metaFields, keep, url, yield)
+}
+
+// readURL opens one shard, local or remote, and reads it in its format,
+// keeping the members keep accepts and the json fields in meta.
+func readURL(ctx context.Context, cfg Config, meta map[string]bool, keep func(ext string) bool, url string, yield func(Sample) bool) error {
+	opts := readOptions{keep: keep, meta: meta, maxMember: cfg.MaxMemberBytes}
+	parquetFile := cfg.Format == "parquet" || (cfg.Format == "" && strings.HasSuffix(strings.ToLower(url), ".parquet"))
 	if remote.IsRemote(url) {
 		if parquetFile {
-			ra, err := remote.NewReaderAt(ctx, url, s.cfg.HTTP, 0, 0)
+			ra, err := remote.NewReaderAt(ctx, url, cfg.HTTP, 0, 0)
 			if err != nil {
 				return fmt.Errorf("shard %s: %w", url, err)
 			}
-			return readParquet(ctx, url, ra, ra.Size(), s.cfg.Parquet, s.metaFields, s.cfg.MaxMemberBytes, yield)
+			return readParquet(ctx, url, ra, ra.Size(), cfg.Parquet, meta, cfg.MaxMemberBytes, yield)
 		}
-		r, err := remote.Open(ctx, url, s.cfg.HTTP)
+		r, err := remote.Open(ctx, url, cfg.HTTP)
 		if err != nil {
 			return fmt.Errorf("shard %s: %w", url, err)
 		}
@@ -369,7 +372,7 @@ func (s *Stream) readShardURL(ctx context.Context, url string, yield func(Sample
 		if err != nil {
 			return fmt.Errorf("shard %s: %w", url, err)
 		}
-		return readParquet(ctx, url, f, st.Size(), s.cfg.Parquet, s.metaFields, s.cfg.MaxMemberBytes, yield)
+		return readParquet(ctx, url, f, st.Size(), cfg.Parquet, meta, cfg.MaxMemberBytes, yield)
 	}
 	return readShard(ctx, url, f, opts, yield)
 }

@@ -72,6 +72,9 @@ type Row struct {
 	// Paired[j] compares model j's headline with the first model's (see
 	// Board.Pair); nil for the first model and before Pair.
 	Paired []*tasks.PairedDiff
+	// Overlap is the task's contamination report (the same for every
+	// model; the first one found), when one was made.
+	Overlap *tasks.Overlap
 }
 
 // Headline is the row's headline cells, one per model.
@@ -135,6 +138,9 @@ func Build(suite string, runs []Run) *Board {
 				b.Rows = append(b.Rows, row)
 			}
 			row := &b.Rows[i]
+			if row.Overlap == nil && r.Overlap != nil {
+				row.Overlap = r.Overlap
+			}
 			switch {
 			case r.Failed:
 				row.Failed[j] = r.Reason
@@ -253,6 +259,9 @@ func (b *Board) Markdown() string {
 	if b.Paired() {
 		b.pairedMarkdown(&s, header)
 	}
+	if b.overlaps() {
+		b.overlapMarkdown(&s)
+	}
 	var details []Row
 	for _, row := range b.Rows {
 		if len(row.Metrics) > 1 && slices.ContainsFunc(row.Headline(), func(c Cell) bool { return c.OK }) {
@@ -293,6 +302,56 @@ func (b *Board) Markdown() string {
 		fmt.Fprintf(&s, "\n## Skipped (%d)\n\n%s\n", len(skipped), strings.Join(skipped, "\n"))
 	}
 	return s.String()
+}
+
+// overlaps reports whether any task has a contamination report.
+func (b *Board) overlaps() bool {
+	return slices.ContainsFunc(b.Rows, func(r Row) bool { return r.Overlap != nil })
+}
+
+// overlapMarkdown writes the contamination section: per task, how many of
+// its images were found in the training data, and how.
+func (b *Board) overlapMarkdown(s *strings.Builder) {
+	var first *tasks.Overlap
+	excluded := false
+	for _, r := range b.Rows {
+		if r.Overlap != nil {
+			if first == nil {
+				first = r.Overlap
+			}
+			excluded = excluded || r.Overlap.Excluded > 0
+		}
+	}
+	near := fmt.Sprintf("perceptual hashes at most %d of 64 bits apart", first.MaxDistance)
+	if first.MaxDistance < 0 {
+		near = "not searched (exact matches only)"
+	}
+	fmt.Fprintf(s, "\n## Training-data overlap\n\nEvaluation images found among %d training images: the same file (or the file a sample's hash field names),\n"+
+		"the same decoded pixels, or a near-duplicate (resized or re-encoded copy: %s).\n", first.TrainImages, near)
+	if excluded {
+		s.WriteString("The scores above **leave these images out** (--exclude-overlap); `metrics_with_overlap` in results.json has them in.\n")
+	} else {
+		s.WriteString("The scores above include these images; --exclude-overlap scores without them.\n")
+	}
+	s.WriteString("\n| Task | Images checked | Same file | Same pixels | Near-duplicate | Overlap |\n| --- | --- | --- | --- | --- | --- |\n")
+	for _, r := range b.Rows {
+		o := r.Overlap
+		if o == nil {
+			fmt.Fprintf(s, "| %s | – | – | – | – | – |\n", r.Task)
+			continue
+		}
+		share := "–"
+		if o.Checked > 0 {
+			share = fmt.Sprintf("%.1f%%", 100*float64(o.Overlapping())/float64(o.Checked))
+		}
+		cell := func(n int) string {
+			if n > 0 {
+				return fmt.Sprintf("**%d**", n)
+			}
+			return "0"
+		}
+		fmt.Fprintf(s, "| %s | %d | %s | %s | %s | %s |\n", r.Task, o.Checked, cell(o.ExactFile), cell(o.ExactPixels), cell(o.Near), share)
+	}
 }
 
 // at is d[j], nil when d is shorter.
@@ -367,6 +426,19 @@ func (b *Board) WriteCSV(w io.Writer) error {
 	for _, m := range b.Models {
 		head = append(head, m, m+" ci_low", m+" ci_high", m+" status")
 	}
+	overlaps := b.overlaps()
+	if overlaps {
+		head = append(head, "train_overlap_checked", "train_overlap_exact_file", "train_overlap_exact_pixels", "train_overlap_near", "train_overlap_excluded")
+	}
+	overlapCells := func(o *tasks.Overlap, show bool) []string {
+		if !overlaps {
+			return nil
+		}
+		if o == nil || !show {
+			return []string{"", "", "", "", ""}
+		}
+		return []string{fmt.Sprint(o.Checked), fmt.Sprint(o.ExactFile), fmt.Sprint(o.ExactPixels), fmt.Sprint(o.Near), fmt.Sprint(o.Excluded)}
+	}
 	paired := b.Paired()
 	if paired {
 		for _, m := range b.Models[1:] {
@@ -403,6 +475,7 @@ func (b *Board) WriteCSV(w io.Writer) error {
 				rec = append(rec, num(c.Value, c.OK), num(c.Low, c.OK && c.HasCI), num(c.High, c.OK && c.HasCI), row.status(j))
 			}
 			rec = append(rec, diffCells(row.Paired, m == 0)...)
+			rec = append(rec, overlapCells(row.Overlap, m == 0)...)
 			rows = append(rows, rec)
 		}
 	}
@@ -416,6 +489,7 @@ func (b *Board) WriteCSV(w io.Writer) error {
 			rec = append(rec, num(v, true), "", "", "")
 		}
 		rec = append(rec, diffCells(m.Paired, true)...)
+		rec = append(rec, overlapCells(nil, false)...)
 		rows = append(rows, rec)
 	}
 	if err := cw.WriteAll(rows); err != nil {

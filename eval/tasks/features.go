@@ -195,9 +195,9 @@ func splitFeatures(ctx context.Context, t Task, env Env, sp split, check func(st
 	return f, "", nil
 }
 
-// encodeSplit streams the split's records, skips excluded labels, and
-// encodes images (and captions) in batches of env.BatchSize, stopping after
-// max_examples. It reports progress after each batch.
+// encodeSplit streams the split's records (splitRecords) and encodes
+// images (and captions) in batches of env.BatchSize. It reports progress
+// after each batch.
 func encodeSplit(ctx context.Context, t Task, env Env, sp split, src source, check func(string) error) (*Features, error) {
 	total := src.Len()
 	if t.MaxExamples > 0 && (total < 0 || total > t.MaxExamples) {
@@ -223,29 +223,15 @@ func encodeSplit(ctx context.Context, t Task, env Env, sp split, src source, che
 		}
 		return ctx.Err()
 	}
-	for rec, err := range src.Records(ctx) {
+	for rec, err := range splitRecords(ctx, t, src, check, &f.Excluded) {
 		if err != nil {
 			return nil, err
-		}
-		if t.Kind != Retrieval {
-			if slices.Contains(t.ExcludeLabels, rec.Label) {
-				f.Excluded++
-				continue
-			}
-			if check != nil {
-				if err := check(rec.Label); err != nil {
-					return nil, fmt.Errorf("%s, sample %q: %w", rec.Source, rec.Key, err)
-				}
-			}
 		}
 		batch = append(batch, rec)
 		if len(batch) == env.BatchSize {
 			if err := flush(); err != nil {
 				return nil, err
 			}
-		}
-		if t.MaxExamples > 0 && done+len(batch) >= t.MaxExamples {
-			break
 		}
 	}
 	if err := flush(); err != nil {
@@ -258,6 +244,81 @@ func encodeSplit(ctx context.Context, t Task, env Env, sp split, src source, che
 		env.Progress(sp.progress, done, done)
 	}
 	return f, nil
+}
+
+// splitRecords yields the examples of a split in the order they are
+// evaluated: the source's records minus those exclude_labels drops (counted
+// in *excluded), vetted by check, up to max_examples. It is the one
+// definition of "example i of a task" that features, and the contamination
+// check's example indices, share.
+func splitRecords(ctx context.Context, t Task, src source, check func(string) error, excluded *int) iter.Seq2[formats.Record, error] {
+	return func(yield func(formats.Record, error) bool) {
+		n := 0
+		for rec, err := range src.Records(ctx) {
+			if err != nil {
+				yield(rec, err)
+				return
+			}
+			if t.Kind != Retrieval {
+				if slices.Contains(t.ExcludeLabels, rec.Label) {
+					*excluded++
+					continue
+				}
+				if check != nil {
+					if err := check(rec.Label); err != nil {
+						yield(rec, fmt.Errorf("%s, sample %q: %w", rec.Source, rec.Key, err))
+						return
+					}
+				}
+			}
+			if !yield(rec, nil) {
+				return
+			}
+			if n++; t.MaxExamples > 0 && n >= t.MaxExamples {
+				return
+			}
+		}
+	}
+}
+
+// Example is one evaluated image of a task's test split, as TestImages
+// yields it.
+type Example struct {
+	// Index is the example's position in the split as evaluated (after
+	// exclude_labels, within max_examples): the row of its features.
+	Index int
+	// Key and Source identify the record (see formats.Record).
+	Key, Source string
+	// Image is the encoded image.
+	Image []byte
+}
+
+// TestImages yields the images of a task's evaluated split in evaluation
+// order, with their indices, without encoding anything (for the
+// contamination check); shards reads WebDataset data (nil: DefaultShards).
+// reason is non-empty when the data is absent.
+func TestImages(ctx context.Context, t Task, shards ShardSource) (iter.Seq2[Example, error], string, error) {
+	if shards == nil {
+		shards = DefaultShards()
+	}
+	t = t.withDefaults()
+	src, reason, err := openSource(t, Env{Shards: shards}, t.Paths())
+	if err != nil || reason != "" {
+		return nil, reason, err
+	}
+	return func(yield func(Example, error) bool) {
+		i, excluded := 0, 0
+		for rec, err := range splitRecords(ctx, t, src, nil, &excluded) {
+			if err != nil {
+				yield(Example{}, err)
+				return
+			}
+			if !yield(Example{Index: i, Key: rec.Key, Source: rec.Source, Image: rec.Image}, nil) {
+				return
+			}
+			i++
+		}
+	}, "", nil
 }
 
 // encodeBatch preprocesses a batch with env.Workers goroutines, encodes its

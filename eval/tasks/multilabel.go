@@ -194,22 +194,7 @@ func runMultiLabel(ctx context.Context, t Task, env Env, res *Result) (string, e
 	if err != nil || reason != "" {
 		return reason, err
 	}
-	n, c := f.Len(), len(t.Classes)
-	targets := make([]bool, 0, n*c)
-	positives := make([]int, c)
-	for i, raw := range f.Labels {
-		row, err := parser.parse(raw)
-		if err != nil {
-			return "", fmt.Errorf("example %d: %w", i, err)
-		}
-		for k, v := range row {
-			if v {
-				positives[k]++
-			}
-		}
-		targets = append(targets, row...)
-	}
-	res.Examples, res.Classes, res.Classnames, res.ClassPositives = n, c, t.Classes, positives
+	c := len(t.Classes)
 	cls, err := BuildClassifier(ctx, env.Encoder, env.Tokenize, t.Classes, t.Templates, env.BatchSize)
 	if err != nil {
 		return "", err
@@ -217,15 +202,38 @@ func runMultiLabel(ctx context.Context, t Task, env Env, res *Result) (string, e
 	if f.Dim != cls.Dim {
 		return "", fmt.Errorf("image features have %d values, text features %d", f.Dim, cls.Dim)
 	}
-	logits, err := cls.Logits(f.Images, n)
+	var positives []int
+	scored, err := scoreTest(t, env, f, res, func(f *Features) (Metrics, *Outcomes, error) {
+		n := f.Len()
+		targets := make([]bool, 0, n*c)
+		positives = make([]int, c)
+		for i, raw := range f.Labels {
+			row, err := parser.parse(raw)
+			if err != nil {
+				return nil, nil, fmt.Errorf("example %d: %w", i, err)
+			}
+			for k, v := range row {
+				if v {
+					positives[k]++
+				}
+			}
+			targets = append(targets, row...)
+		}
+		logits, err := cls.Logits(f.Images, n)
+		if err != nil {
+			return nil, nil, err
+		}
+		m, _, ranked, err := multiLabelMetrics(logits, targets, t.Classes, env.Bootstrap)
+		if err != nil {
+			return nil, nil, err
+		}
+		return m, newMultiLabelOutcomes(ranked, targets, t.Classes), nil
+	})
 	if err != nil {
 		return "", err
 	}
-	m, _, ranked, err := multiLabelMetrics(logits, targets, t.Classes, env.Bootstrap)
-	if err != nil {
-		return "", err
-	}
-	res.Metrics, res.Outcomes = m, newMultiLabelOutcomes(ranked, targets, t.Classes)
+	n := scored.Len()
+	res.Examples, res.Classes, res.Classnames, res.ClassPositives = n, c, t.Classes, positives
 	var none, all []string
 	for k, p := range positives {
 		switch p {

@@ -77,8 +77,7 @@ func runProbe(ctx context.Context, t Task, env Env, res *Result) (string, error)
 		}
 		fit, held = fit.Subset(keep), fit.Subset(out)
 	}
-	testData, err := asData(test, "test")
-	if err != nil {
+	if _, err := asData(test, "test"); err != nil { // before the fit, which is the slow part
 		return "", err
 	}
 	c := len(lm.classes)
@@ -86,16 +85,23 @@ func runProbe(ctx context.Context, t Task, env Env, res *Result) (string, error)
 	if err != nil {
 		return "", fmt.Errorf("linear probe: %w", err)
 	}
-	logits, err := model.Logits(testData.X, testData.Len())
-	if err != nil {
-		return "", err
-	}
-	res.Examples, res.Classes, res.Classnames = test.Len(), c, lm.classes
+	res.Classes, res.Classnames = c, lm.classes
 	res.Excluded = train.Excluded + test.Excluded
 	if val != nil {
 		res.Excluded += val.Excluded
 	}
 	res.Probe = &ProbeResult{L2: sweep.Best, Sweep: sweep, TrainExamples: fit.Len(), ValExamples: held.Len(), Iterations: model.Iterations}
-	res.Metrics, res.Outcomes, err = classify(rankScores(logits, testData.Len(), c), testData.Y, c, env.Bootstrap)
+	scored, err := scoreTest(t, env, test, res, func(f *Features) (Metrics, *Outcomes, error) {
+		d, err := asData(f, "test")
+		if err != nil {
+			return nil, nil, err
+		}
+		logits, err := model.Logits(d.X, d.Len())
+		if err != nil {
+			return nil, nil, err
+		}
+		return classify(rankScores(logits, d.Len(), c), d.Y, c, env.Bootstrap)
+	})
+	res.Examples = scored.Len()
 	return "", err
 }

@@ -40,6 +40,13 @@ type Env struct {
 	// Cache, if set, keeps image (and caption) features between runs; see
 	// FeatureKey for what invalidates an entry.
 	Cache FeatureCache
+	// Overlaps, when set, holds each task's contamination report (by task
+	// name; see eval/contamination), copied into its Result.
+	Overlaps map[string]*Overlap
+	// ExcludeOverlap scores each task without the images its report lists
+	// (its test split; a probe's training split is not filtered), keeping
+	// the metrics on all images in Overlap.MetricsWithOverlap.
+	ExcludeOverlap bool
 	// ModelKey identifies the model for the cache: it must change whenever
 	// the weights, the image preprocessing or the tokenizer do (cmd/eval
 	// hashes the weights file, model config, preprocessing and tokenizer).
@@ -126,6 +133,9 @@ type Result struct {
 	// column). The suite's other tasks still run.
 	Failed bool   `json:"failed,omitempty"`
 	Reason string `json:"reason,omitempty"`
+	// Overlap is the task's contamination report, when one was made
+	// (Env.Overlaps).
+	Overlap *Overlap `json:"train_overlap,omitempty"`
 	// Paired compares this result with another model's on the same
 	// examples (set by the caller, e.g. cmd/eval --compare; see
 	// PairedBootstrap).
@@ -309,11 +319,7 @@ func runClassification(ctx context.Context, t Task, env Env, res *Result) (strin
 	if err != nil {
 		return "", err
 	}
-	targets, err := lm.targets(f.Labels)
-	if err != nil {
-		return "", err
-	}
-	res.Examples, res.Excluded, res.Classes, res.Classnames = f.Len(), f.Excluded, len(lm.classes), lm.classes
+	res.Excluded, res.Classes, res.Classnames = f.Excluded, len(lm.classes), lm.classes
 	cls, err := BuildClassifier(ctx, env.Encoder, env.Tokenize, lm.classes, t.Templates, env.BatchSize)
 	if err != nil {
 		return "", err
@@ -321,11 +327,18 @@ func runClassification(ctx context.Context, t Task, env Env, res *Result) (strin
 	if f.Dim != cls.Dim {
 		return "", fmt.Errorf("image features have %d values, text features %d", f.Dim, cls.Dim)
 	}
-	logits, err := cls.Logits(f.Images, f.Len())
-	if err != nil {
-		return "", err
-	}
-	res.Metrics, res.Outcomes, err = classify(rankScores(logits, f.Len(), cls.NumClasses), targets, cls.NumClasses, env.Bootstrap)
+	scored, err := scoreTest(t, env, f, res, func(f *Features) (Metrics, *Outcomes, error) {
+		targets, err := lm.targets(f.Labels)
+		if err != nil {
+			return nil, nil, err
+		}
+		logits, err := cls.Logits(f.Images, f.Len())
+		if err != nil {
+			return nil, nil, err
+		}
+		return classify(rankScores(logits, f.Len(), cls.NumClasses), targets, cls.NumClasses, env.Bootstrap)
+	})
+	res.Examples = scored.Len()
 	return "", err
 }
 
@@ -343,22 +356,25 @@ func runRetrieval(ctx context.Context, t Task, env Env, res *Result) (string, er
 	if err != nil || reason != "" {
 		return reason, err
 	}
-	res.Examples, res.Texts = f.Len(), len(f.TextImage)
-	if len(f.TextImage) == 0 {
-		return "", fmt.Errorf("no captions in %d images", f.Len())
-	}
-	images, texts := slices.Clone(f.Images), slices.Clone(f.Texts)
-	normalizeRows(images, f.Dim)
-	normalizeRows(texts, f.Dim)
-	ranks, err := retrievalRanks(images, texts, f.Dim, f.TextImage)
-	if err != nil {
-		return "", err
-	}
-	if res.Metrics, err = ranks.metrics(t.RecallK, nil); err != nil {
-		return "", err
-	}
-	res.Outcomes = newRetrievalOutcomes(ranks, t.RecallK)
-	return "", nil
+	scored, err := scoreTest(t, env, f, res, func(f *Features) (Metrics, *Outcomes, error) {
+		if len(f.TextImage) == 0 {
+			return nil, nil, fmt.Errorf("no captions in %d images", f.Len())
+		}
+		images, texts := slices.Clone(f.Images), slices.Clone(f.Texts)
+		normalizeRows(images, f.Dim)
+		normalizeRows(texts, f.Dim)
+		ranks, err := retrievalRanks(images, texts, f.Dim, f.TextImage)
+		if err != nil {
+			return nil, nil, err
+		}
+		m, err := ranks.metrics(t.RecallK, nil)
+		if err != nil {
+			return nil, nil, err
+		}
+		return m, newRetrievalOutcomes(ranks, t.RecallK), nil
+	})
+	res.Examples, res.Texts = scored.Len(), len(scored.TextImage)
+	return "", err
 }
 
 // splitLines splits text as Python's str.splitlines does, which is how

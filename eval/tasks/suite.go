@@ -660,6 +660,14 @@ func (s *Suite) taskErrors() (map[int]error, error) {
 	return out, errors.Join(suite...)
 }
 
+// InvalidTasks returns the validation errors of single tasks, by index in
+// s.Tasks (a suite loaded with LoadOptions.KeepInvalid keeps such tasks;
+// Run reports them failed).
+func (s *Suite) InvalidTasks() map[int]error {
+	perTask, _ := s.taskErrors()
+	return perTask
+}
+
 // flatten undoes errors.Join.
 func flatten(err error) []error {
 	if j, ok := err.(interface{ Unwrap() []error }); ok {

@@ -44,6 +44,16 @@ type EvalArgs struct {
 	WiseFT []string
 	// Alphas are the mixing weights of the WiSE-FT sweep.
 	Alphas []float64
+	// TrainShards, when set, are the training shards (data.train_shards'
+	// syntax) the evaluation images are looked for in (eval/contamination);
+	// the overlap is reported per task. Without checkpoints, only the
+	// report is made.
+	TrainShards []string
+	// OverlapDistance is the perceptual-hash distance up to which an image
+	// counts as a near-duplicate; negative: exact copies only.
+	OverlapDistance int
+	// ExcludeOverlap scores every task without its overlapping images.
+	ExcludeOverlap bool
 	// Suite is the suite YAML file.
 	Suite string
 	// Config, when set, replaces the run config stored in each checkpoint.
@@ -64,6 +74,8 @@ type EvalArgs struct {
 	Precision transformer.Precision
 	// Out receives the report; Progress the progress bars.
 	Out, Progress io.Writer
+
+	overlaps map[string]*tasks.Overlap // the contamination reports, for each model's env
 }
 
 // modelSpec is a model to evaluate and its leaderboard label: the
@@ -77,6 +89,9 @@ type modelSpec struct {
 // checkpoints; a label defaults to the path's last element (its run
 // directory's name for a step directory), made unique with a suffix.
 func parseModels(args EvalArgs) ([]modelSpec, error) {
+	if args.Checkpoint == "" && len(args.Compare) == 0 && len(args.WiseFT) == 0 && len(args.TrainShards) > 0 {
+		return nil, nil // the contamination report alone
+	}
 	if len(args.WiseFT) > 0 {
 		if args.Checkpoint != "" || len(args.Compare) > 0 {
 			return nil, fmt.Errorf("--wise-ft evaluates its own mixes: give it without --checkpoint or --compare")
@@ -188,6 +203,26 @@ func Eval(ctx context.Context, args EvalArgs) ([]tasks.Result, error) {
 	if err := suite.Validate(); err != nil {
 		fmt.Fprintf(args.Out, "warning: malformed tasks in %s are reported as failed; the other tasks run:\n%v\n\n", args.Suite, err)
 	}
+	if args.ExcludeOverlap && len(args.TrainShards) == 0 {
+		return nil, fmt.Errorf("--exclude-overlap needs --train-shards: the training data to look for the evaluation images in")
+	}
+	var overlaps map[string]*tasks.Overlap
+	if len(args.TrainShards) > 0 {
+		if overlaps, err = overlapReports(ctx, args, suite); err != nil {
+			return nil, err
+		}
+		if args.Output != "" {
+			path, err := writeOverlap(args.Output, suite, overlaps)
+			if err != nil {
+				return nil, err
+			}
+			fmt.Fprintf(args.Out, "wrote %s\n", path)
+		}
+		if len(models) == 0 {
+			return nil, nil
+		}
+	}
+	args.overlaps = overlaps
 	var fc tasks.FeatureCache
 	if args.CacheDir != "" {
 		fc = cache.New(args.CacheDir)
@@ -342,6 +377,7 @@ func evalCheckpoint(ctx context.Context, args EvalArgs, m modelSpec, suite *task
 		batch = cfg.Eval.BatchSize
 	}
 	env := evalEnv(enc, tok, model, batch, progressBars(args.Progress, m.label))
+	env.Overlaps, env.ExcludeOverlap = args.overlaps, args.ExcludeOverlap
 	if fc != nil {
 		env.Cache = fc
 		if env.ModelKey, err = modelKey(weightsID, model, Preprocess(model), cfg); err != nil {
@@ -477,6 +513,13 @@ func printTable(w io.Writer, label string, results []tasks.Result, synthetic boo
 			continue
 		}
 		parts := metricParts(r, true)
+		if o := r.Overlap; o != nil && o.Overlapping() > 0 {
+			note := fmt.Sprintf("[%d of %d images in the training data", o.Overlapping(), o.Checked)
+			if o.Excluded > 0 {
+				note += ", left out"
+			}
+			parts = append(parts, note+"]")
+		}
 		if r.FeaturesCached {
 			parts = append(parts, "[cached features]")
 		}
