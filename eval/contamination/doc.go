@@ -32,7 +32,7 @@
 // uninformative perceptual hashes and only match exactly.
 //
 //	idx := contamination.NewIndex(contamination.DefaultMaxDistance)
-//	err := idx.AddSuite(ctx, suite, nil)                 // hashes every task's images
-//	stats, err := idx.Scan(ctx, streamCfg, shards, contamination.ScanOptions{})
-//	reports := idx.Reports()                            // task name → *tasks.Overlap
+//	absent, err := idx.AddSuite(ctx, suite, nil, nil) // hashes every task's images
+//	stats, err := idx.Scan(ctx, stream.Config{Shards: []string{"biomedica:commercial"}}, contamination.ScanOptions{})
+//	reports := idx.Reports()                          // task name → *tasks.Overlap, for tasks.Env.Overlaps
 package contamination

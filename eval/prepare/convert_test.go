@@ -279,6 +279,39 @@ func TestNPZToParquet(t *testing.T) {
 	}
 }
 
+// TestNPZToParquetMultiHot: ChestMNIST's (N, 14)-style labels become a
+// list per row, which a zeroshot_multilabel task reads as multi-hot.
+func TestNPZToParquetMultiHot(t *testing.T) {
+	root := t.TempDir()
+	pix := make([]byte, 2*2*2)
+	var labels []byte
+	for _, v := range []uint8{1, 0, 1, 0, 0, 1} { // two images, three classes
+		labels = append(labels, v)
+	}
+	writeFileT(t, filepath.Join(root, "chestmnist.npz"), makeZip(t, map[string][]byte{
+		"test_images.npy": npyBytes("|u1", []int{2, 2, 2}, pix),
+		"test_labels.npy": npyBytes("|u1", []int{2, 3}, labels),
+	}))
+	e := &env{opts: testOptions(root).withDefaults(), log: io.Discard}
+	if err := e.npzToParquet(t.Context(), &tasks.NPZStep{NPZ: "chestmnist.npz", Split: "test", Out: "medmnist/chestmnist/test.parquet"}); err != nil {
+		t.Fatal(err)
+	}
+	src, err := formats.Open(formats.Spec{Format: formats.Parquet, Paths: []string{filepath.Join(root, "medmnist/chestmnist/test.parquet")}, Labels: true, LabelList: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for rec, err := range src.Records(t.Context()) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, strings.ReplaceAll(rec.Label, formats.ValueSeparator, ","))
+	}
+	if strings.Join(got, " ") != "1,0,1 0,0,1" {
+		t.Errorf("labels %q, want [1,0,1 0,0,1]", got)
+	}
+}
+
 // TestVideoFrames extracts frames from a tiny generated video (needs
 // ffmpeg; skipped without it) and labels them from Cholec80-style files.
 func TestVideoFrames(t *testing.T) {

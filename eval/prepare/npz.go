@@ -119,7 +119,19 @@ type npzRow struct {
 	Label int64 `parquet:"label"`
 }
 
-// npzToParquet writes <split>_images/<split>_labels of an .npz as parquet.
+// npzMultiRow is npzRow with a multi-hot label (ChestMNIST's 14 findings),
+// which a zeroshot_multilabel task reads with label_format multi_hot.
+type npzMultiRow struct {
+	Image struct {
+		Bytes []byte `parquet:"bytes"`
+		Path  string `parquet:"path"`
+	} `parquet:"image"`
+	Label []int64 `parquet:"label,list"`
+}
+
+// npzToParquet writes <split>_images/<split>_labels of an .npz as parquet:
+// labels of shape (N,) or (N, 1) as one integer per row, (N, C) multi-hot
+// labels as a list of C integers.
 func (e *env) npzToParquet(ctx context.Context, s *tasks.NPZStep) error {
 	file := e.path(s.NPZ)
 	zr, err := zip.OpenReader(file)
@@ -155,14 +167,22 @@ func (e *env) npzToParquet(ctx context.Context, s *tasks.NPZStep) error {
 		return fmt.Errorf("%s: %s_images have shape %v, want (N, H, W) or (N, H, W, 3)", file, s.Split, imgs.shape)
 	}
 	n, h, w := imgs.shape[0], imgs.shape[1], imgs.shape[2]
-	if len(labels.shape) == 0 || labels.shape[0] != n || (len(labels.shape) == 2 && labels.shape[1] != 1) || len(labels.shape) > 2 {
-		return fmt.Errorf("%s: %s_labels have shape %v for %d images, want (N,) or (N, 1) (multi-label arrays are not single labels)", file, s.Split, labels.shape, n)
+	if len(labels.shape) == 0 || labels.shape[0] != n || len(labels.shape) > 2 || (len(labels.shape) == 2 && labels.shape[1] < 1) {
+		return fmt.Errorf("%s: %s_labels have shape %v for %d images, want (N,), (N, 1) or multi-hot (N, C)", file, s.Split, labels.shape, n)
+	}
+	classes := 1
+	if len(labels.shape) == 2 {
+		classes = labels.shape[1]
 	}
 	channels := 1
 	if len(imgs.shape) == 4 {
 		channels = 3
 	}
 	rows := make([]npzRow, n)
+	var multi []npzMultiRow
+	if classes > 1 {
+		multi = make([]npzMultiRow, n)
+	}
 	per := h * w * channels
 	for i := range n {
 		if err := ctx.Err(); err != nil {
@@ -184,17 +204,36 @@ func (e *env) npzToParquet(ctx context.Context, s *tasks.NPZStep) error {
 		if err := png.Encode(&buf, img); err != nil {
 			return err
 		}
-		rows[i].Image.Bytes = buf.Bytes()
-		rows[i].Image.Path = fmt.Sprintf("%s_%06d.png", s.Split, i)
+		path := fmt.Sprintf("%s_%06d.png", s.Split, i)
+		if multi != nil {
+			multi[i].Image.Bytes, multi[i].Image.Path = buf.Bytes(), path
+			multi[i].Label = make([]int64, classes)
+			for k := range classes {
+				multi[i].Label[k] = labels.int(i*classes + k)
+			}
+			continue
+		}
+		rows[i].Image.Bytes, rows[i].Image.Path = buf.Bytes(), path
 		rows[i].Label = labels.int(i)
 	}
 	var out bytes.Buffer
-	pw := parquet.NewGenericWriter[npzRow](&out, parquet.SkipPageBounds("image", "bytes"))
-	if _, err := pw.Write(rows); err != nil {
-		return err
+	if multi != nil {
+		err = writeParquetRows(&out, multi)
+	} else {
+		err = writeParquetRows(&out, rows)
 	}
-	if err := pw.Close(); err != nil {
+	if err != nil {
 		return err
 	}
 	return writeAtomic(e.path(s.Out), out.Bytes())
+}
+
+// writeParquetRows writes rows with the image bytes kept out of the page
+// statistics.
+func writeParquetRows[T any](out io.Writer, rows []T) error {
+	pw := parquet.NewGenericWriter[T](out, parquet.SkipPageBounds("image", "bytes"))
+	if _, err := pw.Write(rows); err != nil {
+		return err
+	}
+	return pw.Close()
 }

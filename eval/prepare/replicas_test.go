@@ -139,8 +139,19 @@ func replicas(t *testing.T, dicom []byte) map[string]replica {
 			"test_images.npy": npyBytes("|u1", []int{len(labels), 28, 28}, pix),
 			"test_labels.npy": npyBytes("<i8", []int{len(labels), 1}, lb)})
 	}
+	multiHot := func(rows [][14]byte) []byte { // ChestMNIST: (N, 14) uint8 labels
+		pix := make([]byte, len(rows)*28*28)
+		var lb []byte
+		for _, r := range rows {
+			lb = append(lb, r[:]...)
+		}
+		return makeZip(t, map[string][]byte{
+			"test_images.npy": npyBytes("|u1", []int{len(rows), 28, 28}, pix),
+			"test_labels.npy": npyBytes("|u1", []int{len(rows), 14}, lb)})
+	}
 	out["medmnist"] = replica{"/records/10519652/files/breastmnist.npz": npz([]int64{0, 1, 1}),
-		"/records/10519652/files/organamnist.npz": npz([]int64{0, 5, 10})}
+		"/records/10519652/files/organamnist.npz": npz([]int64{0, 5, 10}),
+		"/records/10519652/files/chestmnist.npz":  multiHot([][14]byte{{1, 0, 1}, {}, {0, 1}})}
 
 	chest := map[string][]byte{"__MACOSX/chest_xray/._x": []byte("junk")}
 	for _, c := range []string{"NORMAL", "PNEUMONIA"} {
