@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/bmca/bmca/eval/tasks"
+	"go.yaml.in/yaml/v3"
 )
 
 // TestEvalSurvivesBadTasks: the demo suite plus a task with an unknown
@@ -26,19 +27,20 @@ func TestEvalSurvivesBadTasks(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "broken.csv"), []byte("path,label\nbroken.png,0\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	suite := string(d.suiteYAML) + `    - name: segmentation
-      kind: segmentation
-      data: [x.tar]
-    - name: broken-image
-      domain: synthetic
-      kind: zeroshot_classification
-      format: csv
-      data: [` + filepath.Join(dir, "broken.csv") + `]
-      classes: [a, b]
-      templates: ["{c}"]
-`
+	var suite tasks.Suite
+	if err := yaml.Unmarshal(d.suiteYAML, &suite); err != nil {
+		t.Fatal(err)
+	}
+	suite.Tasks = append(suite.Tasks,
+		tasks.Task{Name: "segmentation", Kind: "segmentation", Data: []string{"x.tar"}},
+		tasks.Task{Name: "broken-image", Domain: "synthetic", Kind: tasks.ZeroShotClassification, Format: "csv",
+			Data: []string{filepath.Join(dir, "broken.csv")}, Classes: []string{"a", "b"}, Templates: []string{"{c}"}})
+	text, err := yaml.Marshal(&suite)
+	if err != nil {
+		t.Fatal(err)
+	}
 	suitePath := filepath.Join(dir, "suite.yaml")
-	if err := os.WriteFile(suitePath, []byte(suite), 0o644); err != nil {
+	if err := os.WriteFile(suitePath, text, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "eval")
