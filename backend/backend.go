@@ -26,13 +26,11 @@ const EnvVar = "GOMLX_BACKEND"
 
 // Open returns the backend named by config ("name:options"); "" means
 // $GOMLX_BACKEND if set, else DefaultCPU.
+//
+// It leaves float32 matrix products to the backend (XLA on CUDA: TF32); a
+// run whose precision says how they must compute opens with OpenWith.
 func Open(config string) (compute.Backend, error) {
-	if config == "" {
-		config = os.Getenv(EnvVar)
-	}
-	if config == "" {
-		config = DefaultCPU
-	}
+	config = resolve(config)
 	name, _, _ := strings.Cut(config, ":")
 	available := compute.List()
 	found := false
@@ -51,4 +49,15 @@ func Open(config string) (compute.Backend, error) {
 		return nil, fmt.Errorf("backend %q: %w", config, err)
 	}
 	return b, nil
+}
+
+// resolve applies the defaults: "" means $GOMLX_BACKEND if set, else DefaultCPU.
+func resolve(config string) string {
+	if config == "" {
+		config = os.Getenv(EnvVar)
+	}
+	if config == "" {
+		config = DefaultCPU
+	}
+	return config
 }

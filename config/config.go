@@ -183,10 +183,13 @@ type Train struct {
 	AccumFreq int `yaml:"accum_freq"`
 	// LockImage freezes the image tower (OpenCLIP's --lock-image).
 	LockImage bool `yaml:"lock_image"`
-	// Precision is "f32" or "bf16": bf16-mixed as OpenCLIP's amp_bf16, the
-	// products in bfloat16 and everything else in float32. bf16 pays on a
-	// GPU (tensor cores, flash attention); the pure-Go backend runs it
-	// correctly but slower than f32.
+	// Precision is "f32", "tf32" or "bf16". f32 is exact float32, matrix
+	// products included (on a GPU no TF32: OpenCLIP's fp32 numbers). tf32
+	// is f32 with the matrix products on a CUDA GPU's TF32 tensor cores, as
+	// OpenCLIP's trainer allows; on the CPU it is f32. bf16 is bf16-mixed
+	// as OpenCLIP's amp_bf16, the products in bfloat16 and everything else
+	// in float32. bf16 pays on a GPU (tensor cores, flash attention); the
+	// pure-Go backend runs it correctly but slower than f32.
 	Precision string `yaml:"precision"`
 	// GradCheckpointing keeps only each residual block's input for the
 	// backward pass and recomputes the rest (OpenCLIP's

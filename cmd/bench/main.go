@@ -19,7 +19,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/bmca/bmca/backend"
 	"github.com/bmca/bmca/configs"
 	"github.com/bmca/bmca/internal/cli"
 	"github.com/bmca/bmca/model/clip"
@@ -44,6 +43,7 @@ type options struct {
 	batch, steps, accum            int
 	precision                      transformer.Precision
 	jsonOut, gradCheckpointing     bool
+	program                        bool
 }
 
 func main() {
@@ -53,11 +53,12 @@ func main() {
 	fs.IntVar(&o.batch, "batch", 64, "pairs per step (`N`)")
 	fs.IntVar(&o.steps, "steps", 5, "timed steps (`N`), after one untimed step that compiles")
 	fs.IntVar(&o.accum, "accum", 1, "micro-batches per step (`N`), OpenCLIP's accum_freq")
-	fs.Var(&o.precision, "precision", "`MODE` f32 (default) or bf16 (bf16-mixed, OpenCLIP's amp_bf16), as train.precision")
+	fs.Var(&o.precision, "precision", "`MODE` f32 (default: exact float32 products, no TF32 on a GPU), tf32 (TF32 products on a CUDA GPU, OpenCLIP's default for fp32 training) or bf16 (bf16-mixed, OpenCLIP's amp_bf16), as train.precision")
 	fs.BoolVar(&o.gradCheckpointing, "grad-checkpointing", false, "recompute each residual block in the backward pass, as train.grad_checkpointing")
 	fs.StringVar(&o.backendCfg, "backend", "", "GoMLX backend `CONFIG` (default $GOMLX_BACKEND or go:parallelism=-1)")
 	fs.BoolVar(&o.jsonOut, "json", false, "print one JSON object instead of text")
 	fs.StringVar(&o.profile, "cpuprofile", "", "write a CPU profile of the timed steps to `FILE` (go tool pprof)")
+	fs.BoolVar(&o.program, "program", false, "only build the step's graph and print what it computes (matrix products by dtype, conversions, transposes) instead of timing it; needs no accelerator")
 	_ = fs.Parse(os.Args[1:])
 	if err := run(o); err != nil {
 		cli.Fatal("bench", err)
@@ -79,7 +80,7 @@ func run(o options) error {
 	if batch < 2 || steps < 1 || accum < 1 {
 		return fmt.Errorf("--batch must be ≥ 2, --steps and --accum ≥ 1")
 	}
-	be, err := backend.Open(o.backendCfg)
+	be, err := cli.OpenBackend(o.backendCfg, o.precision)
 	if err != nil {
 		return err
 	}
@@ -90,6 +91,14 @@ func run(o options) error {
 		return err
 	}
 	defer stepper.Finalize()
+	if o.program {
+		summary, err := stepper.Program(batch)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("model %s, batch %d, %s, graph built for backend %s\n%s", modelName, batch, o.precision, be.Description(), summary.Table())
+		return nil
+	}
 	attention, err := attentionKernels(be, cfg, o.precision)
 	if err != nil {
 		return err

@@ -24,7 +24,6 @@ import (
 	"syscall"
 	"text/tabwriter"
 
-	"github.com/bmca/bmca/backend"
 	"github.com/bmca/bmca/cmd/internal/modelflag"
 	"github.com/bmca/bmca/config"
 	"github.com/bmca/bmca/data/preprocess"
@@ -195,7 +194,7 @@ func embed(ctx context.Context, o options, stdout, stderr io.Writer) error {
 		}
 	}
 
-	be, err := backend.Open(o.backend)
+	be, err := cli.OpenBackend(o.backend, o.precision)
 	if err != nil {
 		return err
 	}

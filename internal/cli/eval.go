@@ -14,7 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/bmca/bmca/backend"
 	"github.com/bmca/bmca/config"
 	"github.com/bmca/bmca/data/preprocess"
 	"github.com/bmca/bmca/eval/cache"
@@ -176,7 +175,7 @@ func SplitList(args []string, flagName string) (rest, values []string, err error
 
 // PrecisionUsage is the help of the --precision flag of the commands that
 // encode (eval, embed).
-const PrecisionUsage = "arithmetic of the encoders' matrix products, `MODE` f32 (the default; exact against OpenCLIP's fp32) or bf16 (OpenCLIP's amp_bf16; on a CUDA GPU it takes tensor cores and flash attention, features move by about 1e-3)"
+const PrecisionUsage = "arithmetic of the encoders' matrix products, `MODE` f32 (the default; exact against OpenCLIP's fp32 on every backend: no TF32 on a GPU), tf32 (f32 with TF32 matrix products on a CUDA GPU, features move by about 1e-3; the same as f32 on the CPU) or bf16 (OpenCLIP's amp_bf16; on a CUDA GPU it takes tensor cores and flash attention, features move by about 1e-3)"
 
 // Eval runs cmd/eval: it evaluates each checkpoint on the suite, prints a
 // table per model and the per-domain means, writes the leaderboard files to
@@ -359,7 +358,7 @@ func evalCheckpoint(ctx context.Context, args EvalArgs, m modelSpec, suite *task
 	if err != nil {
 		return nil, err
 	}
-	be, err := backend.Open(cfg.Backend)
+	be, err := OpenBackend(cfg.Backend, args.Precision)
 	if err != nil {
 		return nil, err
 	}

@@ -8,7 +8,6 @@ import (
 	"io"
 	"time"
 
-	"github.com/bmca/bmca/backend"
 	"github.com/bmca/bmca/config"
 	"github.com/bmca/bmca/data/synth"
 	"github.com/bmca/bmca/eval/tasks"
@@ -87,7 +86,11 @@ func Train(ctx context.Context, cfg *config.Config, args TrainArgs) error {
 			return err
 		}
 	}
-	be, err := backend.Open(cfg.Backend)
+	precision, err := transformer.ParsePrecision(cfg.Train.Precision)
+	if err != nil {
+		return err
+	}
+	be, err := OpenBackend(cfg.Backend, precision)
 	if err != nil {
 		return err
 	}
@@ -118,10 +121,6 @@ func Train(ctx context.Context, cfg *config.Config, args TrainArgs) error {
 		}
 	case manifest != nil:
 		suite = SyntheticSuite(manifest, synthDir)
-	}
-	precision, err := transformer.ParsePrecision(cfg.Train.Precision)
-	if err != nil {
-		return err
 	}
 	decayRule, err := train.ParseDecayRule(cfg.Train.WDExclude)
 	if err != nil {

@@ -14,8 +14,10 @@ import (
 type Precision int
 
 const (
-	// Float32 runs everything in float32; it matches OpenCLIP's fp32
-	// reference outputs to about 1e-6.
+	// Float32 runs everything in float32, matrix products included (on XLA
+	// every float32 product asks for precision HIGHEST, so a GPU does not
+	// silently use TF32); it matches OpenCLIP's fp32 reference outputs to
+	// about 1e-6 on the CPU.
 	Float32 Precision = iota
 	// BFloat16Mixed is OpenCLIP's --precision amp_bf16: the operands of every
 	// linear layer, of the patch embedding, of the projections and of both
@@ -24,23 +26,34 @@ const (
 	// a GPU's bf16 tensor cores and lets attention take the backend's fused
 	// (flash) kernel.
 	BFloat16Mixed
+	// TensorFloat32 is the float32 graph of Float32 with the backend allowed
+	// to run its matrix products on TF32 tensor cores (operands rounded to a
+	// 10-bit mantissa, float32 accumulation), as OpenCLIP's trainer allows
+	// with torch.backends.cuda.matmul.allow_tf32. Only CUDA GPUs have TF32:
+	// on the CPU backends it computes exactly as Float32.
+	TensorFloat32
 )
 
-// ParsePrecision reads the configuration spelling: "f32" or "bf16".
+// ParsePrecision reads the configuration spelling: "f32", "tf32" or "bf16".
 func ParsePrecision(s string) (Precision, error) {
 	switch s {
 	case "f32", "":
 		return Float32, nil
 	case "bf16":
 		return BFloat16Mixed, nil
+	case "tf32":
+		return TensorFloat32, nil
 	}
-	return Float32, fmt.Errorf("precision %q is not one of f32, bf16", s)
+	return Float32, fmt.Errorf("precision %q is not one of f32, tf32, bf16", s)
 }
 
 // String is the configuration spelling.
 func (p Precision) String() string {
-	if p == BFloat16Mixed {
+	switch p {
+	case BFloat16Mixed:
 		return "bf16"
+	case TensorFloat32:
+		return "tf32"
 	}
 	return "f32"
 }
