@@ -84,6 +84,28 @@ func (p Precision) operand(x *Node) *Node {
 	return x
 }
 
+// product starts a matrix product of operands already rounded by operand.
+//
+// For bfloat16 operands GoMLX's Dot asks for a float32 accumulator, and its
+// gradient then computes both backward products in that dtype: it converts
+// the bfloat16 operands and the incoming gradient up to float32, so two
+// thirds of a training step's product FLOPs leave the bf16 tensor cores
+// (TF32 or full float32 on a GPU) and every saved activation and weight is
+// converted again in the backward pass. autocast's backward products take
+// bfloat16 operands. Leaving the accumulator to the operands' dtype keeps
+// the forward arithmetic, since every backend accumulates bfloat16 products
+// in float32 anyway (the Go backend by construction, XLA's GPU gemms with a
+// float32 compute type), and GoMLX's gradient then multiplies the bfloat16
+// gradient by the bfloat16 operand with a float32 accumulator, as autocast
+// does. In float32 nothing changes.
+func product(lhs, rhs *Node) *DotBuilder {
+	b := Dot(lhs, rhs)
+	if lhs.DType().IsHalfPrecision() {
+		b = b.WithAccumulatorDType(dtypes.InvalidDType)
+	}
+	return b
+}
+
 // result brings a product back to float32 for the element-wise work that
 // follows, which autocast also keeps in float32 (layer norm, softmax) or
 // which is cheap next to the product (bias, GELU, residual add).
