@@ -4,11 +4,14 @@ import (
 	"fmt"
 	"math"
 	"time"
+	"unsafe"
 
 	"github.com/bmca/bmca/model/clip"
 	"github.com/bmca/bmca/model/transformer"
 	"github.com/bmca/bmca/model/weights"
 	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
@@ -233,9 +236,12 @@ func (s *Stepper) TrainStep(micro []MicroBatch, lr float64) (StepStats, error) {
 	var outputs []*tensors.Tensor
 	var err error
 	if s.fused != nil {
-		m := micro[0]
-		outputs, err = s.fused.Call(tensors.FromFlatDataAndDimensions(m.Pixels, m.Size, 3, size, size),
-			tensors.FromFlatDataAndDimensions(m.Tokens, m.Size, ctxLen), float32(lr), bc1, bc2)
+		pixels, tokens, ierr := s.inputs(micro[0])
+		if ierr != nil {
+			return StepStats{}, fmt.Errorf("train step %d: %w", s.Step+1, ierr)
+		}
+		outputs, err = s.fused.Call(pixels, tokens, float32(lr), bc1, bc2)
+		finalize([]*tensors.Tensor{pixels, tokens})
 		if err != nil {
 			return StepStats{}, fmt.Errorf("train step %d: %w", s.Step+1, err)
 		}
@@ -257,15 +263,24 @@ func (s *Stepper) TrainStep(micro []MicroBatch, lr float64) (StepStats, error) {
 // accumulate caches every micro-batch's features, then adds each
 // micro-batch's gradient (against the whole cache) to the accumulators.
 func (s *Stepper) accumulate(micro []MicroBatch) (float64, error) {
-	size, ctxLen, embed := s.modelCfg.VisionCfg.ImageSize, s.modelCfg.TextCfg.ContextLength, s.modelCfg.EmbedDim
+	embed := s.modelCfg.EmbedDim
 	b := micro[0].Size
 	n := b * len(micro)
 	inputs := make([][2]*tensors.Tensor, len(micro))
+	defer func() {
+		for _, in := range inputs {
+			finalize(in[:])
+		}
+	}()
 	cachedImg := make([]float32, 0, n*embed)
 	cachedTxt := make([]float32, 0, n*embed)
 	for i, m := range micro {
-		inputs[i] = [2]*tensors.Tensor{tensors.FromFlatDataAndDimensions(m.Pixels, b, 3, size, size), tensors.FromFlatDataAndDimensions(m.Tokens, b, ctxLen)}
-		out, err := s.features.Call(inputs[i][0], inputs[i][1])
+		pixels, tokens, err := s.inputs(m)
+		if err != nil {
+			return 0, err
+		}
+		inputs[i] = [2]*tensors.Tensor{pixels, tokens}
+		out, err := s.features.Call(pixels, tokens)
 		if err != nil {
 			return 0, err
 		}
@@ -293,6 +308,40 @@ func (s *Stepper) accumulate(micro []MicroBatch) (float64, error) {
 		}
 	}
 	return loss, nil
+}
+
+// inputs puts a micro-batch on the backend's device. The flat slices go
+// straight into backend buffers (one copy, or one host-to-device transfer):
+// a tensor built from a Go slice first copies it into a new zeroed host
+// tensor and then copies that again to the device, 154 MB each way per
+// ViT-B-16 batch of 256. The caller finalizes them after the step, so the
+// device memory is freed at once rather than when Go's collector, which
+// does not see it, gets round to it.
+func (s *Stepper) inputs(m MicroBatch) (pixels, tokens *tensors.Tensor, err error) {
+	size, ctxLen := s.modelCfg.VisionCfg.ImageSize, s.modelCfg.TextCfg.ContextLength
+	if pixels, err = deviceTensor(s.backend, m.Pixels, m.Size, 3, size, size); err != nil {
+		return nil, nil, err
+	}
+	if tokens, err = deviceTensor(s.backend, m.Tokens, m.Size, ctxLen); err != nil {
+		pixels.FinalizeAll()
+		return nil, nil, err
+	}
+	return pixels, tokens, nil
+}
+
+// deviceTensor makes a tensor of dims on backend's first device from data,
+// which must have exactly that many elements.
+func deviceTensor[T float32 | int32](backend compute.Backend, data []T, dims ...int) (*tensors.Tensor, error) {
+	shape := shapes.Make(dtypes.FromGenericsType[T](), dims...)
+	if len(data) != shape.Size() || len(data) == 0 {
+		return nil, fmt.Errorf("input %s needs %d values, got %d", shape, shape.Size(), len(data))
+	}
+	raw := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(data))), len(data)*int(unsafe.Sizeof(data[0])))
+	t, err := tensors.FromRaw(backend, 0, shape, raw)
+	if err != nil {
+		return nil, fmt.Errorf("input %s: %w", shape, err)
+	}
+	return t, nil
 }
 
 func zeroSlot(features []float32, slot, batch, embed int) []float32 {
