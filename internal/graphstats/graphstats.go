@@ -52,9 +52,13 @@ type Summary struct {
 	// bytes they write.
 	Converts     map[string]int
 	ConvertBytes map[string]int64
-	// Transposes is the number of transposes and TransposeBytes what they write.
-	Transposes     int
-	TransposeBytes int64
+	// Transposes is the number of transposes that move data and
+	// TransposeBytes what they write. IdentityTransposes keep every axis in
+	// place (GoMLX's matmul gradient emits them): XLA drops them, the pure-Go
+	// backend copies.
+	Transposes         int
+	TransposeBytes     int64
+	IdentityTransposes int
 	// ParamConverts counts, per parameter name, the dtype conversions
 	// applied directly to it (a weight converted twice is wasted work).
 	ParamConverts map[string]int
@@ -84,6 +88,14 @@ func Summarize(outputs []*Node) (*Summary, error) {
 				s.ParamConverts[in.GetParameterName()]++
 			}
 		case NodeTypeTranspose:
+			identity, err := isIdentityTranspose(n)
+			if err != nil {
+				return nil, err
+			}
+			if identity {
+				s.IdentityTransposes++
+				continue
+			}
 			s.Transposes++
 			s.TransposeBytes += int64(n.Shape().ByteSize())
 		}
@@ -143,6 +155,21 @@ func product(n *Node) (Product, error) {
 		ParamOperand: isParam(lhs) || isParam(rhs)}, nil
 }
 
+var transposeText = regexp.MustCompile(`permutation=\[([0-9 ]*)\]`)
+
+func isIdentityTranspose(n *Node) (bool, error) {
+	m := transposeText.FindStringSubmatch(n.String())
+	if m == nil {
+		return false, fmt.Errorf("graphstats: cannot read the permutation of %s (GoMLX changed its node description?)", n)
+	}
+	for i, f := range strings.Fields(m[1]) {
+		if f != strconv.Itoa(i) {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
 func isParam(n *Node) bool {
 	if n.Type() == NodeTypeConvertDType {
 		n = n.Inputs()[0]
@@ -194,7 +221,7 @@ func (s *Summary) Table() string {
 	for _, k := range sortedKeys(s.Converts) {
 		fmt.Fprintf(&b, "  %-40s %5d  %10.1f MiB\n", k, s.Converts[k], float64(s.ConvertBytes[k])/(1<<20))
 	}
-	fmt.Fprintf(&b, "transposes: %d, %.1f MiB written\n", s.Transposes, float64(s.TransposeBytes)/(1<<20))
+	fmt.Fprintf(&b, "transposes: %d, %.1f MiB written (and %d that keep every axis in place)\n", s.Transposes, float64(s.TransposeBytes)/(1<<20), s.IdentityTransposes)
 	repeated := 0
 	for _, c := range s.ParamConverts {
 		if c > 1 {

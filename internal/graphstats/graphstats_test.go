@@ -19,6 +19,7 @@ func TestSummarizeCountsWhatTheOutputsNeed(t *testing.T) {
 	// [2,5,3]·[4,3]ᵀ over the last axis: 2·5·4 outputs of 3 multiply-adds.
 	y := Dot(ConvertDType(x, dtypes.BFloat16), w16).General([]int{2}, nil, []int{1}, nil)
 	y = TransposeAllDims(ConvertDType(y, dtypes.Float32), 0, 2, 1)
+	y = TransposeAllDims(y, 0, 1, 2) // moves nothing
 	// A second product in float32 with the same weight converted again.
 	z := Dot(Reshape(x, 10, 3), ConvertDType(ConvertDType(w, dtypes.BFloat16), dtypes.Float32)).General([]int{1}, nil, []int{1}, nil)
 	// Dead: nothing returned depends on it.
@@ -48,8 +49,8 @@ func TestSummarizeCountsWhatTheOutputsNeed(t *testing.T) {
 	if s.ParamConverts["w"] != 2 || s.ParamConverts["x"] != 1 {
 		t.Errorf("parameter converts %v: w is converted twice, x once", s.ParamConverts)
 	}
-	if s.Transposes != 1 || s.TransposeBytes != 2*4*5*4 {
-		t.Errorf("%d transposes, %d bytes", s.Transposes, s.TransposeBytes)
+	if s.Transposes != 1 || s.TransposeBytes != 2*4*5*4 || s.IdentityTransposes != 1 {
+		t.Errorf("%d transposes, %d bytes, %d identities; want 1, 160, 1", s.Transposes, s.TransposeBytes, s.IdentityTransposes)
 	}
 	if table := s.Table(); !strings.Contains(table, "(1 more than once)") {
 		t.Errorf("table does not report the repeated conversion:\n%s", table)
