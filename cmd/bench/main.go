@@ -15,6 +15,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -27,6 +28,7 @@ import (
 	"github.com/bmca/bmca/model/vit"
 	"github.com/bmca/bmca/train"
 	"github.com/gomlx/compute"
+	"k8s.io/klog/v2"
 )
 
 // small is the CPU reference config of the training-engine issue: embed
@@ -43,7 +45,7 @@ type options struct {
 	batch, steps, accum            int
 	precision                      transformer.Precision
 	jsonOut, gradCheckpointing     bool
-	program                        bool
+	program, logCompile            bool
 }
 
 func main() {
@@ -58,6 +60,7 @@ func main() {
 	fs.StringVar(&o.backendCfg, "backend", "", "GoMLX backend `CONFIG` (default $GOMLX_BACKEND or go:parallelism=-1)")
 	fs.BoolVar(&o.jsonOut, "json", false, "print one JSON object instead of text")
 	fs.StringVar(&o.profile, "cpuprofile", "", "write a CPU profile of the timed steps to `FILE` (go tool pprof)")
+	fs.BoolVar(&o.logCompile, "log-compile", false, "log the XLA backend's compilation of the step (compile time and the program's on-device memory: code, inputs, outputs, temporaries) to stderr; the timed steps are not logged")
 	fs.BoolVar(&o.program, "program", false, "only build the step's graph and print what it computes (matrix products by dtype, conversions, transposes) instead of timing it; needs no accelerator")
 	_ = fs.Parse(os.Args[1:])
 	if err := run(o); err != nil {
@@ -104,11 +107,17 @@ func run(o options) error {
 		return err
 	}
 	micro := randomMicroBatches(cfg, batch, accum)
+	if o.logCompile {
+		setXLALogging(1) // the backend logs through klog at verbosity 1
+	}
 	start := time.Now()
 	if _, err := stepper.TrainStep(micro, 1e-5); err != nil {
 		return err
 	}
 	first := time.Since(start)
+	if o.logCompile {
+		setXLALogging(0)
+	}
 	if o.profile != "" {
 		f, err := os.Create(o.profile)
 		if err != nil {
@@ -191,6 +200,14 @@ func randomMicroBatches(cfg clip.Config, batch, accum int) []train.MicroBatch {
 		out[m] = train.MicroBatch{Pixels: pixels, Tokens: tokens, Size: batch}
 	}
 	return out
+}
+
+// setXLALogging sets klog's verbosity, through which the XLA backend
+// reports compile times and the compiled program's memory.
+func setXLALogging(v int) {
+	fs := flag.NewFlagSet("klog", flag.ContinueOnError)
+	klog.InitFlags(fs)
+	_ = fs.Set("v", strconv.Itoa(v))
 }
 
 // cpuTime is the process's user+system CPU time; on a shared machine it is
