@@ -32,7 +32,7 @@
 #                check the script itself end to end
 #   --dry-run    print the commands instead of running them
 # Environment: STAGE (default gpu-stage), RESULTS (default gpu-results/<time>),
-# PYTHON (default python3), BATCH (default 256), PEAK_TFLOPS (default 790,
+# PYTHON (default python3; JAX_PYTHON for --jax, default PYTHON), BATCH (default 256), PEAK_TFLOPS (default 790,
 # an H200's dense bf16), PLUGIN_DIR (where xla_cuda_plugin.so is; found from JAX).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -49,6 +49,7 @@ done
 STAGE=${STAGE:-gpu-stage}
 RESULTS=${RESULTS:-gpu-results/$(date -u +%Y%m%dT%H%M%SZ)}
 PYTHON=${PYTHON:-python3}
+JAX_PYTHON=${JAX_PYTHON:-$PYTHON}
 BATCH=${BATCH:-256}
 PEAK_TFLOPS=${PEAK_TFLOPS:-790}
 here=$(pwd)
@@ -59,9 +60,11 @@ log="$RESULTS/results.jsonl"
 failures=()
 
 say() { echo "# $*"; }
-run() { # run CMD...: echo it; execute unless --dry-run
+# run LOG CMD...: print the command; unless --dry-run, run it with its output in LOG.
+run() {
+  local log=$1; shift
   echo "+ $*"
-  [[ $dry == 1 ]] || "$@"
+  [[ $dry == 1 ]] || "$@" > "$log" 2>&1
 }
 
 # Binaries: the staged XLA build, unpacked into the results folder.
@@ -167,9 +170,9 @@ if [[ -f "$ref/cases.safetensors" ]]; then
   for p in f32 tf32; do
     tol=1e-4
     [[ $p == tf32 ]] && tol=1e-2 # tf32 is not meant to be exact: its distance is reported
-    run timeout 120 "$BIN/embed" --precision "$p" --checkpoint "$ref/weights.safetensors" --model-config "$ref/config.json" \
+    run "$RESULTS/embed-$p.log" timeout 120 "$BIN/embed" --precision "$p" --checkpoint "$ref/weights.safetensors" --model-config "$ref/config.json" \
       --pixels "$ref/cases.safetensors:pixels" --tokens "$ref/cases.safetensors:tokens" --out "$RESULTS/embed-$p.safetensors" \
-      > "$RESULTS/embed-$p.log" 2>&1 || { failures+=("embed $p"); tail -3 "$RESULTS/embed-$p.log"; continue; }
+      || { failures+=("embed $p"); tail -3 "$RESULTS/embed-$p.log"; continue; }
     if [[ $dry == 0 ]]; then
       "$PYTHON" scripts/gpu/parity.py "$ref/cases.safetensors" "$RESULTS/embed-$p.safetensors" "embed $p" "$tol" | tee -a "$log"
     fi
@@ -195,12 +198,14 @@ for model in "${models[@]}"; do
   done
 done
 
-if [[ $dump == 1 ]]; then
+if [[ $dump == 1 && $cpu == 1 ]]; then
+  say "--dump needs the XLA backend: skipped in a CPU run"
+elif [[ $dump == 1 ]]; then
   say "XLA dump of the ViT-B-16 bf16 step"
   model=${models[0]}
   rm -rf "$RESULTS/xla-dump"
-  run env XLA_FLAGS="${XLA_FLAGS:-} --xla_dump_to=$RESULTS/xla-dump --xla_dump_hlo_as_text" \
-    timeout 200 "$BIN/bench" --model "$model" --batch "$batch" --precision bf16 --steps 1 > "$RESULTS/dump.log" 2>&1 \
+  run "$RESULTS/dump.log" env XLA_FLAGS="${XLA_FLAGS:-} --xla_dump_to=$RESULTS/xla-dump --xla_dump_hlo_as_text" \
+    timeout 200 "$BIN/bench" --model "$model" --batch "$batch" --precision bf16 --steps 1 \
     || { failures+=("XLA dump"); tail -3 "$RESULTS/dump.log"; }
   if [[ $dry == 0 ]]; then
     "$PYTHON" scripts/gpu/hlo_summary.py "$RESULTS/xla-dump" | tee "$RESULTS/hlo-summary.txt" || failures+=("HLO summary")
@@ -211,11 +216,12 @@ fi
 if [[ $nsys == 1 ]]; then
   if command -v nsys >/dev/null; then
     say "Nsight Systems: 3 ViT-B-16 bf16 steps"
-    run timeout 300 nsys profile --force-overwrite true -o "$RESULTS/nsys-b16-bf16" \
-      "$BIN/bench" --model "${models[0]}" --batch "$batch" --precision bf16 --steps 3 > "$RESULTS/nsys.log" 2>&1 \
+    run "$RESULTS/nsys.log" timeout 300 nsys profile --force-overwrite true -o "$RESULTS/nsys-b16-bf16" \
+      "$BIN/bench" --model "${models[0]}" --batch "$batch" --precision bf16 --steps 3 \
       || failures+=("nsys profile")
-    run timeout 120 nsys stats --report cuda_gpu_kern_sum --format table "$RESULTS/nsys-b16-bf16.nsys-rep" 2>/dev/null \
-      | head -30 | tee "$RESULTS/nsys-kernels.txt"
+    run "$RESULTS/nsys-kernels.txt" timeout 120 nsys stats --report cuda_gpu_kern_sum --format table "$RESULTS/nsys-b16-bf16.nsys-rep" \
+      || failures+=("nsys stats")
+    [[ $dry == 1 ]] || head -30 "$RESULTS/nsys-kernels.txt"
   else
     say "nsys not installed: profile skipped (ncu alternative: ncu --launch-skip 2000 --launch-count 200 $BIN/bench ...)"
   fi
@@ -228,7 +234,7 @@ if [[ $jax == 1 ]]; then
     [[ $cpu == 1 ]] && jmodel=configs/models/tiny.json
     echo "+ timeout 200 jax_clip_step.py --model $jmodel --batch $batch --precision $p --steps $steps"
     if [[ $dry == 0 ]]; then
-      timeout 200 "$PYTHON" scripts/gpu/jax_clip_step.py --model "$jmodel" --batch "$batch" --precision "$p" --steps "$steps" \
+      timeout 200 "$JAX_PYTHON" scripts/gpu/jax_clip_step.py --model "$jmodel" --batch "$batch" --precision "$p" --steps "$steps" \
         > "$RESULTS/jax-$p.json" 2> "$RESULTS/jax-$p.stderr" && tee -a "$log" < "$RESULTS/jax-$p.json" \
         || { failures+=("JAX $p"); tail -3 "$RESULTS/jax-$p.stderr"; }
     fi

@@ -7,7 +7,8 @@ wrote. The largest "after optimizations" module is taken (the training step).
 It prints the kernels the entry computation launches (fusions by kind,
 library calls by target, copies and transposes left unfused), and every
 matrix product: cuBLAS/cuBLASLt gemms, Triton gemm fusions and plain dots,
-with operand dtypes and precision, so a bf16 step whose products are not all
+and dots (inside fusions: Triton gemms on a GPU, or unfused), with operand
+dtypes and precision, so a bf16 step whose products are not all
 bf16, or an f32 step whose dots do not ask for highest precision, shows.
 The last line is one JSON object with the counts.
 """
@@ -21,7 +22,7 @@ import sys
 NOT_KERNELS = {"parameter", "constant", "get-tuple-element", "tuple", "bitcast", "after-all",
                "partition-id", "replica-id", "opt-barrier", "add-dependency"}
 INSTR = re.compile(r"^\s*(?:ROOT\s+)?%?([\w.\-]+)\s*=\s*(.+?)\s+([a-z][\w\-]*)\((.*)$")
-COMP = re.compile(r"^\s*(ENTRY\s+)?%?([\w.\-]+)\s.*\{\s*$")
+COMP = re.compile(r"^(ENTRY\s+)?%?([\w.\-]+)")
 TYPE = re.compile(r"\b(pred|s8|s16|s32|s64|u8|u32|f16|bf16|f32|f64|tf32|f8e4m3fn|f8e5m2)\[")
 
 
@@ -29,12 +30,13 @@ def parse(text):
     """Returns {computation: [(name, result_type, opcode, rest)]} and the entry's name."""
     comps, entry, cur = {}, None, None
     for line in text.splitlines():
-        m = COMP.match(line)
-        if m and "=" not in line.split("{")[0]:
-            cur = m.group(2)
-            comps[cur] = []
-            if m.group(1):
-                entry = cur
+        if line and not line[0].isspace() and line.rstrip().endswith("{"):
+            m = COMP.match(line)
+            if m:
+                cur = m.group(2)
+                comps[cur] = []
+                if m.group(1):
+                    entry = cur
             continue
         if line.strip() == "}":
             cur = None
@@ -45,7 +47,9 @@ def parse(text):
     return comps, entry
 
 
-def operand_types(rest):
+def operand_types(rest, types):
+    """The dtypes of an instruction's operands: written inline by newer XLA
+    ("bf16[8,64]{1,0} %x"), else looked up by name in types."""
     depth, args = 0, ""
     for ch in rest:
         if ch == "(":
@@ -55,7 +59,10 @@ def operand_types(rest):
                 break
             depth -= 1
         args += ch
-    return TYPE.findall(args)
+    inline = TYPE.findall(args)
+    if inline:
+        return inline
+    return [types.get(n, "?") for n in re.findall(r"%?([\w.\-]+)", args) if n in types]
 
 
 def result_type(t):
@@ -67,6 +74,7 @@ def summarize(path):
     comps, entry = parse(open(path).read())
     if entry is None:
         sys.exit(f"hlo_summary: no ENTRY computation in {path}")
+    types = {c: {name: result_type(rt) for name, rt, _, _ in instrs} for c, instrs in comps.items()}
     kernels = collections.Counter()
     products = collections.Counter()
     for name, rtype, op, rest in comps[entry]:
@@ -75,28 +83,23 @@ def summarize(path):
         if op == "fusion":
             kind = re.search(r"kind=(\w+)", rest)
             kernels["fusion " + (kind.group(1) if kind else "?")] += 1
-            called = re.search(r"calls=%?([\w.\-]+)", rest)
-            if called and "triton_gemm" in rest:
-                for _, dt, dop, drest in comps.get(called.group(1), []):
-                    if dop == "dot":
-                        ts = operand_types(drest)
-                        products[f"triton gemm {'x'.join(ts)}->{result_type(dt)}"] += 1
         elif op == "custom-call":
             target = re.search(r'custom_call_target="([^"]+)"', rest)
             target = target.group(1) if target else "?"
             kernels["custom-call " + target] += 1
             if "gemm" in target or "matmul" in target:
-                ts = operand_types(rest)[:2]
+                ts = operand_types(rest, types[entry])[:2]
                 products[f"{target} {'x'.join(ts)}->{result_type(rtype)}"] += 1
         else:
             kernels[op] += 1
-    for comp in comps.values():
+    for cname, comp in comps.items():
         for _, dt, op, rest in comp:
             if op == "dot":
                 prec = re.search(r"operand_precision=\{([^}]*)\}", rest)
                 algo = re.search(r"algorithm=(\w+)", rest)
-                how = (prec.group(1) if prec else "default") + (", " + algo.group(1) if algo else "")
-                products[f"dot {'x'.join(operand_types(rest)[:2])}->{result_type(dt)} ({how})"] += 1
+                how = (prec.group(1) if prec else "default precision") + (", " + algo.group(1) if algo else "")
+                where = "in a fusion" if cname != entry else "unfused"
+                products[f"dot {'x'.join(operand_types(rest, types[cname])[:2])}->{result_type(dt)} ({how}; {where})"] += 1
     return kernels, products
 
 
