@@ -88,10 +88,10 @@ func SelfAttention(scope *model.Scope, c Config, p transformer.Precision, x, key
 	v := splitHeads(transformer.Linear(scope.In("value"), x, h, p), c.NumAttentionHeads)
 	product := p.ProductDType()
 	scale := 1 / math.Sqrt(float64(c.HeadDim()))
-	scores := Dot(ConvertDType(MulScalar(q, scale), product), ConvertDType(k, product)).
+	scores := transformer.Product(ConvertDType(MulScalar(q, scale), product), ConvertDType(k, product)).
 		General([]int{3}, []int{0, 1}, []int{3}, []int{0, 1}) // [B, heads, Lq, Lk]
 	weights := Softmax(Add(ConvertDType(scores, dtypes.Float32), keyBias), -1)
-	out := Dot(ConvertDType(weights, product), ConvertDType(v, product)).
+	out := transformer.Product(ConvertDType(weights, product), ConvertDType(v, product)).
 		General([]int{3}, []int{0, 1}, []int{2}, []int{0, 1}) // [B, heads, Lq, D]
 	out = TransposeAllDims(ConvertDType(out, dtypes.Float32), 0, 2, 1, 3)
 	return Reshape(out, x.Shape().Dim(0), x.Shape().Dim(1), h)

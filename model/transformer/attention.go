@@ -67,13 +67,13 @@ func scaledDotProductAttention(q, k, v *Node, causal bool, p Precision) (*Node, 
 	scale := 1 / math.Sqrt(float64(headDim))
 	k, v = p.operand(k), p.operand(v)
 	decomposed := func() *Node {
-		scores := product(p.operand(MulScalar(q, scale)), k).General([]int{3}, []int{0, 1}, []int{3}, []int{0, 1}) // [B, H, Lq, Lk]
+		scores := Product(p.operand(MulScalar(q, scale)), k).General([]int{3}, []int{0, 1}, []int{3}, []int{0, 1}) // [B, H, Lq, Lk]
 		scores = result(scores)
 		if causal {
 			scores = AddTrailing(scores, CausalMask(g, seq))
 		}
 		weights := p.operand(Softmax(scores, -1))
-		return product(weights, v).General([]int{3}, []int{0, 1}, []int{2}, []int{0, 1}) // [B, H, Lq, D]
+		return Product(weights, v).General([]int{3}, []int{0, 1}, []int{2}, []int{0, 1}) // [B, H, Lq, D]
 	}
 	ops := g.Backend().Capabilities().Operations
 	if !ops[compute.OpTypeFusedScaledDotProductAttention] {

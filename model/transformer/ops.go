@@ -70,7 +70,7 @@ func Linear(scope *model.Scope, x *Node, outDim int, p Precision) *Node {
 func Project(x, weight *Node, p Precision) *Node {
 	dims := x.Shape().Dimensions
 	flat := Reshape(p.operand(x), -1, dims[len(dims)-1])
-	y := result(product(flat, p.operand(weight)).General([]int{1}, nil, []int{1}, nil))
+	y := result(Product(flat, p.operand(weight)).General([]int{1}, nil, []int{1}, nil))
 	outDims := append(append([]int{}, dims[:len(dims)-1]...), weight.Shape().Dim(0))
 	return Reshape(y, outDims...)
 }
@@ -80,7 +80,7 @@ func Project(x, weight *Node, p Precision) *Node {
 func MatMulRight(x, m *Node, p Precision) *Node {
 	dims := x.Shape().Dimensions
 	flat := Reshape(p.operand(x), -1, dims[len(dims)-1])
-	y := result(product(flat, p.operand(m)).General([]int{1}, nil, []int{0}, nil))
+	y := result(Product(flat, p.operand(m)).General([]int{1}, nil, []int{0}, nil))
 	outDims := append(append([]int{}, dims[:len(dims)-1]...), m.Shape().Dim(1))
 	return Reshape(y, outDims...)
 }

@@ -84,7 +84,8 @@ func (p Precision) operand(x *Node) *Node {
 	return x
 }
 
-// product starts a matrix product of operands already rounded by operand.
+// Product starts a matrix product of operands already in the product dtype
+// (Precision.ProductDType); every tower builds its products with it.
 //
 // For bfloat16 operands GoMLX's Dot asks for a float32 accumulator, and its
 // gradient then computes both backward products in that dtype: it converts
@@ -98,7 +99,7 @@ func (p Precision) operand(x *Node) *Node {
 // float32 compute type), and GoMLX's gradient then multiplies the bfloat16
 // gradient by the bfloat16 operand with a float32 accumulator, as autocast
 // does. In float32 nothing changes.
-func product(lhs, rhs *Node) *DotBuilder {
+func Product(lhs, rhs *Node) *DotBuilder {
 	b := Dot(lhs, rhs)
 	if lhs.DType().IsHalfPrecision() {
 		b = b.WithAccumulatorDType(dtypes.InvalidDType)
