@@ -53,8 +53,10 @@ JAX_PYTHON=${JAX_PYTHON:-$PYTHON}
 BATCH=${BATCH:-256}
 PEAK_TFLOPS=${PEAK_TFLOPS:-790}
 here=$(pwd)
-mkdir -p "$RESULTS/bin"
+mkdir -p "$RESULTS"
 RESULTS=$(cd "$RESULTS" && pwd)
+BIN=$(mktemp -d)
+trap 'rm -rf "$BIN"' EXIT
 log="$RESULTS/results.jsonl"
 : > "$log"
 failures=()
@@ -67,16 +69,15 @@ run() {
   [[ $dry == 1 ]] || "$@" > "$log" 2>&1
 }
 
-# Binaries: the staged XLA build, unpacked into the results folder.
+# Binaries: the staged XLA build, unpacked into a temporary folder.
 for b in bench embed; do
   if [[ -f "$STAGE/bin/$b.gz" ]]; then
-    gunzip -c "$STAGE/bin/$b.gz" > "$RESULTS/bin/$b" && chmod +x "$RESULTS/bin/$b"
+    gunzip -c "$STAGE/bin/$b.gz" > "$BIN/$b" && chmod +x "$BIN/$b"
   elif [[ $dry == 0 ]]; then
     echo "gpu-check.sh: no $STAGE/bin/$b.gz: run scripts/gpu/stage.sh on a machine with Go first" >&2
     exit 1
   fi
 done
-BIN="$RESULTS/bin"
 export PYTHONPATH="$here/$STAGE/py${PYTHONPATH:+:$PYTHONPATH}"
 export GOMLX_NO_AUTO_INSTALL=1
 
@@ -210,6 +211,10 @@ elif [[ $dump == 1 ]]; then
   if [[ $dry == 0 ]]; then
     "$PYTHON" scripts/gpu/hlo_summary.py "$RESULTS/xla-dump" | tee "$RESULTS/hlo-summary.txt" || failures+=("HLO summary")
     tail -1 "$RESULTS/hlo-summary.txt" >> "$log"
+    # Keep the step's optimised program (gzipped), not the whole dump.
+    step=$(ls -S "$RESULTS"/xla-dump/*after_optimizations.txt 2>/dev/null | head -1)
+    [[ -n "$step" ]] && gzip -c "$step" > "$RESULTS/step-after-optimizations.hlo.txt.gz"
+    rm -rf "$RESULTS/xla-dump"
   fi
 fi
 
@@ -223,7 +228,7 @@ if [[ $nsys == 1 ]]; then
       || failures+=("nsys stats")
     [[ $dry == 1 ]] || head -30 "$RESULTS/nsys-kernels.txt"
   else
-    say "nsys not installed: profile skipped (ncu alternative: ncu --launch-skip 2000 --launch-count 200 $BIN/bench ...)"
+    say "nsys not installed: profile skipped (with Nsight Compute instead: ncu --launch-skip 2000 --launch-count 200 bench --model ViT-B-16 ...)"
   fi
 fi
 
