@@ -175,12 +175,21 @@ type Synthetic struct {
 type Train struct {
 	// Steps is the number of optimiser steps.
 	Steps int `yaml:"steps"`
-	// BatchSize is the number of image–caption pairs per micro-batch.
+	// BatchSize is the number of image–caption pairs per micro-batch over
+	// all devices (the global batch: each of Devices devices takes
+	// BatchSize / Devices of it). OpenCLIP's --batch-size is per GPU: its
+	// run on G GPUs is BatchSize = G × --batch-size here.
 	BatchSize int `yaml:"batch_size"`
 	// AccumFreq accumulates gradients over this many micro-batches per
 	// optimiser step (OpenCLIP's --accum-freq); the effective batch is
 	// BatchSize × AccumFreq and the contrastive loss spans all of it.
 	AccumFreq int `yaml:"accum_freq"`
+	// Devices is the number of devices of the backend one run trains on,
+	// data-parallel (0 = all the backend has: every GPU of an XLA CUDA
+	// node, one on the pure-Go backend). The batch is split over them and
+	// the loss and the update are the whole batch's, as on one device, so
+	// the device count changes speed and per-device memory, not the run.
+	Devices int `yaml:"devices"`
 	// LockImage freezes the image tower (OpenCLIP's --lock-image).
 	LockImage bool `yaml:"lock_image"`
 	// Precision is "f32", "tf32" or "bf16". f32 is exact float32, matrix

@@ -82,6 +82,8 @@ func TestLoadErrors(t *testing.T) {
 		{"weights without resampling", sample, []string{"data.weights=[1, 2]"}, []string{"data.weights"}},
 		{"unknown jpeg decoder", sample, []string{"data.jpeg_decoder=turbo"}, []string{"data.jpeg_decoder"}},
 		{"accumulation below one", sample, []string{"train.accum_freq=0"}, []string{"train.accum_freq"}},
+		{"negative device count", sample, []string{"train.devices=-1"}, []string{"train.devices", "≥ 0"}},
+		{"batch that does not split over the devices", sample, []string{"train.devices=3", "train.batch_size=8"}, []string{"train.batch_size", "train.devices = 3", "multiple of 3"}},
 		{"unknown precision", sample, []string{"train.precision=fp16"}, []string{"train.precision", "fp16", "f32, bf16"}},
 		{"unknown decay rule", sample, []string{"train.wd_exclude=openclip3"}, []string{"train.wd_exclude", "openclip3", "openclip2, openclip4"}},
 		{"batch file and shards", sample, []string{"data.tensors=b.safetensors"}, []string{"data.tensors", "data.train_shards", "exclusive"}},

@@ -83,6 +83,12 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("%s: must be positive (batch_size at least 2 for a contrastive loss), got %v", p.key, p.val)
 		}
 	}
+	if t.Devices < 0 {
+		return fmt.Errorf("train.devices: must be ≥ 0 (0 = every device of the backend), got %d", t.Devices)
+	}
+	if t.Devices > 1 && t.BatchSize%t.Devices != 0 {
+		return fmt.Errorf("train.batch_size: %d pairs do not split over train.devices = %d; use a multiple of %d", t.BatchSize, t.Devices, t.Devices)
+	}
 	if t.AccumFreq < 1 {
 		return fmt.Errorf("train.accum_freq: must be ≥ 1 (1 = no accumulation), got %d", t.AccumFreq)
 	}

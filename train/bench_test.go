@@ -64,7 +64,7 @@ func BenchmarkStepInputs(b *testing.B) {
 	b.SetBytes(int64(4 * len(pixels)))
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		t, err := deviceTensor(be, pixels, batch, 3, size, size)
+		t, err := deviceTensor(be, 0, pixels, batch, 3, size, size)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -27,6 +27,12 @@ type Recipe struct {
 	// LockImage freezes the image tower (OpenCLIP's --lock-image): its
 	// weights get no gradient and no update.
 	LockImage bool
+	// Devices is the size of the data-parallel device mesh: 0 runs the
+	// plain single-device program; n ≥ 1 partitions every step over the
+	// backend's first n devices, each taking 1/n of every micro-batch
+	// (which must split evenly), with the loss and the update those of the
+	// whole batch. A mesh of 1 is the partitioned program on one device.
+	Devices int
 	// Runtime is how the towers compute (OpenCLIP's --precision fp32 or
 	// amp_bf16, --grad-checkpointing). Weights, gradients and AdamW's
 	// moments are float32 under every precision, and checkpointing leaves
@@ -54,6 +60,7 @@ type Stepper struct {
 	store    *model.Store
 	params   []trainedParam // the trained ones (all but a locked image tower)
 	backend  compute.Backend
+	dp       *dataParallel // nil: one device, no mesh
 
 	fused    *model.Exec // accum 1: the whole step
 	features *model.Exec // accum > 1: encode without gradients
@@ -137,16 +144,21 @@ func NewStepper(backend compute.Backend, modelCfg clip.Config, sd weights.StateD
 		}
 		s.params = append(s.params, p)
 	}
+	if recipe.Devices > 0 {
+		if s.dp, err = newDataParallel(backend, recipe.Devices); err != nil {
+			return nil, err
+		}
+	}
 	err = exceptions.TryCatch[error](func() {
 		if recipe.AccumFreq == 1 {
-			s.fused = model.MustNewExec(backend, store, s.fusedGraph)
+			s.fused = s.dp.configure(model.MustNewExec(backend, store, s.fusedGraph), 2, 3)
 			return
 		}
-		s.features = model.MustNewExec(backend, store, func(scope *model.Scope, pixels, tokens *Node) (*Node, *Node) {
+		s.features = s.dp.configure(model.MustNewExec(backend, store, func(scope *model.Scope, pixels, tokens *Node) (*Node, *Node) {
 			return clip.EncodeImage(scope, modelCfg, pixels), clip.EncodeText(scope, modelCfg, tokens)
-		})
-		s.accum = model.MustNewExec(backend, store, s.accumGraph)
-		s.apply = model.MustNewExec(backend, store, s.applyGraph)
+		}), 2, 0)
+		s.accum = s.dp.configure(model.MustNewExec(backend, store, s.accumGraph), 2, 3)
+		s.apply = s.dp.configure(model.MustNewExec(backend, store, s.applyGraph), 0, 3)
 	})
 	if err != nil {
 		return nil, err
@@ -236,12 +248,11 @@ func (s *Stepper) TrainStep(micro []MicroBatch, lr float64) (StepStats, error) {
 	var outputs []*tensors.Tensor
 	var err error
 	if s.fused != nil {
-		pixels, tokens, ierr := s.inputs(micro[0])
-		if ierr != nil {
-			return StepStats{}, fmt.Errorf("train step %d: %w", s.Step+1, ierr)
+		var shards [][]any
+		if shards, err = s.dp.shard(s.backend, micro[0], size, ctxLen); err == nil {
+			outputs, err = s.dp.call(s.fused, s.dp.args(shards, float32(lr), bc1, bc2))
+			finalizeShards(shards)
 		}
-		outputs, err = s.fused.Call(pixels, tokens, float32(lr), bc1, bc2)
-		finalize([]*tensors.Tensor{pixels, tokens})
 		if err != nil {
 			return StepStats{}, fmt.Errorf("train step %d: %w", s.Step+1, err)
 		}
@@ -250,7 +261,7 @@ func (s *Stepper) TrainStep(micro []MicroBatch, lr float64) (StepStats, error) {
 		if stats.Loss, err = s.accumulate(micro); err != nil {
 			return StepStats{}, fmt.Errorf("train step %d: %w", s.Step+1, err)
 		}
-		if outputs, err = s.apply.Call(float32(lr), bc1, bc2); err != nil {
+		if outputs, err = s.dp.call(s.apply, s.dp.args(nil, float32(lr), bc1, bc2)); err != nil {
 			return StepStats{}, fmt.Errorf("train step %d: %w", s.Step+1, err)
 		}
 		stats.GradNorm, stats.LogitScale = scalar(outputs[0]), scalar(outputs[1])
@@ -266,21 +277,21 @@ func (s *Stepper) accumulate(micro []MicroBatch) (float64, error) {
 	embed := s.modelCfg.EmbedDim
 	b := micro[0].Size
 	n := b * len(micro)
-	inputs := make([][2]*tensors.Tensor, len(micro))
+	size, ctxLen := s.modelCfg.VisionCfg.ImageSize, s.modelCfg.TextCfg.ContextLength
+	inputs := make([][][]any, len(micro))
 	defer func() {
 		for _, in := range inputs {
-			finalize(in[:])
+			finalizeShards(in)
 		}
 	}()
 	cachedImg := make([]float32, 0, n*embed)
 	cachedTxt := make([]float32, 0, n*embed)
 	for i, m := range micro {
-		pixels, tokens, err := s.inputs(m)
-		if err != nil {
+		var err error
+		if inputs[i], err = s.dp.shard(s.backend, m, size, ctxLen); err != nil {
 			return 0, err
 		}
-		inputs[i] = [2]*tensors.Tensor{pixels, tokens}
-		out, err := s.features.Call(pixels, tokens)
+		out, err := s.dp.call(s.features, s.dp.args(inputs[i]))
 		if err != nil {
 			return 0, err
 		}
@@ -295,9 +306,8 @@ func (s *Stepper) accumulate(micro []MicroBatch) (float64, error) {
 		for r := 0; r < b; r++ {
 			placement[(j*b+r)*b+r] = 1
 		}
-		out, err := s.accum.Call(inputs[j][0], inputs[j][1],
-			tensors.FromFlatDataAndDimensions(img, n, embed), tensors.FromFlatDataAndDimensions(txt, n, embed),
-			tensors.FromFlatDataAndDimensions(placement, n, b))
+		out, err := s.dp.call(s.accum, s.dp.args(inputs[j],
+			replicatedArray{img, []int{n, embed}}, replicatedArray{txt, []int{n, embed}}, replicatedArray{placement, []int{n, b}}))
 		if err != nil {
 			return 0, err
 		}
@@ -310,34 +320,21 @@ func (s *Stepper) accumulate(micro []MicroBatch) (float64, error) {
 	return loss, nil
 }
 
-// inputs puts a micro-batch on the backend's device. The flat slices go
-// straight into backend buffers (one copy, or one host-to-device transfer):
-// a tensor built from a Go slice first copies it into a new zeroed host
-// tensor and then copies that again to the device, 154 MB each way per
-// ViT-B-16 batch of 256. The caller finalizes them after the step, so the
+// deviceTensor makes a tensor of dims on one of backend's devices from
+// data, which must have exactly that many elements. The flat slice goes
+// straight into a backend buffer (one copy, or one host-to-device
+// transfer): a tensor built from a Go slice first copies it into a new
+// zeroed host tensor and then copies that again to the device, 154 MB each
+// way per ViT-B-16 batch of 256. Callers finalize it after the step, so the
 // device memory is freed at once rather than when Go's collector, which
 // does not see it, gets round to it.
-func (s *Stepper) inputs(m MicroBatch) (pixels, tokens *tensors.Tensor, err error) {
-	size, ctxLen := s.modelCfg.VisionCfg.ImageSize, s.modelCfg.TextCfg.ContextLength
-	if pixels, err = deviceTensor(s.backend, m.Pixels, m.Size, 3, size, size); err != nil {
-		return nil, nil, err
-	}
-	if tokens, err = deviceTensor(s.backend, m.Tokens, m.Size, ctxLen); err != nil {
-		pixels.FinalizeAll()
-		return nil, nil, err
-	}
-	return pixels, tokens, nil
-}
-
-// deviceTensor makes a tensor of dims on backend's first device from data,
-// which must have exactly that many elements.
-func deviceTensor[T float32 | int32](backend compute.Backend, data []T, dims ...int) (*tensors.Tensor, error) {
+func deviceTensor[T float32 | int32](backend compute.Backend, device compute.DeviceNum, data []T, dims ...int) (*tensors.Tensor, error) {
 	shape := shapes.Make(dtypes.FromGenericsType[T](), dims...)
 	if len(data) != shape.Size() || len(data) == 0 {
 		return nil, fmt.Errorf("input %s needs %d values, got %d", shape, shape.Size(), len(data))
 	}
 	raw := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(data))), len(data)*int(unsafe.Sizeof(data[0])))
-	t, err := tensors.FromRaw(backend, 0, shape, raw)
+	t, err := tensors.FromRaw(backend, device, shape, raw)
 	if err != nil {
 		return nil, fmt.Errorf("input %s: %w", shape, err)
 	}

@@ -42,7 +42,7 @@ var small = clip.Config{
 // options are the command's flags.
 type options struct {
 	modelName, backendCfg, profile string
-	batch, steps, accum            int
+	batch, steps, accum, devices   int
 	precision                      transformer.Precision
 	jsonOut, gradCheckpointing     bool
 	program, logCompile            bool
@@ -55,6 +55,7 @@ func main() {
 	fs.IntVar(&o.batch, "batch", 64, "pairs per step (`N`)")
 	fs.IntVar(&o.steps, "steps", 5, "timed steps (`N`), after one untimed step that compiles")
 	fs.IntVar(&o.accum, "accum", 1, "micro-batches per step (`N`), OpenCLIP's accum_freq")
+	fs.IntVar(&o.devices, "devices", 1, "devices (`N`) the step is split over, data-parallel as train.devices; --batch is the global batch (0: all of the backend's)")
 	fs.Var(&o.precision, "precision", "`MODE` f32 (default: exact float32 products, no TF32 on a GPU), tf32 (TF32 products on a CUDA GPU, OpenCLIP's default for fp32 training) or bf16 (bf16-mixed, OpenCLIP's amp_bf16), as train.precision")
 	fs.BoolVar(&o.gradCheckpointing, "grad-checkpointing", false, "recompute each residual block in the backward pass, as train.grad_checkpointing")
 	fs.StringVar(&o.backendCfg, "backend", "", "GoMLX backend `CONFIG` (default $GOMLX_BACKEND or go:parallelism=-1)")
@@ -87,8 +88,15 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
+	devices, mesh := o.devices, 0
+	if devices == 0 {
+		devices = be.NumDevices()
+	}
+	if devices > 1 {
+		mesh = devices // one device runs the plain program, as train does
+	}
 	stepper, err := train.NewStepper(be, cfg, clip.Init(cfg, 1),
-		train.Recipe{AdamW: train.AdamW{Beta1: 0.9, Beta2: 0.98, Eps: 1e-6, WeightDecay: 0.2, ClipNorm: 1}, AccumFreq: accum,
+		train.Recipe{AdamW: train.AdamW{Beta1: 0.9, Beta2: 0.98, Eps: 1e-6, WeightDecay: 0.2, ClipNorm: 1}, AccumFreq: accum, Devices: mesh,
 			Runtime: transformer.Runtime{Precision: o.precision, GradCheckpointing: o.gradCheckpointing}}, nil, 0)
 	if err != nil {
 		return err
@@ -144,7 +152,7 @@ func run(o options) error {
 		trainFLOPs += (img + txt) * float64(batch*accum) // the feature-caching pass
 	}
 	res := map[string]any{
-		"model": modelName, "backend": be.Description(), "batch": batch, "accum": accum, "precision": o.precision.String(), "attention": attention, "grad_checkpointing": o.gradCheckpointing,
+		"model": modelName, "backend": be.Description(), "batch": batch, "accum": accum, "devices": devices, "precision": o.precision.String(), "attention": attention, "grad_checkpointing": o.gradCheckpointing,
 		"params": clip.NumParams(cfg), "first_step_s": first.Seconds(), "step_ms": float64(perStep.Microseconds()) / 1000,
 		"cpu_ms_per_step": float64(cpuPerStep.Microseconds()) / 1000,
 		"samples_per_s":   float64(batch*accum) / perStep.Seconds(), "gflop_per_step": trainFLOPs / 1e9,
@@ -153,7 +161,7 @@ func run(o options) error {
 	if o.jsonOut {
 		return json.NewEncoder(os.Stdout).Encode(res)
 	}
-	fmt.Printf("model %s (%d params), batch %d × accum %d, %s, attention %s, backend %s\n", modelName, res["params"], batch, accum, o.precision, attention, be.Description())
+	fmt.Printf("model %s (%d params), batch %d × accum %d on %d device(s), %s, attention %s, backend %s\n", modelName, res["params"], batch, accum, devices, o.precision, attention, be.Description())
 	fmt.Printf("first step (compiles) %.2fs; %.1f ms/step (%.1f ms CPU), %.1f samples/s, %.1f GFLOP/step, %.2f GFLOP/s, peak RSS %.0f MiB\n",
 		first.Seconds(), res["step_ms"], res["cpu_ms_per_step"], res["samples_per_s"], res["gflop_per_step"], res["gflops"], res["peak_rss_mib"])
 	return nil

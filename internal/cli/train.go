@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/bmca/bmca/config"
@@ -113,6 +114,11 @@ func Train(ctx context.Context, cfg *config.Config, args TrainArgs) error {
 		source, dataStats = ss, func() any { return ss.Stats() }
 	}
 
+	devices, meshSize, err := trainDevices(cfg, be)
+	if err != nil {
+		return err
+	}
+
 	var suite *tasks.Suite
 	switch {
 	case cfg.Eval.Suite != "":
@@ -134,7 +140,7 @@ func Train(ctx context.Context, cfg *config.Config, args TrainArgs) error {
 		Recipe: train.Recipe{
 			AdamW: train.AdamW{Beta1: cfg.Train.Beta1, Beta2: cfg.Train.Beta2, Eps: cfg.Train.Eps, WeightDecay: cfg.Train.WeightDecay,
 				ClipNorm: cfg.Train.GradClipNorm, DecayRule: decayRule},
-			AccumFreq: cfg.Train.AccumFreq, LockImage: cfg.Train.LockImage,
+			AccumFreq: cfg.Train.AccumFreq, LockImage: cfg.Train.LockImage, Devices: meshSize,
 			Runtime: transformer.Runtime{Precision: precision, GradCheckpointing: cfg.Train.GradCheckpointing},
 		},
 		CheckpointEvery: cfg.Train.CheckpointEvery, Keep: cfg.Train.KeepCheckpoints, LogEvery: cfg.Train.LogEvery,
@@ -176,7 +182,7 @@ func Train(ctx context.Context, cfg *config.Config, args TrainArgs) error {
 		arithmetic += ", gradient checkpointing"
 	}
 	fmt.Fprintf(args.Out, "training %s%s: %d steps × batch %s, %s params, %s, %s, backend %s, output %s\n",
-		describe(model), label, cfg.Train.Steps, batchDesc(cfg), humanCount(clip.NumParams(model)), decayDesc(model, opts.Recipe),
+		describe(model), label, cfg.Train.Steps, batchDesc(cfg, devices), humanCount(clip.NumParams(model)), decayDesc(model, opts.Recipe),
 		arithmetic, be.Description(), cfg.Output)
 	res, err := train.Loop(ctx, be, model, opts, source, hooks)
 	bar.finish()
@@ -204,10 +210,18 @@ func Train(ctx context.Context, cfg *config.Config, args TrainArgs) error {
 	return nil
 }
 
-func batchDesc(cfg *config.Config) string {
-	desc := fmt.Sprint(cfg.Train.BatchSize)
-	if cfg.Train.AccumFreq > 1 {
-		desc = fmt.Sprintf("%d (%d × accum %d)", cfg.Train.BatchSize*cfg.Train.AccumFreq, cfg.Train.BatchSize, cfg.Train.AccumFreq)
+func batchDesc(cfg *config.Config, devices int) string {
+	b, k := cfg.Train.BatchSize, cfg.Train.AccumFreq
+	var parts []string
+	if k > 1 {
+		parts = append(parts, fmt.Sprintf("%d × accum %d", b, k))
+	}
+	if devices > 1 {
+		parts = append(parts, fmt.Sprintf("%d per device on %d devices", b/devices, devices))
+	}
+	desc := fmt.Sprint(b * k)
+	if len(parts) > 0 {
+		desc += " (" + strings.Join(parts, "; ") + ")"
 	}
 	if cfg.Data.Tensors != "" {
 		desc += " replayed in order from " + cfg.Data.Tensors
