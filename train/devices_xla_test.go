@@ -340,10 +340,11 @@ func TestLoweredStepAllReducesGradients(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("child: %v\n%s", err, out)
 	}
-	files, err := filepath.Glob(filepath.Join(dump, "*fusedGraph*after_optimizations.txt"))
+	// The child compiles one program, the fused step: every variable has
+	// its value already, so nothing else runs.
+	files, err := filepath.Glob(filepath.Join(dump, "*after_optimizations.txt"))
 	if err != nil || len(files) != 1 {
-		names, _ := filepath.Glob(filepath.Join(dump, "*after_optimizations.txt"))
-		t.Fatalf("want one optimised program of the fused step in the dump, found %v (all: %v)", files, names)
+		t.Fatalf("want the one optimised program of the fused step in the dump, found %v (%v)", files, err)
 	}
 	text, err := os.ReadFile(files[0])
 	if err != nil {
