@@ -8,6 +8,11 @@
 // tests of internal/cli), accumulation included: like OpenCLIP's, it
 // counts logit_scale's gradient once per micro-batch.
 //
+// With Recipe.Devices > 1 every step graph is partitioned over that many
+// devices of the backend by XLA's SPMD partitioner (data parallelism: the
+// batch split, weights and optimiser state replicated, the loss and update
+// those of the whole batch); see dataParallel and docs/multi-gpu.md.
+//
 // A run is driven by Loop, which pulls batches from a resumable data source,
 // reports every step to a callback (the command draws the progress bar),
 // appends metrics as JSON lines, evaluates periodically and checkpoints every
