@@ -18,11 +18,11 @@ const BatchAxis = "batch"
 // single-device program over the global batch, its pixel and token inputs
 // are declared sharded along the batch axis and every variable (weights,
 // AdamW moments, gradient accumulators) and every output replicated. The
-// partitioner then inserts what the data flow needs: all-gathers of the
-// features where the [N, N] logits combine all devices' pairs and
-// all-reduces of the parameter gradients, so the loss is the global batch's
-// (OpenCLIP's gather_with_grad) and the update does not depend on the device
-// count.
+// partitioner then inserts what the data flow needs (on XLA's CPU plugin:
+// an all-gather of one tower's features, the logits kept by rows, [N/n, N]
+// per device, small all-reduces for the column softmax, one all-reduce of
+// all parameter gradients), so the loss is the global batch's (OpenCLIP's
+// gather_with_grad) and the update does not depend on the device count.
 type dataParallel struct {
 	mesh       *distributed.DeviceMesh
 	batch      *distributed.ShardingSpec // axis 0 split over the mesh
@@ -70,8 +70,8 @@ func (dp *dataParallel) configure(e *model.Exec, batchInputs, otherInputs int) *
 	}
 	e.AutoSharding(dp.mesh).WithInputShardingSpecs(specs...).WithOutputShardingSpecs(dp.replicated)
 	if dp.mesh.NumDevices() == 1 {
-		// GoMLX fixes the device assignment only for meshes of two or
-		// more; a one-device mesh names its device explicitly.
+		// GoMLX assigns devices 0…n−1 itself only to meshes of two or
+		// more; a one-device mesh is given device 0 the same way.
 		e.WithDeviceAssignment([]compute.DeviceNum{0})
 	}
 	return e
