@@ -187,7 +187,11 @@ func TestDataParallelMatchesOneDevice(t *testing.T) {
 			one := trainSteps(t, be, tc.recipe, 3)
 			lossTol, weightTol := 1e-5, 1e-4
 			if tc.recipe.Precision == transformer.BFloat16Mixed {
-				lossTol, weightTol = 1e-3, 1e-3 // bf16 products: another summation order rounds differently
+				// The backward's bf16 products round each device's partial
+				// weight gradient to bfloat16 before the all-reduce sums
+				// them (as DDP under autocast does): bf16 rounding (2⁻⁸) of
+				// the gradients, amplified by Adam where they are small.
+				lossTol, weightTol = 2e-3, 3e-2
 			}
 			for _, n := range []int{2, 4} {
 				if n > be.NumDevices() {
