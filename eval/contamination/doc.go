@@ -7,7 +7,7 @@
 // (ROCO, figures reused across papers) come from the same literature. Each
 // evaluation image gets three hashes (Hashes): the SHA-256 of its file, the
 // SHA-256 of its decoded pixels, and a 64-bit DCT perceptual hash (pHash) of
-// a 32×32 grey thumbnail. The training shards are then streamed once; each
+// a 32×32 grey thumbnail (data/phash). The training shards are then streamed once; each
 // training image matches an evaluation image
 //
 //   - exactly by file, when its bytes — or the file the sample's json hash

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/bmca/bmca/data/phash"
 	"github.com/bmca/bmca/eval/tasks"
 )
 
@@ -155,7 +156,7 @@ func (x *Index) candidates(h Hashes, jsonHashes [][32]byte) (byFile []int, near 
 		return byFile, nil
 	}
 	for _, i := range x.perceptual {
-		if Distance(x.images[i].h.PHash, h.PHash) <= x.maxDistance {
+		if phash.Distance(x.images[i].h.PHash, h.PHash) <= x.maxDistance {
 			near = append(near, i)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/bmca/bmca/data/phash"
 	"github.com/bmca/bmca/data/stream"
 	"github.com/bmca/bmca/eval/tasks"
 )
@@ -233,7 +234,7 @@ func (x *Index) match(it trainItem, perceptual bool, fields []string, st *counte
 	st.verified.Add(1)
 	pixels, perr := HashPixels(it.image)
 	for _, i := range near {
-		d := Distance(x.images[i].h.PHash, h.PHash)
+		d := phash.Distance(x.images[i].h.PHash, h.PHash)
 		kind := tasks.MatchNear
 		if perr == nil && pixels == x.images[i].h.Pixels {
 			kind = tasks.MatchExactPixels
