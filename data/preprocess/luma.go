@@ -13,7 +13,8 @@ import (
 // grey image is — small, for hashing and thumbnails rather than for a
 // model: a JPEG at the largest DCT scale (1/8, 1/4, 1/2) that keeps both
 // sides at least minSide, its Y plane taken as decoded (at 1/8 each pixel is
-// the mean of an 8×8 block, no colour conversion, no upsampling); PNG and
+// the mean of an 8×8 block, read from the DC coefficients alone, no colour
+// conversion, no upsampling); PNG and
 // WebP at full size, converted as image/color's GrayModel does. Bytes that
 // are none of these give an error wrapping ErrUnknownFormat; images above
 // MaxPixels are refused from their header.
@@ -101,7 +102,13 @@ func jpegLuma(encoded []byte, minSide int) (*image.Gray, bool, error) {
 			break
 		}
 	}
-	img, err := jpegdec.Decode(encoded, jpegdec.Options{Scale: scale, MaxPixels: MaxPixels})
+	var img *jpegdec.Image
+	if scale == 8 {
+		// One sample per block: the DC coefficients are all it takes.
+		img, err = jpegdec.DecodeLumaDC(encoded, MaxPixels)
+	} else {
+		img, err = jpegdec.Decode(encoded, jpegdec.Options{Scale: scale, MaxPixels: MaxPixels})
+	}
 	if errors.As(err, &unsupported) {
 		return nil, false, nil
 	}

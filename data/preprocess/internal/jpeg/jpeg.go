@@ -186,6 +186,7 @@ type decoder struct {
 	sawSOF                bool
 	ri                    int // restart interval in MCUs
 	eobRun                int
+	lumaDC                *lumaDCState // DecodeLumaDC's, nil for Decode
 
 	huff     [maxTc + 1][maxTh + 1]huffman
 	quant    [maxTq + 1]block // natural order

@@ -76,7 +76,7 @@ func (d *decoder) processSOS(seg []byte) error {
 		}
 		for i := range nComp {
 			c := &d.comp[scan[i].ci]
-			if d.coeffs[scan[i].ci] == nil {
+			if d.coeffs[scan[i].ci] == nil && d.lumaDC == nil {
 				d.coeffs[scan[i].ci] = make([]block, d.mxx*c.h*d.myy*c.v)
 			}
 		}
@@ -87,6 +87,9 @@ func (d *decoder) processSOS(seg []byte) error {
 		}
 	}
 
+	if d.lumaDC != nil {
+		return d.lumaDCScan(scan[:nComp], zigStart, ah, al)
+	}
 	d.resetBits()
 	d.eobRun = 0
 	st := scanState{zigStart: zigStart, zigEnd: zigEnd, ah: ah, al: al}
