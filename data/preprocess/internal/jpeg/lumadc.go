@@ -10,9 +10,10 @@ import "encoding/binary"
 // At 1/8 scale a block's sample is its dequantised DC coefficient, so
 // nothing else is reconstructed. Sequential scans still have to be
 // entropy-decoded in full to find where each block starts, but AC
-// coefficients are only skipped (a look-up table gives a code's length plus
-// its extra bits and the zero run, with no value to extend, dequantise or
-// store), and other components' DC values are not accumulated. Progressive
+// coefficients are only skipped (a look-up table gives the bits and block
+// positions of the next symbol, or of the next few when they fit in its
+// window, with no value to extend, dequantise or store), and other
+// components' DC values are not accumulated. Progressive
 // AC scans, and scans without the first component, are not decoded at all:
 // the marker parser steps over them. So unlike Decode, data that ends
 // inside a skipped scan is not reported as truncated, since the plane does
@@ -43,29 +44,38 @@ type lumaDCState struct {
 	// image, one per block of the MCU-padded grid (Decode's coeffs layout).
 	coef []int32
 	// skip are the AC skip tables of the current sequential scan, by table
-	// selector.
-	skip [maxTh + 1]acSkipTable
+	// selector, allocated when first used.
+	skip [maxTh + 1]*acSkipTable
 }
 
 // skipBits is the look-ahead of an acSkipTable: AC codes up to this length,
-// nearly all of them, are skipped in one look-up.
-const skipBits = 10
+// nearly all of them, are skipped in one look-up, and often several.
+const skipBits = 11
 
-// An acSkipTable maps the next skipBits bits to what skipping the AC symbol
-// they start takes, or 0 when its code is longer: the bits the code and its
-// extra bits span (bits 0–4), the positions it advances in the block (bits
-// 5–9: the zero run plus the coefficient, 16 for ZRL), and skipEOB for an
-// end of block.
-type acSkipTable [1 << skipBits]uint16
+// An acSkipTable maps the next skipBits bits to what skipping the AC
+// symbols they start takes, or 0 when the first symbol's code is longer.
+// An entry describes the first symbol alone (bits 0–12) and, in the same
+// layout from bit 16, every whole symbol the window holds (codes and extra
+// bits, up to and including an end of block): the bits they span (bits
+// 0–4) and their advance in the block (bits 5–12): the zero runs plus
+// coefficients (16 for a ZRL, 1 for an end of block), capped at 65, plus
+// skipEnd when they end the block, which takes the position past any
+// block's end without a branch. The run of symbols may be taken only when
+// its advance without skipEnd keeps it in the block; the first symbol
+// alone always may.
+type acSkipTable [1 << skipBits]uint32
 
 const (
 	skipLenMask  = 0x1f
 	skipAdvShift = 5
-	skipEOB      = 1 << 10
+	skipAdvMask  = 0xff
+	skipEnd      = 0x80 // in the advance: an end of block
+	skipRunShift = 16
 )
 
-// build fills t from a Huffman table, in the order codes are assigned
-// (section C).
+// build fills t from a Huffman table: first the single-symbol halves, in
+// the order codes are assigned (section C), then the runs of symbols, each
+// found by looking up the bits after a symbol in the single-symbol halves.
 func (t *acSkipTable) build(h *huffman) {
 	clear(t[:])
 	code, k := 0, 0
@@ -77,15 +87,15 @@ func (t *acSkipTable) build(h *huffman) {
 		for range n {
 			if l <= skipBits {
 				sym := h.vals[k]
-				run, size := uint16(sym>>4), uint16(sym&0x0f)
-				e := uint16(l) + size
+				run, size := uint32(sym>>4), uint32(sym&0x0f)
+				e := uint32(l) + size
 				switch {
 				case size != 0:
 					e |= (run + 1) << skipAdvShift
 				case run == 0x0f:
 					e |= 16 << skipAdvShift
 				default:
-					e |= skipEOB
+					e |= (1 | skipEnd) << skipAdvShift
 				}
 				shift := skipBits - l
 				for j := code << shift; j < (code+1)<<shift; j++ {
@@ -97,6 +107,24 @@ func (t *acSkipTable) build(h *huffman) {
 		}
 		code <<= 1
 	}
+	const mask = 1<<skipBits - 1
+	for j, first := range t {
+		if first == 0 {
+			continue
+		}
+		used, adv := first&skipLenMask, first>>skipAdvShift&skipAdvMask
+		for used < skipBits && adv&skipEnd == 0 {
+			e := t[(j<<used)&mask] // the symbol after, its bits zero-padded
+			n := e & skipLenMask
+			if e == 0 || used+n > skipBits { // not wholly in the window
+				break
+			}
+			used += n
+			a := e >> skipAdvShift & skipAdvMask
+			adv = min(adv+a&^skipEnd, 65) | a&skipEnd
+		}
+		t[j] = first | (used|adv<<skipAdvShift)<<skipRunShift
+	}
 }
 
 // lumaDCScan is processSOS for DecodeLumaDC, called once the scan header
@@ -105,13 +133,11 @@ func (d *decoder) lumaDCScan(scan []scanComp, zigStart int32, ah, al uint32) err
 	if c := &d.comp[0]; c.ss != 1 {
 		return UnsupportedError("first component subsampled (more than one sample per block at 1/8 scale)")
 	}
-	first := -1
-	for i, sc := range scan {
-		if sc.ci == 0 {
-			first = i
-		}
+	hasLuma := false
+	for _, sc := range scan {
+		hasLuma = hasLuma || sc.ci == 0
 	}
-	if first < 0 || zigStart != 0 {
+	if !hasLuma || zigStart != 0 {
 		// Nothing of the plane here: leave d.pos at the entropy-coded data,
 		// which the marker parser skips.
 		return nil
@@ -247,34 +273,44 @@ func (d *decoder) lumaDCSequential(scan []scanComp) error {
 	var built [maxTh + 1]bool
 	for _, sc := range scan {
 		if !built[sc.ta] {
+			if st.skip[sc.ta] == nil {
+				st.skip[sc.ta] = new(acSkipTable)
+			}
 			st.skip[sc.ta].build(&d.huff[1][sc.ta])
 			built[sc.ta] = true
 		}
 	}
-	// The blocks of one MCU in decoding order.
+	// The blocks of one MCU in decoding order; off places a luma block in
+	// the plane relative to its MCU's corner.
 	type slot struct {
-		dc   *huffman
-		ac   *huffman
-		skip *acSkipTable
-		i, j int
-		luma bool
+		dc, ac *huffman
+		skip   *acSkipTable
+		off    int
+		luma   bool
 	}
+	c0 := &d.comp[0]
 	var slots []slot
-	for i, sc := range scan {
-		blocks := d.comp[sc.ci].h * d.comp[sc.ci].v
+	mcuW, mcuDX, mcuDY := d.mxx, c0.h, c0.v*c0.pstr // MCUs per row, MCU step in the plane
+	if len(scan) == 1 {
+		mcuW, mcuDX, mcuDY = c0.bw, 1, c0.pstr
+	}
+	for _, sc := range scan {
+		c := &d.comp[sc.ci]
+		blocks := c.h * c.v
 		if len(scan) == 1 {
 			blocks = 1
 		}
 		for j := range blocks {
-			slots = append(slots, slot{&d.huff[0][sc.td], &d.huff[1][sc.ta], &st.skip[sc.ta], i, j, sc.ci == 0})
+			slots = append(slots, slot{&d.huff[0][sc.td], &d.huff[1][sc.ta], st.skip[sc.ta], j/c.h*c.pstr + j%c.h, sc.ci == 0})
 		}
 	}
-	c0 := &d.comp[0]
 	q0 := d.quant[c0.tq][0]
 	var pred int32
 	total, rst := d.mcus(scan), byte(rst0Marker)
+	data, plane := d.data, c0.plane
 	// No closure may capture these: they would stop living in registers.
 	acc, nbits, pos := d.acc, d.nbits, d.pos
+	corner, mx := 0, 0 // the MCU's top-left sample in the plane, its column
 	for m := range total {
 		for si := range slots {
 			s := &slots[si]
@@ -308,24 +344,36 @@ func (d *decoder) lumaDCSequential(scan []scanComp) error {
 					}
 					pred += x
 				}
-				bx, by := d.blockPos(scan, s.i, s.j, m)
-				c0.plane[by*c0.pstr+bx] = limit(&d.rangeLim, descale(int(pred*q0), 3))
+				plane[corner+s.off] = limit(&d.rangeLim, descale(int(pred*q0), 3))
 			}
 			acc <<= t
 			nbits -= uint(t)
-			// AC: skipped, symbol by symbol.
+			// AC: skipped, a run of symbols or one symbol per look-up.
 			for k := 1; k < blockSize; {
 				if nbits < 32 {
-					acc, nbits, pos = d.refillLocal(acc, nbits, pos)
+					// refillLocal's fast case, inline: eight bytes without 0xff.
+					if pos+8 <= len(data) && !d.hitMarker {
+						x := binary.BigEndian.Uint64(data[pos:])
+						if v := ^x; (v-0x0101010101010101)&^v&0x8080808080808080 == 0 {
+							n := (64 - nbits) >> 3
+							acc |= x >> (64 - 8*n) << (64 - nbits - 8*n)
+							nbits += 8 * n
+							pos += int(n)
+						} else {
+							acc, nbits, pos = d.refillLocal(acc, nbits, pos)
+						}
+					} else {
+						acc, nbits, pos = d.refillLocal(acc, nbits, pos)
+					}
 				}
 				if e := s.skip[acc>>(64-skipBits)]; e != 0 {
+					if k+int(e>>(skipRunShift+skipAdvShift)&(skipEnd-1)) <= blockSize {
+						e >>= skipRunShift // the whole run of symbols
+					}
 					n := uint(e & skipLenMask)
 					acc <<= n
 					nbits -= n
-					if e&skipEOB != 0 {
-						break
-					}
-					k += int(e >> skipAdvShift & 0x1f)
+					k += int(e >> skipAdvShift & skipAdvMask) // past 64 after an end of block
 					continue
 				}
 				sym, n, ok := longSymbol(s.ac, acc)
@@ -344,6 +392,12 @@ func (d *decoder) lumaDCSequential(scan []scanComp) error {
 					k = blockSize // end of block
 				}
 			}
+		}
+		if mx++; mx == mcuW {
+			mx = 0
+			corner += mcuDY - (mcuW-1)*mcuDX
+		} else {
+			corner += mcuDX
 		}
 		if d.ri != 0 && (m+1)%d.ri == 0 && m+1 < total {
 			d.acc, d.nbits, d.pos = acc, nbits, pos
