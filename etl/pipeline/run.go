@@ -324,7 +324,7 @@ func (r *runner) write(res *sample.Result, rec packageRecord, kept []sample.Samp
 	items := make([]shardwriter.Sample, len(kept))
 	for i, s := range kept {
 		items[i] = shardwriter.Sample{Key: s.Key, JPEG: s.JPEG, Caption: s.Caption, JSON: s.JSON,
-			Article: res.Article, License: res.License, Hash: hex.EncodeToString(s.Hash[:])}
+			Article: res.Article, License: res.License, Hash: hex.EncodeToString(s.Hash[:]), PHash: s.PHash}
 		need += shardwriter.SampleBytes(items[i])
 	}
 	if w.shard != nil && (w.shard.Samples()+len(items) > r.cfg.ShardSamples || w.shard.Bytes()+need > r.cfg.ShardBytes) {

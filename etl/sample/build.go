@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/bmca/bmca/data/phash"
 	"github.com/bmca/bmca/etl/jats"
 	"github.com/bmca/bmca/etl/pmc"
 )
@@ -76,6 +77,9 @@ type Sample struct {
 	// Hash is the SHA-256 of the image file as published.
 	Hash          [32]byte
 	Width, Height int
+	// PHash is the jpg member's perceptual hash as in the json
+	// (Extension.ImagePHash), "" when it could not be decoded.
+	PHash string
 }
 
 // Result is what Build makes of one article.
@@ -193,16 +197,23 @@ func Build(art *jats.Article, images ImageSource, opt Options) (*Result, error) 
 		if err != nil {
 			return nil, fmt.Errorf("article %s, figure %s: %w", res.Article, f.ID, err)
 		}
-		js := make([]byte, 0, len(head)+len(tail))
-		js = append(append(append(js, head[:len(head)-1]...), ','), tail[1:]...)
+		var ext Extension
+		if h, err := phash.FromEncoded(jpg); err == nil {
+			ext.ImagePHash = h.String()
+		}
+		extJSON, err := marshal(ext)
+		if err != nil {
+			return nil, fmt.Errorf("article %s, figure %s: %w", res.Article, f.ID, err)
+		}
 		res.Samples = append(res.Samples, Sample{
 			Key:     Key(res.Article, i, f.ImageID()),
 			JPEG:    jpg,
 			Caption: f.Caption,
-			JSON:    js,
+			JSON:    joinObjects(head, tail, extJSON),
 			Hash:    fi.hash,
 			Width:   fi.cfg.Width,
 			Height:  fi.cfg.Height,
+			PHash:   ext.ImagePHash,
 		})
 	}
 	return res, nil
@@ -274,6 +285,28 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return s
+}
+
+// joinObjects concatenates JSON objects' members into one object, in
+// order; empty objects add nothing.
+func joinObjects(objs ...[]byte) []byte {
+	n := 2
+	for _, o := range objs {
+		n += len(o)
+	}
+	out := make([]byte, 0, n)
+	out = append(out, '{')
+	for _, o := range objs {
+		members := bytes.TrimSpace(o[1 : len(o)-1])
+		if len(members) == 0 {
+			continue
+		}
+		if len(out) > 1 {
+			out = append(out, ',')
+		}
+		out = append(out, members...)
+	}
+	return append(out, '}')
 }
 
 // marshal encodes v without HTML escaping ("<xref>" stays readable in

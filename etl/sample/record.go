@@ -1,6 +1,7 @@
 // Package sample turns one parsed article and its package into
 // BIOMEDICA-format samples: per figure, a JPEG image, the caption, and the
-// 25-field JSON record of BIOMEDICA's WebDataset (image_*, article_*).
+// 25-field JSON record of BIOMEDICA's WebDataset (image_*, article_*),
+// followed by bmca's image_phash (Extension).
 //
 //	res, err := sample.Build(art, pkg, sample.Article{Name: pkg.Name, Entry: row, HaveEntry: ok})
 //	for _, s := range res.Samples {
@@ -22,15 +23,31 @@
 // published.
 package sample
 
+import "github.com/bmca/bmca/data/phash"
+
 // Record is the JSON member of a BIOMEDICA sample, with BIOMEDICA's field
 // names and order (scripts/06_serilaize_to_webdataset_parallel.py of
 // minwoosun/biomedica-etl). Fields BIOMEDICA filled from its k-means
 // concept clusters or from PubMed's Entrez service have no source in a
 // PMC package and are written empty: image_label_id, image_panel_type,
 // image_panel_subtype and article_mesh_terms; the two label lists are [].
+//
+// Extension's fields follow BIOMEDICA's 25: readers that know only
+// BIOMEDICA's schema ignore them.
 type Record struct {
 	FigureFields
 	ArticleFields
+	Extension
+}
+
+// Extension holds bmca's fields beyond BIOMEDICA's, written after them.
+type Extension struct {
+	// ImagePHash is the jpg member's perceptual hash (data/phash: 16 hex
+	// digits, or "flat" for an image without contrast), which the
+	// contamination check (eval/contamination) reads instead of decoding the
+	// image. It is absent when the member cannot be decoded; the check then
+	// tries itself.
+	ImagePHash string `json:"image_phash,omitempty"`
 }
 
 // FigureFields are Record's per-figure fields, in BIOMEDICA's order.
@@ -92,8 +109,8 @@ type ArticleFields struct {
 	ArticleText string `json:"article_text"`
 }
 
-// FieldNames are Record's JSON names in order: the 25 fields of
-// BIOMEDICA's json member.
+// FieldNames are BIOMEDICA's JSON names in order: the 25 fields of its
+// json member, with which Record starts.
 var FieldNames = []string{
 	"image_file_name", "image_cluster_id", "image_hash", "image_label_id",
 	"image_panel_type", "image_panel_subtype", "image_primary_label",
@@ -103,6 +120,10 @@ var FieldNames = []string{
 	"article_reference_ids", "article_reference_count", "article_reference_list",
 	"article_subject", "article_citation", "article_license", "article_text",
 }
+
+// ExtensionFieldNames are Extension's JSON names in order, which follow
+// FieldNames in Record.
+var ExtensionFieldNames = []string{phash.Field}
 
 // ImageSetEntry is one figure of an article's image_set.
 type ImageSetEntry struct {

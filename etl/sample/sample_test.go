@@ -19,6 +19,7 @@ import (
 
 	"golang.org/x/image/tiff"
 
+	"github.com/bmca/bmca/data/phash"
 	"github.com/bmca/bmca/etl/jats"
 	"github.com/bmca/bmca/etl/pmc"
 	"github.com/bmca/bmca/internal/testshared"
@@ -91,8 +92,8 @@ func TestBuildMissingImage(t *testing.T) {
 		t.Errorf("caption %.100q", s.Caption)
 	}
 
-	if got := jsonKeys(t, s.JSON); !slices.Equal(got, FieldNames) || len(got) != 25 {
-		t.Fatalf("JSON keys %v,\nwant BIOMEDICA's 25 %v", got, FieldNames)
+	if got := jsonKeys(t, s.JSON); !slices.Equal(got, slices.Concat(FieldNames, ExtensionFieldNames)) || len(FieldNames) != 25 {
+		t.Fatalf("JSON keys %v,\nwant BIOMEDICA's 25 %v, then bmca's %v", got, FieldNames, ExtensionFieldNames)
 	}
 	var r Record
 	if err := json.Unmarshal(s.JSON, &r); err != nil {
@@ -101,6 +102,11 @@ func TestBuildMissingImage(t *testing.T) {
 	if r.ImageFileName != "nihpp-2023.12.31.573776v1-f0002.jpg" || r.ImageClusterID != "nihpp-2023.12.31.573776v1-f0002" ||
 		r.ImageHash != hex.EncodeToString(s.Hash[:]) || r.ImageSize != [2]int{720, 446} {
 		t.Errorf("image fields %+v", r)
+	}
+	// image_phash is the hash the contamination check would compute from
+	// the jpg member.
+	if want, err := phash.FromEncoded(file); err != nil || want.Flat || r.ImagePHash != want.String() || s.PHash != r.ImagePHash {
+		t.Errorf("image_phash %q (sample %q), want %v (%v)", r.ImagePHash, s.PHash, want, err)
 	}
 	if r.ArticleAccessionID != "PMC10802347" || r.ArticleJournal != "bioRxiv" || r.ArticleLicense != "CC BY-NC-ND" ||
 		r.ArticleDate != "1704067200" || r.ArticleTitle != a.Title || r.ArticleText != a.Text {
@@ -219,6 +225,15 @@ func TestBuildImageVariants(t *testing.T) {
 		}
 		if s.Hash != sha256.Sum256(files[[]string{"alpha.png", "grey.tif", "anim.gif"}[i]]) {
 			t.Errorf("sample %d: the hash is not that of the source file", i)
+		}
+		// The perceptual hash is the jpg member's, which the contamination
+		// check would otherwise decode, not the source file's.
+		var r Record
+		if err := json.Unmarshal(s.JSON, &r); err != nil {
+			t.Fatal(err)
+		}
+		if want, err := phash.FromEncoded(s.JPEG); err != nil || r.ImagePHash != want.String() || s.PHash != r.ImagePHash {
+			t.Errorf("sample %d: image_phash %q (sample %q), want %v (%v)", i, r.ImagePHash, s.PHash, want, err)
 		}
 	}
 	// Transparent pixels become white, not black.

@@ -106,15 +106,16 @@ type Sample struct {
 	JPEG    []byte
 	Caption string
 	JSON    []byte
-	// Article, License and Hash fill parquet's metadata columns.
+	// Article, License, Hash and PHash fill parquet's metadata columns.
 	Article string
 	License string
 	Hash    string
+	PHash   string
 }
 
 // Row is a parquet row. The first four columns are the WebDataset members;
-// the others repeat three JSON fields so that a reader can filter without
-// parsing the json column. Images are stored uncompressed (JPEG does not
+// the others repeat four JSON fields so that a reader can filter, or look
+// up the perceptual hash, without parsing the json column. Images are stored uncompressed (JPEG does not
 // compress), text with zstd.
 type Row struct {
 	Key                string `parquet:"__key__"`
@@ -124,6 +125,7 @@ type Row struct {
 	ArticleAccessionID string `parquet:"article_accession_id,zstd"`
 	ArticleLicense     string `parquet:"article_license,zstd"`
 	ImageHash          string `parquet:"image_hash,zstd"`
+	ImagePHash         string `parquet:"image_phash,zstd"`
 }
 
 // tarHeaderBytes approximates the tar overhead of a member: its header
@@ -263,7 +265,7 @@ func (o *output) addTar(smp Sample) error {
 
 func (o *output) addParquet(smp Sample) error {
 	row := Row{Key: smp.Key, JPG: smp.JPEG, TXT: smp.Caption, JSON: string(smp.JSON),
-		ArticleAccessionID: smp.Article, ArticleLicense: smp.License, ImageHash: smp.Hash}
+		ArticleAccessionID: smp.Article, ArticleLicense: smp.License, ImageHash: smp.Hash, ImagePHash: smp.PHash}
 	if _, err := o.pw.Write([]Row{row}); err != nil {
 		return err
 	}

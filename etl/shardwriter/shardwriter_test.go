@@ -28,6 +28,7 @@ func testSamples(n int) []Sample {
 			Article: fmt.Sprintf("PMC%d", 100+i),
 			License: "CC BY",
 			Hash:    fmt.Sprintf("%064d", i),
+			PHash:   fmt.Sprintf("%016x", i*7919),
 		})
 	}
 	return out
@@ -118,7 +119,7 @@ func TestWriteBothFormats(t *testing.T) {
 	}
 	for i, r := range rows {
 		w := samples[i]
-		if r.Key != w.Key || !bytes.Equal(r.JPG, w.JPEG) || r.TXT != w.Caption || r.JSON != string(w.JSON) || r.ArticleAccessionID != w.Article || r.ImageHash != w.Hash {
+		if r.Key != w.Key || !bytes.Equal(r.JPG, w.JPEG) || r.TXT != w.Caption || r.JSON != string(w.JSON) || r.ArticleAccessionID != w.Article || r.ImageHash != w.Hash || r.ImagePHash != w.PHash {
 			t.Errorf("parquet row %d: %+v", i, r.Key)
 		}
 	}
