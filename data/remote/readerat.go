@@ -71,16 +71,7 @@ func (r *ReaderAt) probe() (int64, error) {
 	}
 	defer resp.Body.Close()
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
-	if resp.StatusCode == http.StatusPartialContent {
-		if _, total, ok := contentRange(resp.Header.Get("Content-Range")); ok && total >= 0 {
-			return total, nil
-		}
-		return 0, fmt.Errorf("%s: no total size in Content-Range %q", r.url, resp.Header.Get("Content-Range"))
-	}
-	if resp.ContentLength < 0 {
-		return 0, fmt.Errorf("%s: server reports no size and no range support", r.url)
-	}
-	return resp.ContentLength, nil
+	return responseSize(r.url, resp)
 }
 
 // Size returns the size of the file.

@@ -199,3 +199,27 @@ func TestOpenAt(t *testing.T) {
 		}
 	}
 }
+
+// TestStat: the size and the server's validator, through a transient
+// failure; a changed file has another validator; a missing one is an error.
+func TestStat(t *testing.T) {
+	data := payload(12_345)
+	for _, noRange := range []bool{false, true} {
+		srv := remotetest.New(map[string][]byte{"/s.tar": data})
+		srv.NoRange = noRange
+		srv.Fault("/s.tar", remotetest.Fault{Status: 503, Times: 1})
+		info, err := remote.Stat(context.Background(), srv.URL("/s.tar"), fast)
+		if err != nil || info.Size != int64(len(data)) || info.ETag == "" {
+			t.Fatalf("no range %v: %+v, %v", noRange, info, err)
+		}
+		srv.Put("/s.tar", payload(12_346)[1:]) // same size, other bytes
+		again, err := remote.Stat(context.Background(), srv.URL("/s.tar"), fast)
+		if err != nil || again.Size != info.Size || again.ETag == info.ETag {
+			t.Errorf("no range %v: changed file %+v, before %+v (%v)", noRange, again, info, err)
+		}
+		if _, err := remote.Stat(context.Background(), srv.URL("/missing.tar"), fast); err == nil {
+			t.Error("missing file: no error")
+		}
+		srv.Close()
+	}
+}

@@ -8,6 +8,8 @@
 package remotetest
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -51,6 +53,13 @@ func New(files map[string][]byte) *Server {
 	s := &Server{files: files, faults: map[string]*Fault{}, requests: map[string]int{}}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	return s
+}
+
+// Put serves data at path from now on, replacing any earlier content.
+func (s *Server) Put(path string, data []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.files[path] = data
 }
 
 // Fault sets the fault for path.
@@ -124,6 +133,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusPartialContent
 	}
 	body := data[start:end]
+	sum := sha256.Sum256(data)
+	w.Header().Set("ETag", `"`+hex.EncodeToString(sum[:8])+`"`) // as Hugging Face's CDN: a content hash
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
 	if f.DropAfter > 0 || f.Stall > 0 {
