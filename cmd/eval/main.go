@@ -47,8 +47,8 @@ func main() {
 	flags.Register(fs, "")
 	fs.StringVar(&flags.Output, "out", "", "output `DIR` for results.json, leaderboard.md/.csv and charts (same as --output)")
 	batch := fs.Int("batch-size", 0, "images or prompts encoded at once (`N`; default: the run config's eval.batch_size)")
-	cacheDir := fs.String("cache", defaultCache(), "feature cache `DIR` (features are reused across runs of the same checkpoint and data); \"off\" disables it")
-	noCache := fs.Bool("no-cache", false, "do not read or write the feature cache")
+	cacheDir := fs.String("cache", defaultCache(), "feature cache `DIR` (features are reused across runs of the same checkpoint and data; the training shards' hashes of --train-shards are kept in DIR/"+cli.TrainHashesDir+", so a second check of the same shards reads neither shard nor image); \"off\" disables it")
+	noCache := fs.Bool("no-cache", false, "do not read or write the feature cache (nor the training shards' hashes)")
 	dataRoot := fs.String("data-root", "", "folder the suite's relative data paths are resolved against (`DIR`; default: the suite's data_root, e.g. $BMCA_EVAL_DATA)")
 	var precision transformer.Precision
 	fs.Var(&precision, "precision", cli.PrecisionUsage)
@@ -57,6 +57,7 @@ func main() {
 	var trainShards shardList
 	fs.Var(&trainShards, "train-shards", "training shards to look for the evaluation images in (`SPEC`, data.train_shards' syntax: paths, globs, {000..099} ranges, URLs, biomedica:SUBSETS, several joined by ::; repeatable): the overlap per task goes into the table, results.json, the leaderboard and train_overlap.json; without checkpoints only this report is made")
 	overlapDistance := fs.Int("overlap-distance", contamination.DefaultMaxDistance, "perceptual-hash distance (`BITS` of 64) up to which a training image counts as a near-duplicate (resized, re-encoded) of an evaluation image; -1 finds exact copies only and decodes no training image (much faster)")
+	overlapRehash := fs.Bool("overlap-rehash", false, "decode every training image for its perceptual hash, ignoring the hashes bmca's ETL stores in the json (image_phash) and those cached from earlier checks (which are rewritten)")
 	excludeOverlap := fs.Bool("exclude-overlap", false, "score every task without the evaluation images found in --train-shards (the scores with them stay in results.json as metrics_with_overlap)")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), "Usage: eval --suite FILE (--checkpoint PATH | --compare [LABEL=]PATH ... | --wise-ft BASE OTHER [--alphas 0:1:0.1]) [--out DIR] [flags]\n\n"+
@@ -75,7 +76,9 @@ func main() {
 			"cmd/merge writes a chosen mix as a checkpoint.\n\n"+
 			"--train-shards SPEC looks for every evaluation image in the training shards (same file, same\n"+
 			"pixels, or a resized/re-encoded near-duplicate by perceptual hash) and reports the overlap per\n"+
-			"task; --exclude-overlap scores without those images.\n\n"+
+			"task; --exclude-overlap scores without those images. A training image's perceptual hash is read\n"+
+			"from its json when bmca's ETL stored it (image_phash), else its JPEG is decoded at 1/8 scale;\n"+
+			"each shard's hashes are cached (--cache), so checking the same shards again reads neither.\n\n"+
 			"A checkpoint may be an OpenCLIP model on the Hugging Face Hub, hf-hub:ORG/NAME[@REVISION]\n"+
 			"(HF_TOKEN, HF_ENDPOINT, HF_HOME, HF_HUB_OFFLINE apply as in Python's huggingface_hub).\n"+
 			"--out DIR gets results.json, leaderboard.md, leaderboard.csv and chart-<domain>.png.\n"+
@@ -109,7 +112,7 @@ func main() {
 	ctx, stop := signalContext()
 	defer stop()
 	evalArgs := cli.EvalArgs{Checkpoint: *checkpoint, Compare: compare, WiseFT: wise, Alphas: alphaList, Suite: *suitePath,
-		TrainShards: trainShards, OverlapDistance: *overlapDistance, ExcludeOverlap: *excludeOverlap, Config: &flags, BatchSize: *batch,
+		TrainShards: trainShards, OverlapDistance: *overlapDistance, OverlapRehash: *overlapRehash, ExcludeOverlap: *excludeOverlap, Config: &flags, BatchSize: *batch,
 		Output: flags.Output, CacheDir: *cacheDir, DataRoot: *dataRoot, Tasks: tasks, Precision: precision, Out: os.Stdout, Progress: os.Stderr}
 	if _, err := cli.Eval(ctx, evalArgs); err != nil {
 		cli.Fatal("eval", err)

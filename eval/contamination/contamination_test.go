@@ -17,8 +17,10 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
+	"github.com/bmca/bmca/data/phash"
 	"github.com/bmca/bmca/data/stream"
 	"github.com/bmca/bmca/eval/tasks"
 	"golang.org/x/image/draw"
@@ -28,6 +30,18 @@ import (
 // like a photograph or figure (so its perceptual hash means something) and
 // different for every seed.
 func scene(seed uint64) *image.RGBA {
+	if img, ok := scenes.Load(seed); ok {
+		return img.(*image.RGBA) // callers only read it
+	}
+	img := drawScene(seed)
+	scenes.Store(seed, img)
+	return img
+}
+
+// scenes memoises scene: the planted case is built by many tests.
+var scenes sync.Map
+
+func drawScene(seed uint64) *image.RGBA {
 	rng := rand.New(rand.NewPCG(seed, 99))
 	const w, h = 256, 192
 	img := image.NewRGBA(image.Rect(0, 0, w, h))
@@ -112,10 +126,13 @@ func writeTar(t testing.TB, path string, members []member) {
 // contamination happens, among thirty unrelated images.
 type planted struct {
 	dir, suite string
-	want       map[string]string // eval key → match kind
+	want       map[string]string   // eval key → match kind
+	shards     map[string][]member // file name → members
 }
 
-func plantCase(t *testing.T) planted {
+// plantCase builds the case; with storePHash every training image's json
+// carries its perceptual hash, as bmca's ETL writes it.
+func plantCase(t *testing.T, storePHash bool) planted {
 	dir := t.TempDir()
 	p := planted{dir: dir, want: map[string]string{}}
 	var rows []string
@@ -123,7 +140,7 @@ func plantCase(t *testing.T) planted {
 	for i := range 10 {
 		img := scene(uint64(i))
 		name := fmt.Sprintf("eval%02d.png", i)
-		data := encodePNG(t, img, png.DefaultCompression)
+		data := encodePNG(t, img, png.BestSpeed)
 		if i%2 == 1 {
 			name = fmt.Sprintf("eval%02d.jpg", i)
 			data = encodeJPEG(t, img, 92)
@@ -157,7 +174,7 @@ func plantCase(t *testing.T) planted {
 	shard0 = append(shard0, member{"copy.png", eval["eval00.png"]})
 	p.want["eval00.png"] = tasks.MatchExactFile
 	// The same pixels in another file.
-	shard1 = append(shard1, member{"resaved.png", encodePNG(t, decode(t, eval["eval02.png"]), png.BestCompression)})
+	shard1 = append(shard1, member{"resaved.png", encodePNG(t, decode(t, eval["eval02.png"]), png.NoCompression)})
 	p.want["eval02.png"] = tasks.MatchExactPixels
 	// Re-encoded at a lower JPEG quality.
 	shard1 = append(shard1, member{"requality.jpg", encodeJPEG(t, decode(t, eval["eval01.jpg"]), 40)})
@@ -171,89 +188,188 @@ func plantCase(t *testing.T) planted {
 	shard1 = append(shard1, member{"hashed.jpg", encodeJPEG(t, resize(decode(t, eval["eval03.jpg"]), 0.5), 50)},
 		member{"hashed.json", []byte(`{"image_file_name": "f3.jpg", "image_hash": "` + hex.EncodeToString(sum[:]) + `", "article_text": "…"}`)})
 	p.want["eval03.jpg"] = tasks.MatchExactFile
-	writeTar(t, filepath.Join(dir, "train-000.tar"), shard0)
-	writeTar(t, filepath.Join(dir, "train-001.tar"), shard1)
+	p.shards = map[string][]member{"train-000.tar": shard0, "train-001.tar": shard1}
+	for name, members := range p.shards {
+		if storePHash {
+			members = withStoredPHash(t, members)
+			p.shards[name] = members
+		}
+		writeTar(t, filepath.Join(dir, name), members)
+	}
 	return p
+}
+
+// withStoredPHash adds to each image member's json (a new one, next to
+// it, when it has none) the image's perceptual hash as bmca's ETL stores it.
+func withStoredPHash(t testing.TB, members []member) []member {
+	hasJSON := map[string]bool{}
+	hashes := map[string]string{}
+	for _, m := range members {
+		key, ext, _ := strings.Cut(m.name, ".")
+		switch ext {
+		case "json":
+			hasJSON[key] = true
+		case "txt":
+		default:
+			h, err := phash.FromEncoded(m.data)
+			if err != nil {
+				t.Fatalf("%s: %v", m.name, err)
+			}
+			hashes[key] = fmt.Sprintf(`"%s": %q`, phash.Field, h.String())
+		}
+	}
+	var out []member
+	for _, m := range members {
+		key, ext, _ := strings.Cut(m.name, ".")
+		field, ok := hashes[key]
+		switch {
+		case ok && ext == "json":
+			out = append(out, member{m.name, append(append(slices.Clone(m.data[:len(m.data)-1]), ", "+field...), '}')})
+		case ok && ext != "txt" && !hasJSON[key]:
+			out = append(out, m, member{key + ".json", []byte("{" + field + "}")})
+		default:
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // TestPlanted plants known evaluation images in training shards — the same
 // file, the same pixels re-saved, a JPEG re-encoded at another quality, a
 // resized copy, a re-encoded copy named by the json hash field — among
-// unrelated images, and expects exactly those found, each as what it is.
+// unrelated images, and expects exactly those found, each as what it is,
+// on every path a training image's hashes take: decoded; read from the
+// json (image_phash, as bmca's ETL writes it); computed and cached, then
+// read from the cache.
 func TestPlanted(t *testing.T) {
-	p := plantCase(t)
+	exactOnly := map[string]string{"eval00.png": tasks.MatchExactFile, "eval03.jpg": tasks.MatchExactFile}
+	for _, tc := range []struct {
+		name        string
+		maxDistance int
+		storePHash  bool
+		cache       bool
+	}{
+		{"decoded", DefaultMaxDistance, false, false},
+		{"stored phash", DefaultMaxDistance, true, false},
+		{"cached", DefaultMaxDistance, false, true},
+		{"exact only", -1, false, false},
+		{"exact only cached", -1, false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := plantCase(t, tc.storePHash)
+			want := p.want
+			if tc.maxDistance < 0 {
+				want = exactOnly
+			}
+			var cache *HashCache
+			if tc.cache {
+				cache = NewHashCache(filepath.Join(t.TempDir(), "train-hashes"))
+			}
+			passes := 1
+			if tc.cache {
+				passes = 2 // the first fills the cache, the second reads it
+			}
+			for pass := range passes {
+				idx, stats := scanPlanted(t, p, tc.maxDistance, ScanOptions{Workers: 2, Cache: cache})
+				checkPlanted(t, idx, want, tc.maxDistance)
+				if stats.Shards != 2 || stats.Images != 35 || stats.Samples != 35 || stats.Undecodable != 0 {
+					t.Errorf("pass %d: stats %+v", pass, stats)
+				}
+				decoded, stored, cached := stats.Perceptual, stats.Stored, stats.CachedShards
+				switch {
+				case tc.maxDistance < 0 && pass == 0:
+					if decoded != 0 || stored != 0 || cached != 0 {
+						t.Errorf("exact only: %d decoded, %d stored, %d cached shards", decoded, stored, cached)
+					}
+				case tc.storePHash:
+					if decoded != 0 || stored != 35 {
+						t.Errorf("stored hashes: %d images decoded, %d hashes read; want 0 and 35", decoded, stored)
+					}
+				case pass == 0:
+					if decoded != 35 || stored != 0 || cached != 0 || (tc.cache && stats.CacheWrites != 2) {
+						t.Errorf("first pass: %d decoded, %d stored, %d cached shards, %d cache writes", decoded, stored, cached, stats.CacheWrites)
+					}
+				default:
+					if decoded != 0 || cached != 2 || stats.Bytes != 0 || stats.CacheWrites != 0 {
+						t.Errorf("cached pass: %d decoded, %d cached shards, %d bytes hashed, %d cache writes; want 0, 2, 0, 0",
+							decoded, cached, stats.Bytes, stats.CacheWrites)
+					}
+				}
+			}
+		})
+	}
+}
+
+// scanPlanted indexes the planted case's suite and scans its shards.
+func scanPlanted(t *testing.T, p planted, maxDistance int, opts ScanOptions) (*Index, Stats) {
+	t.Helper()
 	suite, err := tasks.LoadSuite(p.suite)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, tc := range []struct {
-		name        string
-		maxDistance int
-		want        map[string]string
-	}{
-		{"near", DefaultMaxDistance, p.want},
-		{"exact only", -1, map[string]string{"eval00.png": tasks.MatchExactFile, "eval03.jpg": tasks.MatchExactFile}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			idx := NewIndex(tc.maxDistance)
-			absent, err := idx.AddSuite(context.Background(), suite, nil, nil)
-			if err != nil || len(absent) != 0 {
-				t.Fatalf("AddSuite: %v, absent %v", err, absent)
+	idx := NewIndex(maxDistance)
+	absent, err := idx.AddSuite(context.Background(), suite, nil, nil)
+	if err != nil || len(absent) != 0 {
+		t.Fatalf("AddSuite: %v, absent %v", err, absent)
+	}
+	var last Stats
+	opts.Progress = func(s Stats) { last = s }
+	if opts.Warn == nil {
+		opts.Warn = func(err error) { t.Errorf("warning: %v", err) }
+	}
+	stats, err := idx.Scan(context.Background(), stream.Config{Shards: []string{filepath.Join(p.dir, "train-{000..001}.tar")}}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last != stats {
+		t.Errorf("stats %+v, last progress %+v", stats, last)
+	}
+	return idx, stats
+}
+
+// checkPlanted compares the report with the planted copies.
+func checkPlanted(t *testing.T, idx *Index, want map[string]string, maxDistance int) {
+	t.Helper()
+	o := idx.Reports()["planted"]
+	got := map[string]string{}
+	for _, m := range o.Matches {
+		got[m.Key] = m.Kind
+		if m.TrainShard == "" || m.TrainKey == "" || m.Kind == tasks.MatchNear && m.Distance > maxDistance {
+			t.Errorf("match %+v", m)
+		}
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("found %v\nwant  %v", got, want)
+	}
+	count := func(kind string) int {
+		n := 0
+		for _, k := range want {
+			if k == kind {
+				n++
 			}
-			var last Stats
-			stats, err := idx.Scan(context.Background(), stream.Config{Shards: []string{filepath.Join(p.dir, "train-{000..001}.tar")}},
-				ScanOptions{Workers: 2, Progress: func(s Stats) { last = s }})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if stats.Shards != 2 || stats.Images != 35 || stats.Samples != 35 || last != stats || stats.Undecodable != 0 {
-				t.Errorf("stats %+v (last progress %+v)", stats, last)
-			}
-			if perceptual := stats.Perceptual > 0; perceptual != (tc.maxDistance >= 0) {
-				t.Errorf("%d perceptual hashes with max distance %d", stats.Perceptual, tc.maxDistance)
-			}
-			o := idx.Reports()["planted"]
-			got := map[string]string{}
-			for _, m := range o.Matches {
-				got[m.Key] = m.Kind
-				if m.TrainShard == "" || m.TrainKey == "" || m.Kind == tasks.MatchNear && m.Distance > tc.maxDistance {
-					t.Errorf("match %+v", m)
-				}
-			}
-			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
-				t.Errorf("found %v\nwant  %v", got, tc.want)
-			}
-			count := func(kind string) int {
-				n := 0
-				for _, k := range tc.want {
-					if k == kind {
-						n++
-					}
-				}
-				return n
-			}
-			if o.Checked != 10 || o.TrainImages != 35 || o.ExactFile != count(tasks.MatchExactFile) || o.ExactPixels != count(tasks.MatchExactPixels) ||
-				o.Near != count(tasks.MatchNear) || o.MaxDistance != max(tc.maxDistance, -1) {
-				t.Errorf("report %+v", o)
-			}
-			examples := make([]int, 0)
-			for _, m := range o.Matches {
-				examples = append(examples, m.Example)
-				if want := fmt.Sprintf("eval%02d", m.Example); !strings.HasPrefix(m.Key, want) {
-					t.Errorf("match %s has example index %d", m.Key, m.Example)
-				}
-			}
-			if !slices.IsSorted(examples) {
-				t.Errorf("matches not in example order: %v", examples)
-			}
-		})
+		}
+		return n
+	}
+	if o.Checked != 10 || o.TrainImages != 35 || o.ExactFile != count(tasks.MatchExactFile) || o.ExactPixels != count(tasks.MatchExactPixels) ||
+		o.Near != count(tasks.MatchNear) || o.MaxDistance != max(maxDistance, -1) {
+		t.Errorf("report %+v", o)
+	}
+	examples := make([]int, 0)
+	for _, m := range o.Matches {
+		examples = append(examples, m.Example)
+		if want := fmt.Sprintf("eval%02d", m.Example); !strings.HasPrefix(m.Key, want) {
+			t.Errorf("match %s has example index %d", m.Key, m.Example)
+		}
+	}
+	if !slices.IsSorted(examples) {
+		t.Errorf("matches not in example order: %v", examples)
 	}
 }
 
 // TestScanErrors: a missing shard stops the scan (a report that skipped
 // training data would understate the overlap).
 func TestScanErrors(t *testing.T) {
-	p := plantCase(t)
+	p := plantCase(t, false)
 	suite, _ := tasks.LoadSuite(p.suite)
 	idx := NewIndex(DefaultMaxDistance)
 	if _, err := idx.AddSuite(context.Background(), suite, nil, nil); err != nil {

@@ -19,13 +19,18 @@
 //   - nearly, when the perceptual hashes differ in at most MaxDistance of
 //     their 64 bits (a resized or re-encoded copy).
 //
-// The file tier reads no pixels. The perceptual tier needs a thumbnail of
-// every training image: JPEGs are decoded at 1/8 scale (DCT scaling, luma
-// only; the Huffman decoding of every coefficient is the floor), other
-// formats in full; a candidate is decoded in full only to tell an exact
+// The file tier reads no pixels. The perceptual tier needs the perceptual
+// hash of every training image, taken from the cheapest source that has
+// it: the HashCache, which keeps each shard's hashes once the shard has
+// been read (a later scan of the same shards reads neither shard nor
+// image); the sample's json, where bmca's ETL stores it (image_phash,
+// data/phash.Field); else a decode — JPEGs at 1/8 scale from their DC
+// coefficients (the entropy decoding of every code is the floor), other
+// formats in full. A candidate is decoded in full only to tell an exact
 // pixel copy from a near one. BIOMEDICA's own image_hash is the SHA-256 of
 // a PNG re-encode of a ≤1000 px thumbnail by Pillow, which cannot be
-// reproduced outside Pillow, so its shards are matched by pixels.
+// reproduced outside Pillow, so its shards are matched by pixels, and
+// their images decoded on the first scan.
 //
 // Limits: a copy that was cropped, padded, rotated, or placed as one panel
 // of a multi-panel figure is not found; images with almost no contrast have
@@ -33,6 +38,7 @@
 //
 //	idx := contamination.NewIndex(contamination.DefaultMaxDistance)
 //	absent, err := idx.AddSuite(ctx, suite, nil, nil) // hashes every task's images
-//	stats, err := idx.Scan(ctx, stream.Config{Shards: []string{"biomedica:commercial"}}, contamination.ScanOptions{})
+//	opts := contamination.ScanOptions{Cache: contamination.NewHashCache(dir)}
+//	stats, err := idx.Scan(ctx, stream.Config{Shards: []string{"biomedica:commercial"}}, opts)
 //	reports := idx.Reports()                          // task name → *tasks.Overlap, for tasks.Env.Overlaps
 package contamination

@@ -46,22 +46,6 @@ func HashEval(encoded []byte) (Hashes, error) {
 	return h, nil
 }
 
-// HashTrain hashes a training image for the scan: its file SHA-256 and, with
-// perceptual set, its perceptual hash from a reduced decode. Pixels stay
-// zero (see HashPixels).
-func HashTrain(encoded []byte, perceptual bool) (Hashes, error) {
-	h := Hashes{File: sha256.Sum256(encoded)}
-	if !perceptual {
-		return h, nil
-	}
-	p, err := perceptualHash(encoded, nil)
-	if err != nil {
-		return h, err
-	}
-	h.PHash, h.Flat = p.Bits, p.Flat
-	return h, nil
-}
-
 // HashPixels decodes an image in full and returns PixelHash of it.
 func HashPixels(encoded []byte) ([32]byte, error) {
 	img, err := decodeFull(encoded)

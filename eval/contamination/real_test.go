@@ -12,6 +12,7 @@ import (
 
 	"github.com/bmca/bmca/data/stream"
 	"github.com/bmca/bmca/eval/tasks"
+	"github.com/bmca/bmca/internal/cputime"
 	"github.com/bmca/bmca/internal/testshared"
 )
 
@@ -36,7 +37,9 @@ func realImages(t testing.TB) []string {
 // TestPlantedRealFigures: the first eight real images are a task; the
 // training shard holds the others untouched, plus copies of four of the
 // task's images re-encoded at JPEG quality 35 or resized to 40% — the
-// copies, and nothing else, are found.
+// copies, and nothing else, are found, whether the training images are
+// decoded, their hashes read from the cache this filled, or read from their
+// json (image_phash, as bmca's ETL stores them).
 func TestPlantedRealFigures(t *testing.T) {
 	files := realImages(t)
 	dir := t.TempDir()
@@ -68,39 +71,63 @@ func TestPlantedRealFigures(t *testing.T) {
 		}
 	}
 	writeTar(t, filepath.Join(dir, "train.tar"), train)
+	writeTar(t, filepath.Join(dir, "train-stored.tar"), withStoredPHash(t, train))
 	if err := os.WriteFile(filepath.Join(dir, "test.csv"), []byte("path,label\n"+strings.Join(rows, "\n")+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	task := tasks.Task{Name: "real", Kind: tasks.ZeroShotClassification, Format: "csv", Data: []string{filepath.Join(dir, "test.csv")},
 		Classes: []string{"a", "b"}, Templates: []string{"{c}"}}
-	idx := NewIndex(DefaultMaxDistance)
-	if _, err := idx.AddTask(context.Background(), task, nil, 0, nil); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := idx.Scan(context.Background(), stream.Config{Shards: []string{filepath.Join(dir, "train.tar")}}, ScanOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	o := idx.Reports()["real"]
-	got := map[string]bool{}
-	for _, m := range o.Matches {
-		got[m.Key] = true
-		t.Logf("%s: %s at distance %d (%s)", m.Key, m.Kind, m.Distance, m.TrainKey)
-		if m.Kind != tasks.MatchNear {
-			t.Errorf("%s: %s, want near", m.Key, m.Kind)
+	cache := NewHashCache(filepath.Join(dir, "cache"))
+	for _, path := range []struct {
+		name, shard string
+		cache       *HashCache
+		check       func(Stats) bool
+	}{
+		{"decoded", "train.tar", cache, func(s Stats) bool { return s.Perceptual == s.Images && s.CacheWrites == 1 }},
+		{"cached", "train.tar", cache, func(s Stats) bool { return s.Perceptual == 0 && s.CachedShards == 1 }},
+		{"stored", "train-stored.tar", nil, func(s Stats) bool { return s.Perceptual == 0 && s.Stored == s.Images }},
+	} {
+		idx := NewIndex(DefaultMaxDistance)
+		if _, err := idx.AddTask(context.Background(), task, nil, 0, nil); err != nil {
+			t.Fatal(err)
 		}
-	}
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Errorf("found %v, want %v", got, want)
+		st, err := idx.Scan(context.Background(), stream.Config{Shards: []string{filepath.Join(dir, path.shard)}}, ScanOptions{Cache: path.cache})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !path.check(st) || st.Images != int64(len(train)) {
+			t.Errorf("%s: stats %+v", path.name, st)
+		}
+		o := idx.Reports()["real"]
+		got := map[string]bool{}
+		for _, m := range o.Matches {
+			got[m.Key] = true
+			t.Logf("%s: %s: %s at distance %d (%s)", path.name, m.Key, m.Kind, m.Distance, m.TrainKey)
+			if m.Kind != tasks.MatchNear {
+				t.Errorf("%s: %s: %s, want near", path.name, m.Key, m.Kind)
+			}
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s: found %v, want %v", path.name, got, want)
+		}
 	}
 }
 
 // BenchmarkScan measures the hash pass over training images: a shard of
 // the shared real figures and medical images (0.04–7 MP; the PNGs
 // re-encoded as JPEG, as training shards store them) scanned against an
-// index of 1000 evaluation hashes, exact-only (file SHA-256 and the json
-// hash field: no decoding) and with perceptual hashing (a 1/8-scale JPEG
-// decode per image). Run with -cpu 1: images/cpu-s is the per-core rate,
-// which a busy machine does not distort as it does images/s.
+// index of 1000 evaluation hashes:
+//
+//   - exact: file SHA-256 and the json hash field only, no decoding;
+//   - decoded: a perceptual hash per image from a 1/8-scale luma decode
+//     (BIOMEDICA's shards, or any shard read for the first time);
+//   - stored: the perceptual hash read from the json (image_phash, as
+//     bmca's ETL writes it), no decoding;
+//   - cached: the hashes read from the hash cache a first, untimed, pass
+//     filled; the shard itself is not read.
+//
+// Run with -cpu 1: images/cpu-s is the per-core rate, which a busy machine
+// does not distort as it does images/s.
 func BenchmarkScan(b *testing.B) {
 	files := realImages(b)
 	dir := b.TempDir()
@@ -121,27 +148,45 @@ func BenchmarkScan(b *testing.B) {
 			member{fmt.Sprintf("s%03d.json", i), []byte(`{"image_hash": "0000000000000000000000000000000000000000000000000000000000000000"}`)})
 	}
 	writeTar(b, filepath.Join(dir, "train.tar"), train)
+	writeTar(b, filepath.Join(dir, "train-stored.tar"), withStoredPHash(b, train))
 	for _, mode := range []struct {
 		name        string
 		maxDistance int
-	}{{"exact", -1}, {"perceptual", DefaultMaxDistance}} {
+		shard       string
+		cached      bool
+	}{
+		{"exact", -1, "train.tar", false},
+		{"decoded", DefaultMaxDistance, "train.tar", false},
+		{"stored", DefaultMaxDistance, "train-stored.tar", false},
+		{"cached", DefaultMaxDistance, "train.tar", true},
+	} {
 		b.Run(mode.name, func(b *testing.B) {
 			idx := NewIndex(mode.maxDistance)
 			for i := range 1000 {
 				idx.add("t", i, "k", Hashes{PHash: uint64(i) * 0x9e3779b97f4a7c15, File: [32]byte{byte(i), byte(i >> 8), 1}})
 			}
+			cfg := stream.Config{Shards: []string{filepath.Join(dir, mode.shard)}}
+			opts := ScanOptions{Workers: runtime.GOMAXPROCS(0)}
+			if mode.cached {
+				opts.Cache = NewHashCache(b.TempDir())
+				if st, err := idx.Scan(context.Background(), cfg, opts); err != nil || st.CacheWrites != 1 {
+					b.Fatalf("filling the cache: %+v, %v", st, err)
+				}
+			}
 			var images int64
-			cpu0 := cpuTime()
+			cpu0 := cputime.Process()
 			for b.Loop() {
-				st, err := idx.Scan(context.Background(), stream.Config{Shards: []string{filepath.Join(dir, "train.tar")}},
-					ScanOptions{Workers: runtime.GOMAXPROCS(0)})
+				st, err := idx.Scan(context.Background(), cfg, opts)
 				if err != nil {
 					b.Fatal(err)
+				}
+				if decoded := st.Perceptual > 0; decoded != (mode.name == "decoded") {
+					b.Fatalf("%s: %d images decoded", mode.name, st.Perceptual)
 				}
 				images += st.Images
 			}
 			b.ReportMetric(float64(images)/b.Elapsed().Seconds(), "images/s")
-			if cpu := cpuTime() - cpu0; cpu > 0 {
+			if cpu := cputime.Process() - cpu0; cpu > 0 {
 				b.ReportMetric(float64(images)/cpu.Seconds(), "images/cpu-s")
 			}
 			b.ReportMetric(float64(bytesTotal)/float64(len(files))/1e3, "kB/image")

@@ -53,6 +53,9 @@ type EvalArgs struct {
 	OverlapDistance int
 	// ExcludeOverlap scores every task without its overlapping images.
 	ExcludeOverlap bool
+	// OverlapRehash decodes every training image for its perceptual hash,
+	// ignoring the hashes stored in the shards' json and in the cache.
+	OverlapRehash bool
 	// Suite is the suite YAML file.
 	Suite string
 	// Config, when set, replaces the run config stored in each checkpoint.
@@ -63,7 +66,8 @@ type EvalArgs struct {
 	// leaderboard.csv and a chart per domain.
 	Output string
 	// CacheDir, when set, keeps image features between runs (see
-	// eval/cache); empty means no cache.
+	// eval/cache), and under TrainHashesDir the training shards' hashes of
+	// the contamination check; empty means no cache.
 	CacheDir string
 	// DataRoot, when set, replaces the suite's data_root.
 	DataRoot string

@@ -7,8 +7,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
+	"github.com/bmca/bmca/data/remote"
 	"github.com/bmca/bmca/data/stream"
 	"github.com/bmca/bmca/eval/contamination"
 	"github.com/bmca/bmca/eval/tasks"
@@ -18,6 +20,11 @@ import (
 
 // OverlapFile is the contamination report cmd/eval writes to --out.
 const OverlapFile = "train_overlap.json"
+
+// TrainHashesDir is the folder of the feature cache (EvalArgs.CacheDir)
+// that holds the contamination check's per-shard hashes
+// (contamination.HashCache).
+const TrainHashesDir = "train-hashes"
 
 // overlapReports hashes the suite's evaluation images, streams the
 // training shards once and returns each task's report (see
@@ -53,7 +60,16 @@ func overlapReports(ctx context.Context, args EvalArgs, suite *tasks.Suite) (map
 	fmt.Fprintf(args.Out, "contamination check: %d evaluation images hashed (%d tasks without data); scanning %q for %s\n",
 		idx.Len(), len(absent), args.TrainShards, mode)
 	var scanBar *progressbar.ProgressBar
-	opts := contamination.ScanOptions{}
+	opts := contamination.ScanOptions{Rehash: args.OverlapRehash}
+	if args.CacheDir != "" {
+		opts.Cache = contamination.NewHashCache(filepath.Join(args.CacheDir, TrainHashesDir))
+	}
+	var warnMu sync.Mutex
+	opts.Warn = func(err error) {
+		warnMu.Lock()
+		defer warnMu.Unlock()
+		fmt.Fprintf(args.Out, "contamination check: warning: %v\n", err)
+	}
 	if args.Progress != nil {
 		scanBar = progressbar.NewOptions64(-1, progressbar.OptionSetWriter(args.Progress), progressbar.OptionSetDescription("scanning training images"),
 			progressbar.OptionShowCount(), progressbar.OptionClearOnFinish(), progressbar.OptionThrottle(200*time.Millisecond))
@@ -62,16 +78,18 @@ func overlapReports(ctx context.Context, args EvalArgs, suite *tasks.Suite) (map
 			_ = scanBar.Set64(s.Images)
 		}
 	}
-	stats, err := idx.Scan(ctx, stream.Config{Shards: args.TrainShards}, opts)
+	// Gated Hugging Face datasets (BIOMEDICA) need the token, as training does.
+	cfg := stream.Config{Shards: args.TrainShards, HTTP: remote.Options{Token: remote.Secret(os.Getenv("HF_TOKEN"))}}
+	stats, err := idx.Scan(ctx, cfg, opts)
 	if scanBar != nil {
 		_ = scanBar.Finish()
 	}
 	if err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(args.Out, "contamination check: %d training images in %d shards scanned in %s (%.0f images/s; %d decoded for a perceptual hash, %d verified, %d undecodable)\n",
+	fmt.Fprintf(args.Out, "contamination check: %d training images in %d shards scanned in %s (%.0f images/s; %d shards' hashes from the cache, %d perceptual hashes read from the json, %d images decoded for one, %d verified, %d undecodable)\n",
 		stats.Images, stats.Shards, stats.Elapsed.Round(10*time.Millisecond), float64(stats.Images)/max(stats.Elapsed.Seconds(), 1e-9),
-		stats.Perceptual, stats.Verified, stats.Undecodable)
+		stats.CachedShards, stats.Stored, stats.Perceptual, stats.Verified, stats.Undecodable)
 	reports := idx.Reports()
 	printOverlap(args.Out, suite, reports, absent)
 	return reports, nil

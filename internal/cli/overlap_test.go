@@ -101,6 +101,21 @@ func TestEvalTrainOverlap(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "report", OverlapFile)); err != nil {
 		t.Error(err)
 	}
+	// With a cache, a second check reads the shard's hashes from it, not
+	// the shard, and reports the same.
+	cacheDir := t.TempDir()
+	for _, want := range []string{"0 shards' hashes from the cache", "1 shards' hashes from the cache"} {
+		report.Reset()
+		if _, err := Eval(context.Background(), EvalArgs{Suite: d.suite, TrainShards: []string{train}, OverlapDistance: -1, CacheDir: cacheDir, Out: &report}); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(report.String(), want) || !strings.Contains(report.String(), "25.0%") || strings.Contains(report.String(), "warning") {
+			t.Errorf("report lacks %q or the overlap, or warns:\n%s", want, report.String())
+		}
+	}
+	if entries, _ := filepath.Glob(filepath.Join(cacheDir, TrainHashesDir, "*", "*.hashes")); len(entries) != 1 {
+		t.Errorf("hash cache entries %v, want the one shard's", entries)
+	}
 
 	plain, err := Eval(context.Background(), EvalArgs{Checkpoint: d.run, Suite: d.suite, Out: io.Discard, Progress: io.Discard})
 	if err != nil {
