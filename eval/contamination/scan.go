@@ -356,6 +356,9 @@ func (x *Index) scanCached(ctx context.Context, su *scanSetup, url string, e *sh
 	pending := map[string]candidate{}
 	for _, r := range e.Records {
 		su.st.images.Add(1)
+		if r.state == phFailed {
+			su.st.undecodable.Add(1)
+		}
 		if near := x.matchRecord(r, url, nil, su.st); len(near) > 0 {
 			pending[r.key] = candidate{near, r.phash}
 		}
