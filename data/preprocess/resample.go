@@ -227,28 +227,64 @@ func resampleBicubic8(src rowSource, ch int, win window, premul bool) ([]uint8, 
 }
 
 // verticalPass runs Pillow's vertical 8-bit pass from the horizontally
-// resized rows in mid (starting at source row row0) into dst.
+// resized rows in mid (starting at source row row0) into dst. Accumulating
+// whole rows keeps the reads sequential; as in horizontalRows2, two
+// neighbouring samples share one int64 (low and high 32 bits), so one
+// multiplication serves both, and taps are taken two at a time to halve the
+// accumulator traffic. Each half holds exactly the int32 sum Pillow forms
+// pixel by pixel (it never overflows), recovered with the low half's carry.
 func verticalPass(dst, mid []uint8, midW, midX, ch int, win window, vert coeffs, vk []int32, row0 int) {
 	n := win.w * ch
-	acc := make([]int32, n)
+	n2 := n / 2
+	acc := make([]int64, n2+1)
+	const half2 = 1<<(precisionBits-1) | 1<<(precisionBits-1)<<32
+	stride := midW * ch
 	for yy := range win.h {
 		out := dst[yy*n : (yy+1)*n]
-		// Accumulating whole rows keeps the reads sequential; the sum is the
-		// same integer sum Pillow forms pixel by pixel.
-		for i := range acc {
-			acc[i] = 1 << (precisionBits - 1)
-		}
 		k := vk[yy*vert.ksize : yy*vert.ksize+vert.count[yy]]
 		top := vert.first[yy] - row0
-		for y, ky := range k {
-			row := mid[((top+y)*midW+midX)*ch:]
-			row = row[:n]
-			for i, v := range row {
-				acc[i] += int32(v) * ky
+		base := (top*midW + midX) * ch
+		a := acc[:n2]
+		y := 0
+		if len(k) >= 2 {
+			r0 := mid[base : base+2*n2]
+			r1 := mid[base+stride : base+stride+2*n2]
+			k0, k1 := int64(k[0]), int64(k[1])
+			for i := range a {
+				a[i] = half2 + (int64(r0[2*i])|int64(r0[2*i+1])<<32)*k0 + (int64(r1[2*i])|int64(r1[2*i+1])<<32)*k1
+			}
+			y = 2
+		} else {
+			for i := range a {
+				a[i] = half2
 			}
 		}
-		for i, a := range acc {
-			out[i] = clip8(a)
+		for ; y+1 < len(k); y += 2 {
+			r0 := mid[base+y*stride : base+y*stride+2*n2]
+			r1 := mid[base+(y+1)*stride : base+(y+1)*stride+2*n2]
+			k0, k1 := int64(k[y]), int64(k[y+1])
+			for i := range a {
+				a[i] += (int64(r0[2*i])|int64(r0[2*i+1])<<32)*k0 + (int64(r1[2*i])|int64(r1[2*i+1])<<32)*k1
+			}
+		}
+		if y < len(k) {
+			r0 := mid[base+y*stride : base+y*stride+2*n2]
+			k0 := int64(k[y])
+			for i := range a {
+				a[i] += (int64(r0[2*i]) | int64(r0[2*i+1])<<32) * k0
+			}
+		}
+		for i, v := range a {
+			lo := int32(v)
+			hi := int32((v - int64(lo)) >> 32)
+			out[2*i], out[2*i+1] = clip8(lo), clip8(hi)
+		}
+		if n%2 == 1 {
+			v := int32(1 << (precisionBits - 1))
+			for y, ky := range k {
+				v += int32(mid[base+y*stride+n-1]) * ky
+			}
+			out[n-1] = clip8(v)
 		}
 	}
 }

@@ -2,8 +2,9 @@
 // Use of this source code is governed by a BSD-style
 // license that can be found in the LICENSE file.
 //
-// Modified for bmca: a 64-bit bit accumulator over a byte slice and a
-// 9-bit first-level look-up table.
+// Modified for bmca: a 64-bit bit accumulator over a byte slice, a 9-bit
+// first-level look-up table, and for AC tables a table that decodes the
+// symbol and its coefficient in one look-up (as stb_image's fast_ac).
 
 package jpeg
 
@@ -22,7 +23,26 @@ type huffman struct {
 	maxCode   [18]int32
 	valOffset [17]int32
 	vals      [256]uint8
+	// fastAC, for AC tables, maps the next fastACBits bits to a whole
+	// coefficient (fastAC entry layout below), or 0 when the code and its
+	// extra bits are longer.
+	fastAC [1 << fastACBits]int32
 }
+
+// fastACBits is the look-ahead of the fastAC table: a code and its
+// coefficient's extra bits that fit in it together, the bulk of a photo's,
+// decode in one step.
+const fastACBits = 10
+
+// A fastAC entry packs the bits a code consumes (its length plus its extra
+// bits, bits 0–4), the zero run before the coefficient (bits 5–8), a flag
+// for the symbols without a coefficient (EOB and ZRL, bit 9), and the
+// sign-extended coefficient (bits 16–31).
+const (
+	fastLenMask  = 0x1f
+	fastRunShift = 5
+	fastNoCoeff  = 1 << 9
+)
 
 // processDHT reads one or more Huffman tables (section B.2.4.2).
 func (d *decoder) processDHT(seg []byte) error {
@@ -73,8 +93,43 @@ func (d *decoder) processDHT(seg []byte) error {
 			code <<= 1
 		}
 		h.maxCode[17] = 1 << 30 // sentinel
+		if tc == 1 {
+			h.buildFastAC(&counts)
+		}
 	}
 	return nil
+}
+
+// buildFastAC fills the fastAC table from the code lengths, in the order
+// codes are assigned (section C).
+func (h *huffman) buildFastAC(counts *[17]int) {
+	clear(h.fastAC[:])
+	code, k := 0, 0
+	for l := 1; l <= 16; l++ {
+		for range counts[l] {
+			sym := h.vals[k]
+			run, size := int32(sym>>4), int(sym&0x0f)
+			if l+size <= fastACBits {
+				shift := fastACBits - l
+				for j := code << shift; j < (code+1)<<shift; j++ {
+					e := int32(l+size) | run<<fastRunShift
+					if size == 0 {
+						e |= fastNoCoeff
+					} else {
+						x := int32(j>>(fastACBits-l-size)) & (1<<size - 1)
+						if x < 1<<(size-1) {
+							x += -1<<size + 1
+						}
+						e |= x << 16
+					}
+					h.fastAC[j] = e
+				}
+			}
+			code++
+			k++
+		}
+		code <<= 1
+	}
 }
 
 // fill tops the accumulator up to at least 57 bits. Like libjpeg's

@@ -193,6 +193,9 @@ type decoder struct {
 	coeffs   [maxComponents][]block
 	opts     Options
 	rangeLim [1024]uint8
+	// genericEntropy routes sequential scans through decodeBlock, the
+	// straightforward decoder the fast path is tested against.
+	genericEntropy bool
 }
 
 // DecodeHeader reads the frame header: enough to refuse an image by its
