@@ -18,7 +18,6 @@
 //		Shards:          []string{"biomedica:commercial,noncommercial"},
 //		Resampled:       true,
 //		SamplesPerEpoch: 22_940_475,
-//		Readers:         16,
 //		BatchSize:       256,
 //		Seed:            1,
 //		Filter:          stream.Filter{IncludePrimary: []string{"Clinical Imaging", "Microscopy"}},
@@ -67,6 +66,16 @@ func Deterministic(f func(encoded []byte) ([]float32, error)) ImageFunc {
 // Config.ShuffleBuffer is 0: OpenCLIP's _SAMPLE_SHUFFLE_SIZE.
 const DefaultShuffleBuffer = 5000
 
+// DefaultReaders is the number of shards read at once when Config.Readers
+// is 0. BIOMEDICA's shards are written cluster by cluster, so a batch is
+// only as varied as the number of shards feeding it: with 16 readers a
+// batch draws from about 16 shards (OpenCLIP's 16 dataloader workers hold
+// as many shards open, though each of its batches comes from one worker).
+// It is a constant rather than the machine's CPU count because readers
+// change the batches (deterministically): the same config must give the
+// same batches on a laptop and on a GPU node.
+const DefaultReaders = 16
+
 // Config describes a stream. The zero value of each optional field selects
 // the documented default.
 type Config struct {
@@ -103,8 +112,11 @@ type Config struct {
 	// Readers is the number of shards read at once, like the dataloader
 	// workers OpenCLIP splits shards over: each reads its own share (or,
 	// resampled, its own draws), and their samples are interleaved in a
-	// fixed round-robin order, so the batches do not depend on timing.
-	// More readers hide network latency and mix more shards. 0 selects 1.
+	// fixed round-robin order. The number changes which samples meet in a
+	// batch, but never with timing or the machine: a given Readers always
+	// gives the same batches. More readers mix more shards into each batch
+	// and hide network latency. 0 selects DefaultReaders; 1 reads one shard
+	// at a time, so that batches mix only what the shuffle buffer holds.
 	Readers int
 	// Resampled draws shards with replacement, weighted by Weights, from a
 	// generator seeded by (Seed, epoch, rank, reader), as OpenCLIP's
@@ -201,7 +213,7 @@ func (c Config) withDefaults() (Config, error) {
 		c.Workers = runtime.NumCPU()
 	}
 	if c.Readers == 0 {
-		c.Readers = 1
+		c.Readers = DefaultReaders
 	}
 	if c.WorldSize == 0 {
 		c.WorldSize = 1
