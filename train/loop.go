@@ -198,23 +198,31 @@ func Loop(ctx context.Context, backend compute.Backend, modelCfg clip.Config, op
 	var timedSteps int
 	accum := max(opts.Recipe.AccumFreq, 1)
 	micro := make([]MicroBatch, 0, accum)
+	dev := make([]deviceBatch, 0, accum)
+	defer func() {
+		for _, d := range dev { // uploads of a step that never ran
+			d.release()
+		}
+	}()
 	var waited time.Duration
 	waitStart := time.Now()
-	for batch, err := range data.Batches(dataCtx, position) {
+	// The next step's batches are read and copied to the device while the
+	// current step runs (prefetch.go).
+	for batch, err := range prefetch(dataCtx, data, position, accum, stepper.upload) {
 		if err != nil {
 			return res, fmt.Errorf("data: %w", err)
 		}
-		micro = append(micro, MicroBatch{Pixels: batch.Pixels, Tokens: batch.Tokens, Size: batch.Size})
+		micro, dev = append(micro, batch.micro()), append(dev, batch.dev)
 		if len(micro) < accum {
 			continue
 		}
 		waited += time.Since(waitStart)
 		lr := opts.Schedule.LR(stepper.Step)
-		stats, err := stepper.TrainStep(micro, lr)
+		stats, err := stepper.step(micro, dev, lr) // releases dev
+		micro, dev = micro[:0], dev[:0]
 		if err != nil {
 			return res, err
 		}
-		micro = micro[:0]
 		if math.IsNaN(stats.Loss) || math.IsInf(stats.Loss, 0) {
 			last := res.Checkpoint
 			if last == "" {

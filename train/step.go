@@ -78,6 +78,36 @@ type MicroBatch struct {
 	Size   int
 }
 
+// deviceBatch is a micro-batch's pixels and tokens already on the device,
+// put there by upload ahead of the step that uses them.
+type deviceBatch struct {
+	shards [][]any // per device: pixels, tokens (see dataParallel.shard)
+}
+
+// upload puts a micro-batch on the devices (dataParallel.shard) from the
+// loop's prefetching goroutine, so that the copy overlaps the step before
+// instead of delaying the step that uses it.
+func (s *Stepper) upload(m MicroBatch) (deviceBatch, error) {
+	shards, err := s.dp.shard(s.backend, m, s.modelCfg.VisionCfg.ImageSize, s.modelCfg.TextCfg.ContextLength)
+	if err != nil {
+		return deviceBatch{}, fmt.Errorf("copying a batch to the device: %w", err)
+	}
+	return deviceBatch{shards}, nil
+}
+
+// release frees the device buffers at once (a zero deviceBatch holds none).
+func (d deviceBatch) release() { finalizeShards(d.shards) }
+
+// stepInputs returns micro-batch i as the step graphs' per-device inputs:
+// its upload when the loop made one, else a fresh one. The caller
+// finalizes them (finalizeShards) after the step.
+func (s *Stepper) stepInputs(micro []MicroBatch, dev []deviceBatch, i int) ([][]any, error) {
+	if i < len(dev) && dev[i].shards != nil {
+		return dev[i].shards, nil
+	}
+	return s.dp.shard(s.backend, micro[i], s.modelCfg.VisionCfg.ImageSize, s.modelCfg.TextCfg.ContextLength)
+}
+
 // StepStats is what one step reports.
 type StepStats struct {
 	Loss       float64
@@ -229,6 +259,17 @@ func (s *Stepper) applyGraph(scope *model.Scope, inputs []*Node) []*Node {
 // TrainStep runs one optimiser step with learning rate lr on AccumFreq
 // micro-batches of equal size.
 func (s *Stepper) TrainStep(micro []MicroBatch, lr float64) (StepStats, error) {
+	return s.step(micro, nil, lr)
+}
+
+// step is TrainStep with the micro-batches' uploads, when the loop made
+// them ahead (dev[i] for micro[i]); it releases them.
+func (s *Stepper) step(micro []MicroBatch, dev []deviceBatch, lr float64) (StepStats, error) {
+	defer func() {
+		for _, d := range dev {
+			d.release()
+		}
+	}()
 	start := time.Now()
 	if len(micro) != s.recipe.AccumFreq {
 		return StepStats{}, fmt.Errorf("train step: got %d micro-batches, accum_freq is %d", len(micro), s.recipe.AccumFreq)
@@ -249,7 +290,7 @@ func (s *Stepper) TrainStep(micro []MicroBatch, lr float64) (StepStats, error) {
 	var err error
 	if s.fused != nil {
 		var shards [][]any
-		if shards, err = s.dp.shard(s.backend, micro[0], size, ctxLen); err == nil {
+		if shards, err = s.stepInputs(micro, dev, 0); err == nil {
 			outputs, err = s.dp.call(s.fused, s.dp.args(shards, float32(lr), bc1, bc2))
 			finalizeShards(shards)
 		}
@@ -258,7 +299,7 @@ func (s *Stepper) TrainStep(micro []MicroBatch, lr float64) (StepStats, error) {
 		}
 		stats.Loss, stats.GradNorm, stats.LogitScale = scalar(outputs[0]), scalar(outputs[1]), scalar(outputs[2])
 	} else {
-		if stats.Loss, err = s.accumulate(micro); err != nil {
+		if stats.Loss, err = s.accumulate(micro, dev); err != nil {
 			return StepStats{}, fmt.Errorf("train step %d: %w", s.Step+1, err)
 		}
 		if outputs, err = s.dp.call(s.apply, s.dp.args(nil, float32(lr), bc1, bc2)); err != nil {
@@ -273,11 +314,10 @@ func (s *Stepper) TrainStep(micro []MicroBatch, lr float64) (StepStats, error) {
 
 // accumulate caches every micro-batch's features, then adds each
 // micro-batch's gradient (against the whole cache) to the accumulators.
-func (s *Stepper) accumulate(micro []MicroBatch) (float64, error) {
+func (s *Stepper) accumulate(micro []MicroBatch, dev []deviceBatch) (float64, error) {
 	embed := s.modelCfg.EmbedDim
 	b := micro[0].Size
 	n := b * len(micro)
-	size, ctxLen := s.modelCfg.VisionCfg.ImageSize, s.modelCfg.TextCfg.ContextLength
 	inputs := make([][][]any, len(micro))
 	defer func() {
 		for _, in := range inputs {
@@ -286,9 +326,9 @@ func (s *Stepper) accumulate(micro []MicroBatch) (float64, error) {
 	}()
 	cachedImg := make([]float32, 0, n*embed)
 	cachedTxt := make([]float32, 0, n*embed)
-	for i, m := range micro {
+	for i := range micro {
 		var err error
-		if inputs[i], err = s.dp.shard(s.backend, m, size, ctxLen); err != nil {
+		if inputs[i], err = s.stepInputs(micro, dev, i); err != nil {
 			return 0, err
 		}
 		out, err := s.dp.call(s.features, s.dp.args(inputs[i]))
