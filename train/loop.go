@@ -68,6 +68,21 @@ type StepReport struct {
 	// DataWait is the share of wall time since the previous step spent
 	// waiting for the data stage.
 	DataWait float64
+	// Data is the data stage's own report (Hooks.Data), zero without one.
+	Data DataReport
+}
+
+// DataReport is what the data stage says about itself, so that a user sees
+// which side is the bottleneck: when SamplesPerSec is above the training
+// samples/s, the step is the limit; when it is close and DataWait is high,
+// the data are.
+type DataReport struct {
+	// SamplesPerSec is what the data stage could deliver if the step never
+	// held it back (0: unknown).
+	SamplesPerSec float64
+	// Skipped is the number of samples skipped so far as unusable
+	// (undecodable images, missing captions, ...).
+	Skipped int64
 }
 
 // Hooks let the command observe and extend the loop.
@@ -82,6 +97,9 @@ type Hooks struct {
 	// DataStats, if set, is logged with each metrics line (the data
 	// stage's counters: samples read, skipped by reason, shard errors).
 	DataStats func() any
+	// Data, if set, is asked after every step for the data stage's own
+	// speed and skipped samples, shown with the step and logged.
+	Data func() DataReport
 }
 
 // Result summarises a finished or interrupted run.
@@ -240,6 +258,9 @@ func Loop(ctx context.Context, backend compute.Backend, modelCfg clip.Config, op
 		samples := batch.Size * accum
 		report := StepReport{Step: stepper.Step, Total: opts.Steps, Stats: stats,
 			SamplesPerSec: float64(samples) / wall.Seconds(), DataWait: waited.Seconds() / wall.Seconds()}
+		if hooks.Data != nil {
+			report.Data = hooks.Data()
+		}
 		if hooks.OnStep != nil {
 			hooks.OnStep(report)
 		}
@@ -247,6 +268,9 @@ func Loop(ctx context.Context, backend compute.Backend, modelCfg clip.Config, op
 			fields := map[string]any{"step": stepper.Step, "kind": "train", "loss": stats.Loss, "lr": lr,
 				"logit_scale": stats.LogitScale, "grad_norm": stats.GradNorm, "samples_per_s": report.SamplesPerSec,
 				"data_wait": report.DataWait, "step_ms": float64(stats.Duration.Microseconds()) / 1000}
+			if hooks.Data != nil {
+				fields[dataRate], fields["skipped"] = report.Data.SamplesPerSec, report.Data.Skipped
+			}
 			if hooks.DataStats != nil {
 				fields["data"] = hooks.DataStats()
 			}

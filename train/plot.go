@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/bmca/bmca/model/weights"
 	"gonum.org/v1/plot"
@@ -16,6 +17,9 @@ import (
 	"gonum.org/v1/plot/vg/vgimg"
 )
 
+// dataRate is the metrics field of the data pipeline's own samples/s.
+const dataRate = "data_samples_per_s"
+
 // MetricsFile and PlotFile are the per-run files in the output directory.
 const (
 	MetricsFile = "metrics.jsonl"
@@ -24,6 +28,8 @@ const (
 
 // PlotMetrics draws loss, learning rate and throughput against the step
 // from runDir/metrics.jsonl into runDir/metrics.png (written atomically).
+// The throughput panel also shows, dashed, what the data pipeline alone
+// could deliver, when the run logged it.
 func PlotMetrics(runDir string) error {
 	f, err := os.Open(filepath.Join(runDir, MetricsFile))
 	if err != nil {
@@ -32,6 +38,7 @@ func PlotMetrics(runDir string) error {
 	defer f.Close()
 	series := map[string]plotter.XYs{}
 	names := []string{"loss", "lr", "samples_per_s"}
+	read := append(slices.Clip(names), dataRate)
 	scanner := bufio.NewScanner(f)
 	scanner.Buffer(make([]byte, 1<<20), 1<<24)
 	for line := 1; scanner.Scan(); line++ {
@@ -43,7 +50,7 @@ func PlotMetrics(runDir string) error {
 			continue
 		}
 		step, _ := rec["step"].(float64)
-		for _, n := range names {
+		for _, n := range read {
 			if v, ok := rec[n].(float64); ok {
 				series[n] = append(series[n], plotter.XY{X: step, Y: v})
 			}
@@ -66,6 +73,17 @@ func PlotMetrics(runDir string) error {
 			return err
 		}
 		p.Add(line, plotter.NewGrid())
+		if n == "samples_per_s" && len(series[dataRate]) > 0 {
+			data, err := plotter.NewLine(series[dataRate])
+			if err != nil {
+				return err
+			}
+			data.Dashes = []vg.Length{vg.Points(4), vg.Points(2)}
+			p.Add(data)
+			p.Legend.Add("training", line)
+			p.Legend.Add("data pipeline", data)
+			p.Legend.Top = true
+		}
 		plots[i] = []*plot.Plot{p}
 	}
 	img := vgimg.New(vg.Points(480), vg.Points(640))

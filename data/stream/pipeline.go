@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/bmca/bmca/data/remote"
 )
@@ -97,7 +98,10 @@ func (s *Stream) run(ctx context.Context, start Position, once bool) iter.Seq2[B
 		for range s.cfg.Workers {
 			wg.Go(func() {
 				for j := range work {
-					j.done <- s.process(j.sample, j.seed)
+					start := time.Now()
+					r := s.process(j.sample, j.seed)
+					s.timing.decodedOne(time.Since(start))
+					j.done <- r
 				}
 			})
 		}
@@ -148,6 +152,10 @@ func (s *Stream) readEpoch(ctx context.Context, epoch int, skip int64, once bool
 	if once {
 		perEpoch = 0
 	}
+	// The reader's own time runs from mark to each hand-over; the time a
+	// hand-over blocks (the workers or the consumer behind) is not its own.
+	mark := time.Now()
+	defer func() { s.timing.reading(time.Since(mark)) }()
 	emit := func(sm Sample) bool {
 		j := &job{epoch: epoch, index: end.read, sample: sm}
 		end.read++
@@ -156,6 +164,8 @@ func (s *Stream) readEpoch(ctx context.Context, epoch int, skip int64, once bool
 		}
 		j.seed = mix64(uint64(s.cfg.Seed) ^ mix64(uint64(epoch)<<32^uint64(j.index)))
 		j.done = make(chan result, 1)
+		s.timing.handedOver(time.Since(mark))
+		defer func() { mark = time.Now() }()
 		select {
 		case ordered <- j:
 		case <-ctx.Done():

@@ -300,6 +300,17 @@ type Stats struct {
 	LastShardError string `json:"last_shard_error,omitempty"`
 	// LastDecodeError is the most recent ImageFunc error, "" if none.
 	LastDecodeError string `json:"last_decode_error,omitempty"`
+	// Throughput is the pipeline's own speed.
+	Throughput Throughput `json:"throughput"`
+}
+
+// SkippedTotal is the number of bad samples skipped, all reasons together.
+func (s Stats) SkippedTotal() int64 {
+	var n int64
+	for _, c := range s.Skipped {
+		n += c
+	}
+	return n
 }
 
 // counters is the mutable side of Stats.
@@ -374,6 +385,7 @@ type Stream struct {
 	img        ImageFunc
 	tok        Tokenizer
 	counts     counters
+	timing     timing
 }
 
 // New expands cfg.Shards and checks cfg. img and tok do the per-sample work.
@@ -420,4 +432,8 @@ func (s *Stream) Shards() []string {
 
 // Stats returns a snapshot of the counters; it may be called while batches
 // are being produced.
-func (s *Stream) Stats() Stats { return s.counts.snapshot() }
+func (s *Stream) Stats() Stats {
+	st := s.counts.snapshot()
+	st.Throughput = s.timing.snapshot(s.cfg.Workers)
+	return st
+}

@@ -65,6 +65,10 @@ output: run
 	if n := strings.Count(string(metrics), `"kind":"train"`); n != 4 {
 		t.Errorf("metrics.jsonl has %d train lines, want 4", n)
 	}
+	// The data pipeline's own rate and the skipped count are logged.
+	if n := strings.Count(string(metrics), `"skipped":0`); n != 4 || strings.Contains(string(metrics), `"data_samples_per_s":0,`) {
+		t.Errorf("metrics.jsonl should log skipped 0 and a data pipeline rate on each train line:\n%s", metrics)
+	}
 
 	// The suite cmd/eval gets: the synthetic tasks written as YAML.
 	m, err := synth.ReadManifest(cfg.Data.Synthetic.Dir)

@@ -10,7 +10,8 @@ import (
 )
 
 // progress draws the training bar: step/total, loss, lr, logit scale,
-// samples/s, share of time waiting for data, ETA.
+// samples/s, what the data pipeline alone could deliver per second, the
+// share of time waiting for data, samples skipped, ETA.
 type progress struct {
 	bar       *progressbar.ProgressBar
 	w         io.Writer
@@ -35,8 +36,8 @@ func newProgress(w io.Writer, total int, synthetic bool) *progress {
 }
 
 func (p *progress) update(r train.StepReport) {
-	p.bar.Describe(fmt.Sprintf("%sloss %.4f lr %.2e scale %.1f %.0f samples/s data %2.0f%%",
-		p.synthetic, r.Stats.Loss, r.Stats.LR, r.Stats.LogitScale, r.SamplesPerSec, 100*r.DataWait))
+	p.bar.Describe(fmt.Sprintf("%sloss %.4f lr %.2e scale %.1f %.0f samples/s (data %.0f/s, wait %.0f%%) skipped %d",
+		p.synthetic, r.Stats.Loss, r.Stats.LR, r.Stats.LogitScale, r.SamplesPerSec, r.Data.SamplesPerSec, 100*r.DataWait, r.Data.Skipped))
 	_ = p.bar.Set(r.Step)
 }
 

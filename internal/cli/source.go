@@ -18,7 +18,14 @@ import (
 // stream position through checkpoints as JSON.
 type streamSource struct {
 	s *stream.Stream
+	// recent holds the throughput at the last reports, oldest first: the
+	// reported capacity spans them, which smooths out single steps.
+	recent []stream.Throughput
+	rate   float64
 }
+
+// reportWindow is how many reports (steps) the reported capacity spans.
+const reportWindow = 8
 
 func newSource(cfg *config.Config, shards []string, tok tokenizer.Tokenizer, model clip.Config) (*streamSource, error) {
 	d := cfg.Data
@@ -83,3 +90,23 @@ func (src *streamSource) Batches(ctx context.Context, from json.RawMessage) iter
 
 // Stats reports skipped samples by reason.
 func (src *streamSource) Stats() stream.Stats { return src.s.Stats() }
+
+// Report is the train.Hooks.Data hook: the pipeline's capacity over the
+// last reportWindow steps (the previous figure if the pipeline did nothing
+// since) and the samples skipped so far. The loop calls it from one
+// goroutine.
+func (src *streamSource) Report() train.DataReport {
+	st := src.s.Stats()
+	var since stream.Throughput
+	if len(src.recent) > 0 {
+		since = src.recent[0]
+	}
+	if rate := st.Throughput.Capacity(since); rate > 0 {
+		src.rate = rate
+	}
+	if len(src.recent) == reportWindow {
+		src.recent = src.recent[1:]
+	}
+	src.recent = append(src.recent, st.Throughput)
+	return train.DataReport{SamplesPerSec: src.rate, Skipped: st.SkippedTotal()}
+}

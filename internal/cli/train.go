@@ -97,6 +97,7 @@ func Train(ctx context.Context, cfg *config.Config, args TrainArgs) error {
 	}
 	var source train.Source
 	var dataStats func() any
+	var dataReport func() train.DataReport
 	if cfg.Data.Tensors != "" {
 		ts, err := openTensorSource(cfg, model)
 		if err != nil {
@@ -111,7 +112,7 @@ func Train(ctx context.Context, cfg *config.Config, args TrainArgs) error {
 		if err != nil {
 			return err
 		}
-		source, dataStats = ss, func() any { return ss.Stats() }
+		source, dataStats, dataReport = ss, func() any { return ss.Stats() }, ss.Report
 	}
 
 	devices, meshSize, err := trainDevices(cfg, be)
@@ -158,6 +159,7 @@ func Train(ctx context.Context, cfg *config.Config, args TrainArgs) error {
 			}
 		},
 		DataStats: dataStats,
+		Data:      dataReport,
 	}
 	if suite != nil {
 		hooks.Evaluate = func(ctx context.Context, step int, enc *clip.Encoder) (map[string]float64, error) {
