@@ -171,7 +171,7 @@ func readShard(ctx context.Context, url string, r io.Reader, opts readOptions, y
 			cur.bad = ReasonTooLarge
 			continue
 		}
-		data, err := io.ReadAll(tr)
+		data, err := readMember(tr, hdr.Size)
 		if err != nil {
 			return fmt.Errorf("shard %s, member %s: %w", url, hdr.Name, err)
 		}
@@ -181,6 +181,22 @@ func readShard(ctx context.Context, url string, r io.Reader, opts readOptions, y
 		yield(cur)
 	}
 	return nil
+}
+
+// readMember reads a member whose header gives its size into one buffer of
+// that size: io.ReadAll would grow a buffer by doubling, allocating and
+// copying a large image several times. Sizes past 64 MiB, which only a
+// stream without a member limit lets through, are left to io.ReadAll, so
+// that a lying header cannot allocate more than the data.
+func readMember(r io.Reader, size int64) ([]byte, error) {
+	if size < 0 || size > 64<<20 {
+		return io.ReadAll(r)
+	}
+	data := make([]byte, size)
+	if _, err := io.ReadFull(r, data); err != nil {
+		return nil, err
+	}
+	return data, nil
 }
 
 // splitKey applies webdataset's base_plus_ext rule,
