@@ -36,8 +36,12 @@ func newProgress(w io.Writer, total int, synthetic bool) *progress {
 }
 
 func (p *progress) update(r train.StepReport) {
-	p.bar.Describe(fmt.Sprintf("%sloss %.4f lr %.2e scale %.1f %.0f samples/s (data %.0f/s, wait %.0f%%) skipped %d",
-		p.synthetic, r.Stats.Loss, r.Stats.LR, r.Stats.LogitScale, r.SamplesPerSec, r.Data.SamplesPerSec, 100*r.DataWait, r.Data.Skipped))
+	data := fmt.Sprintf("(wait %.0f%%)", 100*r.DataWait)
+	if r.Data != (train.DataReport{}) { // a source that reports on itself: a stream, not a tensors file
+		data = fmt.Sprintf("(data %.0f/s, wait %.0f%%) skipped %d", r.Data.SamplesPerSec, 100*r.DataWait, r.Data.Skipped)
+	}
+	p.bar.Describe(fmt.Sprintf("%sloss %.4f lr %.2e scale %.1f %.0f samples/s %s",
+		p.synthetic, r.Stats.Loss, r.Stats.LR, r.Stats.LogitScale, r.SamplesPerSec, data))
 	_ = p.bar.Set(r.Step)
 }
 

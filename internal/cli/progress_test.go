@@ -21,4 +21,12 @@ func TestProgressShowsBothSides(t *testing.T) {
 			t.Errorf("progress line %q lacks %q", buf.String(), want)
 		}
 	}
+
+	// A source without a report of its own (a tensors file) shows the wait only.
+	buf.Reset()
+	p = newProgress(&buf, 10, false)
+	p.update(train.StepReport{Step: 1, Total: 10, SamplesPerSec: 850, DataWait: 0.5})
+	if got := buf.String(); !strings.Contains(got, "850 samples/s (wait 50%)") || strings.Contains(got, "data 0/s") {
+		t.Errorf("progress line %q: want the wait without a data rate", got)
+	}
 }
