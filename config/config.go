@@ -99,7 +99,7 @@ type Data struct {
 	JPEGDecoder string `yaml:"jpeg_decoder"`
 	// DCTScaling decodes a training JPEG whose crop is at least 2, 4 or 8
 	// times the model's input at that fraction of its size, in the DCT
-	// domain, as Pillow's draft() would (default true): two to three times
+	// domain, as Pillow's draft() would (default true): about three times
 	// faster on BIOMEDICA-sized figures, not Pillow-exact. Evaluation never
 	// uses it.
 	DCTScaling bool `yaml:"dct_scaling"`
