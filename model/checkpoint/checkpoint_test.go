@@ -30,7 +30,7 @@ func microConfig() clip.Config {
 	}
 }
 
-func micro(t *testing.T) (checkpoint.ModelConfig, weights.StateDict) {
+func micro(t testing.TB) (checkpoint.ModelConfig, weights.StateDict) {
 	t.Helper()
 	cfg := microConfig()
 	return checkpoint.ModelConfig{Config: cfg, Preprocess: clip.OpenAIPreprocess, Source: "test"}, clip.Init(cfg, 7)

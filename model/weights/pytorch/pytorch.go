@@ -32,6 +32,7 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	"math/bits"
 	"os"
 	"path"
 	"slices"
@@ -83,7 +84,7 @@ func Open(path string) (*File, error) {
 		err = f.openZip(st.Size())
 	} else {
 		f.legacy = true
-		err = f.openLegacy()
+		err = f.openLegacy(st.Size())
 	}
 	if err != nil {
 		osf.Close()
@@ -101,13 +102,34 @@ func IsZip(r io.ReaderAt) bool {
 }
 
 // IsLegacy reports whether r starts like a pre-1.6 torch.save stream: a
-// pickle (any protocol) of the format's magic number.
+// pickle of the format's magic number. The bytes are compared, never
+// unpickled, so any file (a JPEG named by mistake, a safetensors file whose
+// header length happens to start with a pickle opcode) is safe to test.
 func IsLegacy(r io.ReaderAt) bool {
-	head := make([]byte, 64)
-	n, _ := r.ReadAt(head, 0)
-	v, err := unpickleOne(bytes.NewReader(head[:n]))
-	magic, ok := v.(*big.Int)
-	return err == nil && ok && magic.Text(16) == legacyMagic
+	var head [32]byte
+	n, _ := r.ReadAt(head[:], 0)
+	return hasLegacyMagic(head[:n])
+}
+
+// hasLegacyMagic matches the magic number as pickle writes it: in
+// protocols 0 and 1 as the text "L<decimal>L\n"; in protocols 2 to 5 as
+// PROTO n, an optional FRAME (protocol 4 and later), then LONG1 with the
+// number's ten little-endian bytes.
+func hasLegacyMagic(b []byte) bool {
+	magic, _ := new(big.Int).SetString(legacyMagic, 16)
+	if bytes.HasPrefix(b, []byte("L"+magic.String()+"L\n")) {
+		return true
+	}
+	if len(b) < 2 || b[0] != 0x80 || b[1] < 2 || b[1] > 5 {
+		return false
+	}
+	b = b[2:]
+	if len(b) >= 9 && b[0] == 0x95 { // FRAME, 8-byte length
+		b = b[9:]
+	}
+	le := magic.Bytes()
+	slices.Reverse(le)
+	return bytes.HasPrefix(b, append([]byte{0x8a, byte(len(le))}, le...))
 }
 
 // Root is the decoded object: for a saved state dict an ordered dict of
@@ -162,6 +184,9 @@ func (f *File) openZip(size int64) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", pkl.Name, err)
 	}
+	if _, err := scanPickle(bytes.NewReader(pickled), int64(len(pickled))); err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrNotPyTorch, pkl.Name, err)
+	}
 	storages := map[string]*storage{}
 	u := newUnpickler(bytes.NewReader(pickled))
 	u.PersistentLoad = func(pid any) (any, error) {
@@ -184,24 +209,53 @@ func (f *File) openZip(size int64) error {
 			return nil, fmt.Errorf("storage %q has no record %sdata/%s", key, prefix, key)
 		}
 		s := &storage{key: key, typ: st, numel: numel, bigEndian: bigEndian, zf: rec}
+		off, err := rec.DataOffset()
+		if err != nil {
+			return nil, fmt.Errorf("storage %q: %w", key, err)
+		}
 		if rec.Method == zip.Store {
-			off, err := rec.DataOffset()
-			if err != nil {
-				return nil, fmt.Errorf("storage %q: %w", key, err)
-			}
 			s.r, s.off = f.osf, off
 		}
-		if need := uint64(numel) * uint64(st.size()); rec.UncompressedSize64 < need {
-			return nil, fmt.Errorf("storage %q holds %d bytes, its %d %s elements need %d", key, rec.UncompressedSize64, numel, st.name, need)
+		if err := checkRecord(rec, off, size, numel, st); err != nil {
+			return nil, fmt.Errorf("storage %q: %w", key, err)
 		}
 		storages[key] = s
 		return s, nil
 	}
-	root, err := u.Load()
+	root, err := load(&u)
 	if err != nil {
 		return fmt.Errorf("%s: %w", pkl.Name, err)
 	}
 	f.root = root
+	return nil
+}
+
+// maxDeflateRatio bounds how much a deflate stream can expand (1032:1,
+// from its longest match per fewest bits).
+const maxDeflateRatio = 1032
+
+// checkRecord checks, before anything is allocated for it, that a storage
+// record at file offset off can hold numel elements of st: the sizes the
+// zip headers declare must fit the file, and a compressed record cannot
+// claim more than deflate can expand to.
+func checkRecord(rec *zip.File, off, fileSize int64, numel int, st *storageType) error {
+	if numel < 0 {
+		return fmt.Errorf("negative element count %d", numel)
+	}
+	stored := rec.CompressedSize64
+	if rec.Method == zip.Store {
+		stored = rec.UncompressedSize64
+	}
+	if off < 0 || off > fileSize || stored > uint64(fileSize-off) {
+		return fmt.Errorf("record of %d bytes at byte %d reaches past the end of the file (%d bytes)", stored, off, fileSize)
+	}
+	if rec.Method != zip.Store && rec.UncompressedSize64/maxDeflateRatio > rec.CompressedSize64 {
+		return fmt.Errorf("record claims %d bytes from %d compressed ones", rec.UncompressedSize64, rec.CompressedSize64)
+	}
+	hi, need := bits.Mul64(uint64(numel), uint64(st.size()))
+	if hi != 0 || rec.UncompressedSize64 < need {
+		return fmt.Errorf("holds %d bytes, its %d %s elements need more", rec.UncompressedSize64, numel, st.name)
+	}
 	return nil
 }
 
@@ -217,7 +271,7 @@ func readRecord(zf *zip.File) ([]byte, error) {
 // openLegacy decodes the pre-1.6 stream: pickles of the magic number, the
 // protocol version, the system info and the object, then a pickled list of
 // storage keys, then each storage as an int64 element count and raw bytes.
-func (f *File) openLegacy() error {
+func (f *File) openLegacy(fileSize int64) error {
 	if !IsLegacy(f.osf) {
 		var tarMagic [5]byte
 		if _, err := f.osf.ReadAt(tarMagic[:], 257); err == nil && string(tarMagic[:]) == "ustar" {
@@ -225,18 +279,18 @@ func (f *File) openLegacy() error {
 		}
 		return ErrNotPyTorch
 	}
-	cr := &countingReader{r: bufio.NewReader(io.NewSectionReader(f.osf, 0, 1<<62))}
-	magic, err := unpickleOne(cr)
+	ps := &pickles{r: f.osf, size: fileSize}
+	magic, err := ps.unpickleNext()
 	if err != nil {
 		return fmt.Errorf("magic number: %w", err)
 	}
 	if n, ok := magic.(*big.Int); !ok || n.Text(16) != legacyMagic {
 		return fmt.Errorf("%w: bad magic number", ErrNotPyTorch)
 	}
-	if v, err := unpickleOne(cr); err != nil || v != legacyProtocol {
+	if v, err := ps.unpickleNext(); err != nil || v != legacyProtocol {
 		return fmt.Errorf("%w: protocol version %v (want %d): %v", ErrNotPyTorch, v, legacyProtocol, err)
 	}
-	sysInfo, err := unpickleOne(cr)
+	sysInfo, err := ps.unpickleNext()
 	if err != nil {
 		return fmt.Errorf("system info: %w", err)
 	}
@@ -250,7 +304,11 @@ func (f *File) openLegacy() error {
 	}
 	storages := map[string]*storage{}
 	var views []*storage
-	u := newUnpickler(cr)
+	objectPickle, err := ps.next()
+	if err != nil {
+		return fmt.Errorf("object pickle: %w", err)
+	}
+	u := newUnpickler(objectPickle)
 	u.PersistentLoad = func(pid any) (any, error) {
 		// ('storage', storage_type, root_key, location, numel, view_metadata)
 		args, ok := tupleArgs(pid)
@@ -288,11 +346,11 @@ func (f *File) openLegacy() error {
 		views = append(views, v)
 		return v, nil
 	}
-	root, err := u.Load()
+	root, err := load(&u)
 	if err != nil {
 		return fmt.Errorf("object pickle: %w", err)
 	}
-	keyList, err := unpickleOne(cr)
+	keyList, err := ps.unpickleNext()
 	if err != nil {
 		return fmt.Errorf("storage key list: %w", err)
 	}
@@ -300,7 +358,7 @@ func (f *File) openLegacy() error {
 	if !ok {
 		return fmt.Errorf("storage key list is a %s", TypeName(keyList))
 	}
-	pos := cr.n
+	pos := ps.pos
 	for _, k := range *keys {
 		key, _ := k.(string)
 		s, ok := storages[key]
@@ -320,6 +378,9 @@ func (f *File) openLegacy() error {
 			return fmt.Errorf("storage %q has %d elements in the file, %d in its reference", key, numel, s.numel)
 		}
 		s.off = pos + 8
+		if numel < 0 || numel > (fileSize-s.off)/int64(s.typ.size()) {
+			return fmt.Errorf("file is truncated: storage %q of %d elements at byte %d does not fit in %d bytes", key, numel, s.off, fileSize)
+		}
 		pos = s.off + numel*int64(s.typ.size())
 	}
 	for _, s := range storages {
@@ -332,36 +393,51 @@ func (f *File) openLegacy() error {
 			return fmt.Errorf("storage view %q [%d,+%d) exceeds storage %q of %d elements", v.key, v.viewOffset, v.numel, v.root.key, v.root.numel)
 		}
 	}
-	if st, err := f.osf.Stat(); err == nil && pos > st.Size() {
-		return fmt.Errorf("file is truncated: storages end at byte %d, the file has %d", pos, st.Size())
-	}
 	f.root = root
 	return nil
 }
 
-// countingReader counts the bytes the unpickler consumes, so the storages
-// that follow the pickles in the legacy format can be located.
-type countingReader struct {
-	r *bufio.Reader
-	n int64
+// pickles reads the consecutive pickles of the legacy format, each one
+// scanned (scanPickle) before it is unpickled.
+type pickles struct {
+	r         io.ReaderAt
+	pos, size int64
 }
 
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
-}
-
-func (c *countingReader) ReadByte() (byte, error) {
-	b, err := c.r.ReadByte()
-	if err == nil {
-		c.n++
+// next returns a reader over exactly the next pickle.
+func (p *pickles) next() (io.Reader, error) {
+	n, err := scanPickle(io.NewSectionReader(p.r, p.pos, p.size-p.pos), p.size-p.pos)
+	if err != nil {
+		return nil, fmt.Errorf("%w: pickle at byte %d: %v", ErrNotPyTorch, p.pos, err)
 	}
-	return b, err
+	r := bufio.NewReader(io.NewSectionReader(p.r, p.pos, n))
+	p.pos += n
+	return r, nil
+}
+
+// unpickleNext decodes the next pickle.
+func (p *pickles) unpickleNext() (any, error) {
+	r, err := p.next()
+	if err != nil {
+		return nil, err
+	}
+	return unpickleOne(r)
 }
 
 func unpickleOne(r io.Reader) (any, error) {
 	u := newUnpickler(r)
+	return load(&u)
+}
+
+// load runs the unpickler, turning a panic inside it into an error: the
+// pickle comes from a file, and gopickle indexes its stack and memo with
+// values from the stream without checking them all.
+func load(u *pickle.Unpickler) (v any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			v, err = nil, fmt.Errorf("%w: malformed pickle (%v)", ErrNotPyTorch, r)
+		}
+	}()
 	return u.Load()
 }
 
@@ -533,17 +609,13 @@ func (t *Tensor) Read() (weights.Tensor, error) {
 		return weights.Tensor{}, fmt.Errorf("pytorch: storage %q: torch.%s has no supported element type", t.storage.key, t.StorageType)
 	}
 	size := t.DType.Size()
-	n := t.NumElements()
+	n, last, err := t.extent()
+	if err != nil {
+		return weights.Tensor{}, fmt.Errorf("pytorch: storage %q: %w", t.storage.key, err)
+	}
 	out := weights.Tensor{DType: t.DType, Shape: slices.Clone(t.Shape), Data: make([]byte, n*size)}
 	if n == 0 {
 		return out, nil
-	}
-	last := t.Offset // the largest element index the view touches
-	for i, d := range t.Shape {
-		last += (d - 1) * t.Stride[i]
-	}
-	if t.Offset < 0 || last >= t.storage.numel {
-		return weights.Tensor{}, fmt.Errorf("pytorch: storage %q: view offset %d shape %v stride %v reaches element %d of %d", t.storage.key, t.Offset, t.Shape, t.Stride, last, t.storage.numel)
 	}
 	if t.Contiguous() {
 		if err := t.storage.readElems(out.Data, t.Offset); err != nil {
@@ -562,6 +634,35 @@ func (t *Tensor) Read() (weights.Tensor, error) {
 		}
 	}
 	return out, nil
+}
+
+// extent checks that the view lies inside its storage and returns its
+// element count and the largest storage element it touches. Sizes come
+// from the file, so every product is checked for overflow before anything
+// is allocated. A view with more elements than its storage (a broadcast,
+// stride-0 view) is refused: no model weight is saved that way, and
+// reading one would let a small file ask for any amount of memory.
+func (t *Tensor) extent() (n, last int, err error) {
+	bad := func() (int, int, error) {
+		return 0, 0, fmt.Errorf("view offset %d shape %v stride %v does not fit the storage's %d elements", t.Offset, t.Shape, t.Stride, t.storage.numel)
+	}
+	if slices.Contains(t.Shape, 0) {
+		return 0, 0, nil
+	}
+	numel := t.storage.numel
+	if t.Offset < 0 || t.Offset >= numel {
+		return bad()
+	}
+	n, last = 1, t.Offset
+	for i, d := range t.Shape {
+		s := t.Stride[i]
+		if d < 0 || s < 0 || n > numel/d || (s > 0 && d-1 > (numel-1-last)/s) {
+			return bad()
+		}
+		n *= d
+		last += (d - 1) * s
+	}
+	return n, last, nil
 }
 
 // gather copies the strided view of src (element 0 = the view's first

@@ -1,11 +1,15 @@
 package pytorch_test
 
 import (
+	"archive/zip"
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"math"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/bmca/bmca/model/weights"
@@ -202,5 +206,49 @@ func TestRefusals(t *testing.T) {
 	os.WriteFile(cut, data[:len(data)-10], 0o644)
 	if _, err := pytorch.Open(cut); err == nil {
 		t.Error("truncated legacy file opened")
+	}
+}
+
+// TestDeclaredLengthsAreChecked: a pickle declares the length of each
+// string or bytes argument, and the unpickler allocates it before reading.
+// A file that claims more than it holds (here 2^50 bytes, in 60 bytes of
+// pickle) is refused instead of exhausting memory, in both layouts.
+func TestDeclaredLengthsAreChecked(t *testing.T) {
+	huge := append([]byte{0x80, 2, 0x8e}, binary.LittleEndian.AppendUint64(nil, 1<<50)...) // BINBYTES8
+	huge = append(huge, "xyz."...)
+	dir := t.TempDir()
+
+	var zipped bytes.Buffer
+	zw := zip.NewWriter(&zipped)
+	w, err := zw.CreateHeader(&zip.FileHeader{Name: "archive/data.pkl", Method: zip.Store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(huge)
+	zw.Close()
+
+	// The legacy stream: magic, protocol version, system info, then the object.
+	var legacy bytes.Buffer
+	if err := pytorchtest.Write(&legacy, pytorchtest.NewDict(), pytorchtest.Options{Legacy: true}); err != nil {
+		t.Fatal(err)
+	}
+	head := legacy.Bytes()
+	stops := 0
+	for i, b := range head { // keep the first three pickles
+		if b == '.' {
+			if stops++; stops == 3 {
+				head = head[:i+1]
+				break
+			}
+		}
+	}
+	for name, data := range map[string][]byte{"zip.pt": zipped.Bytes(), "legacy.pt": append(head, huge...)} {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := pytorch.Open(p); !errors.Is(err, pytorch.ErrNotPyTorch) || !strings.Contains(err.Error(), "past the end") {
+			t.Errorf("%s: %v, want a refusal naming the length past the end", name, err)
+		}
 	}
 }
