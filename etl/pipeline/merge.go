@@ -15,6 +15,7 @@ import (
 	"github.com/bmca/bmca/etl/pmc"
 	"github.com/bmca/bmca/etl/sample"
 	"github.com/bmca/bmca/etl/shardwriter"
+	"github.com/bmca/bmca/internal/dirlock"
 )
 
 var partDir = regexp.MustCompile(`^part-(\d+)-of-(\d+)$`)
@@ -37,11 +38,11 @@ func Merge(ctx context.Context, out string) (*Summary, error) {
 	if err != nil {
 		return nil, err
 	}
-	unlock, err := lockDir(out)
+	lock, err := dirlock.Acquire(out)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("pipeline: %w", err)
 	}
-	defer unlock()
+	defer lock.Release()
 
 	var formats []shardwriter.Format
 	sum := newState(journalHeader{}).sum

@@ -16,6 +16,7 @@ import (
 	"github.com/bmca/bmca/etl/pmc"
 	"github.com/bmca/bmca/etl/sample"
 	"github.com/bmca/bmca/etl/shardwriter"
+	"github.com/bmca/bmca/internal/dirlock"
 )
 
 // ErrInterrupted is returned (wrapping the context's error) by a run that
@@ -43,11 +44,11 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("pipeline: %w", err)
 	}
-	unlock, err := lockDir(dir)
+	lock, err := dirlock.Acquire(dir)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("pipeline: %w", err)
 	}
-	defer unlock()
+	defer lock.Release()
 
 	header := journalHeader{Version: journalVersion, Formats: cfg.Formats, Part: cfg.Part}
 	lines, err := readJournal(filepath.Join(dir, JournalName))

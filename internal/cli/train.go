@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/bmca/bmca/config"
 	"github.com/bmca/bmca/data/synth"
 	"github.com/bmca/bmca/eval/tasks"
+	"github.com/bmca/bmca/internal/dirlock"
 	"github.com/bmca/bmca/model/checkpoint"
 	"github.com/bmca/bmca/model/clip"
 	"github.com/bmca/bmca/model/transformer"
@@ -32,7 +34,6 @@ type TrainArgs struct {
 // Train runs cmd/train: it prepares data, model and evaluation from cfg,
 // trains, and prints and stores the final evaluation.
 func Train(ctx context.Context, cfg *config.Config, args TrainArgs) error {
-	var err error
 	resumePath, pretrainedPath := args.Resume, args.Pretrained
 	if pretrainedPath == "" {
 		pretrainedPath = cfg.Train.Pretrained
@@ -40,6 +41,18 @@ func Train(ctx context.Context, cfg *config.Config, args TrainArgs) error {
 	start := time.Now()
 	model := cfg.Model.Config
 	synthetic := cfg.Data.Synthetic.Enabled
+
+	// One run per output folder: a second one would interleave checkpoints
+	// and metrics. Everything below, reading "latest" included, happens
+	// under the lock.
+	if err := os.MkdirAll(cfg.Output, 0o755); err != nil {
+		return fmt.Errorf("output: %w", err)
+	}
+	lock, err := dirlock.Acquire(cfg.Output)
+	if err != nil {
+		return fmt.Errorf("output: %w", err)
+	}
+	defer lock.Release()
 
 	var resume *train.Checkpoint
 	if resumePath != "" {
