@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -189,4 +190,81 @@ func TestREADMEDocumentsEveryKey(t *testing.T) {
 		}
 	}
 	walk("", reflect.TypeOf(Config{}))
+}
+
+// floatKeys lists the YAML key of every floating-point field of Config
+// (following inline structs, pointers, slices, arrays and maps), with a
+// value template for --set: "%s" for a scalar, a list or mapping holding
+// it otherwise.
+func floatKeys(t reflect.Type, key string) map[string]string {
+	out := map[string]string{}
+	switch t.Kind() {
+	case reflect.Float32, reflect.Float64:
+		out[key] = "%s"
+	case reflect.Pointer:
+		return floatKeys(t.Elem(), key)
+	case reflect.Slice, reflect.Array:
+		for k, tmpl := range floatKeys(t.Elem(), key) {
+			out[k] = "[" + tmpl + "]"
+			if t.Kind() == reflect.Array {
+				out[k] = "[1, " + tmpl + "]"
+			}
+		}
+	case reflect.Map:
+		for k, tmpl := range floatKeys(t.Elem(), key) {
+			out[k] = "{x: " + tmpl + "}"
+		}
+	case reflect.Struct:
+		for i := range t.NumField() {
+			f := t.Field(i)
+			name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			if name == "-" || !f.IsExported() {
+				continue
+			}
+			child := key
+			if !strings.Contains(opts, "inline") {
+				child = joinKey(key, name)
+			}
+			for k, v := range floatKeys(f.Type, child) {
+				out[k] = v
+			}
+		}
+	}
+	return out
+}
+
+// TestNonFiniteValuesAreRejectedByKey sets every float field of the
+// config, found by reflection so that new fields are covered, to NaN, +Inf
+// and -Inf, with --set and in the file, and expects an error at load time
+// naming that key.
+func TestNonFiniteValuesAreRejectedByKey(t *testing.T) {
+	keys := floatKeys(reflect.TypeOf(Config{}), "")
+	for _, want := range []string{"train.weight_decay", "train.lr", "train.beta1", "model.vision_cfg.mlp_ratio", "model.init_logit_scale", "data.augment.scale", "data.filter.cluster_weights"} {
+		if _, ok := keys[want]; !ok {
+			t.Fatalf("float keys %v lack %s", keys, want)
+		}
+	}
+	for key, tmpl := range keys {
+		for _, bad := range []string{".nan", ".inf", "-.inf"} {
+			value := fmt.Sprintf(tmpl, bad)
+			_, err := Load(writeConfig(t, sample), []string{key + "=" + value})
+			if err == nil || !strings.HasPrefix(strings.TrimPrefix(err.Error(), errPrefix(err)), key) || !strings.Contains(err.Error(), "finite") {
+				t.Errorf("--set %s=%s: %v, want an error naming %s", key, value, err, key)
+			}
+		}
+	}
+	// In the file: train.weight_decay once ran to the end with decay off.
+	_, err := Load(writeConfig(t, sample+"  weight_decay: .nan\n"), nil)
+	if err == nil || !strings.Contains(err.Error(), "train.weight_decay: must be a finite number") {
+		t.Errorf("weight_decay .nan in the file: %v", err)
+	}
+}
+
+// errPrefix is the "FILE: " Load puts before a validation error.
+func errPrefix(err error) string {
+	before, _, ok := strings.Cut(err.Error(), ".yaml: ")
+	if !ok {
+		return ""
+	}
+	return before + ".yaml: "
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"reflect"
 
 	"github.com/bmca/bmca/model/transformer"
 	"github.com/bmca/bmca/train"
@@ -9,6 +10,9 @@ import (
 
 // Validate checks every field once and names the key at fault.
 func (c *Config) Validate() error {
+	if err := checkFinite(reflect.ValueOf(c).Elem(), ""); err != nil {
+		return err
+	}
 	if err := c.Model.Config.Validate(); err != nil {
 		return fmt.Errorf("model: %w", err)
 	}

@@ -80,7 +80,11 @@ func (src *streamSource) Batches(ctx context.Context, from json.RawMessage) iter
 				yield(train.Batch{}, err)
 				return
 			}
-			pos, _ := json.Marshal(b.Next)
+			pos, err := json.Marshal(b.Next)
+			if err != nil {
+				yield(train.Batch{}, fmt.Errorf("stream position: %w", err))
+				return
+			}
 			if !yield(train.Batch{Pixels: b.Pixels, Tokens: b.Tokens, Size: b.Size, Position: pos}, nil) {
 				return
 			}

@@ -38,6 +38,11 @@ func Train(ctx context.Context, cfg *config.Config, args TrainArgs) error {
 	if pretrainedPath == "" {
 		pretrainedPath = cfg.Train.Pretrained
 	}
+	// A config built or changed in code has not been through Load's
+	// validation; one that has passes again at no cost.
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
 	start := time.Now()
 	model := cfg.Model.Config
 	synthetic := cfg.Data.Synthetic.Enabled
@@ -146,7 +151,10 @@ func Train(ctx context.Context, cfg *config.Config, args TrainArgs) error {
 	if err != nil {
 		return fmt.Errorf("train.wd_exclude: %w", err)
 	}
-	runConfig, _ := json.Marshal(cfg)
+	runConfig, err := json.Marshal(cfg)
+	if err != nil {
+		return fmt.Errorf("recording the run config in checkpoints: %w", err)
+	}
 	opts := train.Options{
 		Output: cfg.Output, Steps: cfg.Train.Steps,
 		Schedule: train.Schedule{Kind: cfg.Train.Schedule, Base: cfg.Train.LR, Warmup: cfg.Train.Warmup, Total: cfg.Train.Steps,
@@ -256,8 +264,14 @@ func decayDesc(model clip.Config, r train.Recipe) string {
 }
 
 func sameArchitecture(a, b clip.Config) error {
-	ja, _ := json.Marshal(a)
-	jb, _ := json.Marshal(b)
+	ja, err := json.Marshal(a)
+	if err != nil {
+		return err
+	}
+	jb, err := json.Marshal(b)
+	if err != nil {
+		return err
+	}
 	if string(ja) != string(jb) {
 		return fmt.Errorf("the checkpoint's model config %s differs from the configured %s", ja, jb)
 	}
