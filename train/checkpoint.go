@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bmca/bmca/internal/atomicfile"
 	"github.com/bmca/bmca/model/checkpoint"
 	"github.com/bmca/bmca/model/clip"
 	"github.com/bmca/bmca/model/weights"
@@ -79,10 +80,10 @@ func Save(root string, keep int, ckpt *Checkpoint) (string, error) {
 	if err := os.Rename(tmp, final); err != nil {
 		return "", fmt.Errorf("checkpoint %s: %w", final, err)
 	}
-	if err := weights.SyncDir(base); err != nil {
+	if err := atomicfile.SyncDir(base); err != nil {
 		return "", fmt.Errorf("checkpoint %s: %w", final, err)
 	}
-	if err := weights.AtomicWriteFile(filepath.Join(base, LatestFile), []byte(name+"\n"), 0o644); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(base, LatestFile), []byte(name+"\n"), 0o644); err != nil {
 		return "", fmt.Errorf("checkpoint %s: latest: %w", final, err)
 	}
 	if err := prune(base, keep); err != nil {
@@ -96,7 +97,7 @@ func writeCheckpointFiles(dir string, ckpt *Checkpoint) error {
 	if err != nil {
 		return err
 	}
-	if err := weights.AtomicWriteFile(filepath.Join(dir, ModelConfigFile), cfgJSON, 0o644); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, ModelConfigFile), cfgJSON, 0o644); err != nil {
 		return err
 	}
 	meta := map[string]string{"format": "pt"}
@@ -114,7 +115,7 @@ func writeCheckpointFiles(dir string, ckpt *Checkpoint) error {
 	if err != nil {
 		return err
 	}
-	return weights.AtomicWriteFile(filepath.Join(dir, StateFile), stateJSON, 0o644)
+	return atomicfile.WriteFile(filepath.Join(dir, StateFile), stateJSON, 0o644)
 }
 
 // prune keeps the newest keep step directories.

@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 
-	"github.com/bmca/bmca/model/weights"
+	"github.com/bmca/bmca/internal/atomicfile"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
@@ -92,7 +92,7 @@ func PlotMetrics(runDir string) error {
 	for i := range plots {
 		plots[i][0].Draw(canvases[i][0])
 	}
-	return weights.AtomicWrite(filepath.Join(runDir, PlotFile), func(w io.Writer) error {
+	return atomicfile.Write(filepath.Join(runDir, PlotFile), func(w io.Writer) error {
 		_, err := vgimg.PngCanvas{Canvas: img}.WriteTo(w)
 		return err
 	})

@@ -29,10 +29,10 @@ import (
 	"time"
 
 	"github.com/bmca/bmca/cmd/internal/modelflag"
+	"github.com/bmca/bmca/internal/atomicfile"
 	"github.com/bmca/bmca/internal/cli"
 	"github.com/bmca/bmca/model/checkpoint"
 	"github.com/bmca/bmca/model/merge"
-	"github.com/bmca/bmca/model/weights"
 	"github.com/bmca/bmca/train"
 )
 
@@ -138,7 +138,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		p := filepath.Join(*out, train.StateFile)
-		if err := weights.AtomicWriteFile(p, state, 0o644); err != nil {
+		if err := atomicfile.WriteFile(p, state, 0o644); err != nil {
 			return err
 		}
 		files = append(files, p)
@@ -150,7 +150,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	p := filepath.Join(*out, MergeFile)
-	if err := weights.AtomicWriteFile(p, append(prov, '\n'), 0o644); err != nil {
+	if err := atomicfile.WriteFile(p, append(prov, '\n'), 0o644); err != nil {
 		return err
 	}
 	files = append(files, p)

@@ -270,6 +270,10 @@ func TestResumeAfterCrash(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(cfg.Out, "commercial", shardwriter.TempPrefix+"000009.tar-123"), []byte("partial"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// A sizes.json replacement killed before its rename.
+	if err := os.WriteFile(filepath.Join(cfg.Out, "commercial", "."+shardwriter.SizesName+".tmp-4242"), []byte("{"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 
 	sum := run(t, cfg)
 	if sum.RunPackages != 12-done {

@@ -13,7 +13,7 @@ import (
 	"github.com/bmca/bmca/etl/pmc"
 	"github.com/bmca/bmca/etl/sample"
 	"github.com/bmca/bmca/etl/shardwriter"
-	"github.com/bmca/bmca/model/weights"
+	"github.com/bmca/bmca/internal/atomicfile"
 )
 
 // Summary describes an output folder: what it holds in total, over every
@@ -237,12 +237,14 @@ func (st *state) cleanGroup(dir string, g pmc.Group) error {
 }
 
 // removeLeftovers deletes, among the entries of group folder dir, the
-// temporary files and the shard files keep does not list.
+// temporary files (of unfinished shards, and of sizes.json or manifests
+// whose atomic replacement a kill cut short) and the shard files keep does
+// not list.
 func removeLeftovers(dir string, entries []os.DirEntry, keep map[string]bool) error {
 	for _, e := range entries {
 		name := e.Name()
 		_, _, isShard := shardwriter.ParseName(name)
-		if strings.HasPrefix(name, shardwriter.TempPrefix) || (isShard && !keep[name]) {
+		if strings.HasPrefix(name, shardwriter.TempPrefix) || atomicfile.IsTemp(name) || (isShard && !keep[name]) {
 			if err := os.Remove(filepath.Join(dir, name)); err != nil {
 				return fmt.Errorf("removing leftover %s: %w", filepath.Join(dir, name), err)
 			}
@@ -267,7 +269,7 @@ func writeOutputs(dir string, sum *Summary, sizes func(pmc.Group) map[string]int
 			return err
 		}
 	}
-	if err := weights.AtomicWriteFile(filepath.Join(dir, BadName), bad.Bytes(), 0o644); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, BadName), bad.Bytes(), 0o644); err != nil {
 		return err
 	}
 	return writeManifest(dir, sum)
@@ -281,7 +283,7 @@ func writeManifest(dir string, sum *Summary) error {
 	if err := enc.Encode(sum); err != nil {
 		return err
 	}
-	return weights.AtomicWriteFile(filepath.Join(dir, ManifestName), b.Bytes(), 0o644)
+	return atomicfile.WriteFile(filepath.Join(dir, ManifestName), b.Bytes(), 0o644)
 }
 
 // ReadManifest reads the manifest.json of an output folder.

@@ -31,7 +31,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/bmca/bmca/model/weights"
+	"github.com/bmca/bmca/internal/atomicfile"
 	"github.com/parquet-go/parquet-go"
 )
 
@@ -339,8 +339,8 @@ func (s *Shard) Abort() {
 	s.outs = nil
 }
 
-// SyncDir makes renames in dir durable (see weights.SyncDir).
-func SyncDir(dir string) error { return weights.SyncDir(dir) }
+// SyncDir makes renames in dir durable (see atomicfile.SyncDir).
+func SyncDir(dir string) error { return atomicfile.SyncDir(dir) }
 
 type countingWriter struct {
 	w io.Writer

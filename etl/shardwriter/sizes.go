@@ -8,7 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/bmca/bmca/model/weights"
+	"github.com/bmca/bmca/internal/atomicfile"
 )
 
 // SizesName is the manifest of sample counts OpenCLIP reads next to
@@ -22,7 +22,7 @@ func WriteSizes(dir string, sizes map[string]int) error {
 	if err != nil {
 		return err
 	}
-	if err := weights.AtomicWriteFile(filepath.Join(dir, SizesName), append(data, '\n'), 0o644); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, SizesName), append(data, '\n'), 0o644); err != nil {
 		return fmt.Errorf("shardwriter: %w", err)
 	}
 	return nil

@@ -29,7 +29,7 @@ import (
 	"path/filepath"
 
 	"github.com/bmca/bmca/eval/tasks"
-	"github.com/bmca/bmca/model/weights"
+	"github.com/bmca/bmca/internal/atomicfile"
 )
 
 // magic starts every entry; the last byte is the format version.
@@ -88,7 +88,7 @@ func (d *Dir) Store(key string, f *tasks.Features) error {
 	if err != nil {
 		return fmt.Errorf("feature cache: %w", err)
 	}
-	err = weights.AtomicWrite(path, func(w io.Writer) error {
+	err = atomicfile.Write(path, func(w io.Writer) error {
 		crc := crc32.NewIEEE()
 		out := io.MultiWriter(w, crc)
 		var n [8]byte

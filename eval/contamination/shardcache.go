@@ -19,7 +19,7 @@ import (
 	"github.com/bmca/bmca/data/phash"
 	"github.com/bmca/bmca/data/remote"
 	"github.com/bmca/bmca/data/stream"
-	"github.com/bmca/bmca/model/weights"
+	"github.com/bmca/bmca/internal/atomicfile"
 )
 
 // HashCache keeps the hashes of training shards' images on disk, so that
@@ -165,7 +165,7 @@ func (c *HashCache) store(k entryKey, e *shardEntry) error {
 	if err != nil {
 		return fmt.Errorf("hash cache: %w", err)
 	}
-	err = weights.AtomicWrite(path, func(w io.Writer) error {
+	err = atomicfile.Write(path, func(w io.Writer) error {
 		crc := crc32.NewIEEE()
 		out := io.MultiWriter(w, crc)
 		var buf []byte

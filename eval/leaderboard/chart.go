@@ -9,7 +9,7 @@ import (
 	"strings"
 
 	"github.com/bmca/bmca/eval/tasks"
-	"github.com/bmca/bmca/model/weights"
+	"github.com/bmca/bmca/internal/atomicfile"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
@@ -69,7 +69,7 @@ func (b *Board) Charts(dir string) ([]string, error) {
 		if err != nil {
 			return written, fmt.Errorf("chart %s: %w", d.Name, err)
 		}
-		if err := weights.AtomicWrite(path, func(w io.Writer) error { _, err := wt.WriteTo(w); return err }); err != nil {
+		if err := atomicfile.Write(path, func(w io.Writer) error { _, err := wt.WriteTo(w); return err }); err != nil {
 			return written, fmt.Errorf("chart %s: %w", d.Name, err)
 		}
 		written = append(written, path)

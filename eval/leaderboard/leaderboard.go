@@ -32,7 +32,7 @@ import (
 	"strings"
 
 	"github.com/bmca/bmca/eval/tasks"
-	"github.com/bmca/bmca/model/weights"
+	"github.com/bmca/bmca/internal/atomicfile"
 )
 
 // File names Write creates in the output folder.
@@ -521,7 +521,7 @@ func Write(dir string, b *Board, runs []Run) ([]string, error) {
 	var written []string
 	put := func(name string, write func(io.Writer) error) error {
 		path := filepath.Join(dir, name)
-		if err := weights.AtomicWrite(path, write); err != nil {
+		if err := atomicfile.Write(path, write); err != nil {
 			return fmt.Errorf("leaderboard: %w", err)
 		}
 		written = append(written, path)

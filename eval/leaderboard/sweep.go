@@ -7,7 +7,7 @@ import (
 	"math"
 	"slices"
 
-	"github.com/bmca/bmca/model/weights"
+	"github.com/bmca/bmca/internal/atomicfile"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
@@ -69,7 +69,7 @@ func (b *Board) SweepChart(path string, xs []float64, xLabel, title string) erro
 	if err != nil {
 		return fmt.Errorf("sweep chart: %w", err)
 	}
-	if err := weights.AtomicWrite(path, func(w io.Writer) error { _, err := wt.WriteTo(w); return err }); err != nil {
+	if err := atomicfile.Write(path, func(w io.Writer) error { _, err := wt.WriteTo(w); return err }); err != nil {
 		return fmt.Errorf("sweep chart: %w", err)
 	}
 	return nil

@@ -19,8 +19,8 @@ import (
 	"github.com/bmca/bmca/data/preprocess"
 	"github.com/bmca/bmca/data/synth"
 	"github.com/bmca/bmca/eval/tasks"
+	"github.com/bmca/bmca/internal/atomicfile"
 	"github.com/bmca/bmca/model/clip"
-	"github.com/bmca/bmca/model/weights"
 	"github.com/bmca/bmca/text/tokenizer"
 )
 
@@ -226,7 +226,7 @@ func WriteResults(dir string, results []tasks.Result) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	return weights.AtomicWriteFile(filepath.Join(dir, "results.json"), append(data, '\n'), 0o644)
+	return atomicfile.WriteFile(filepath.Join(dir, "results.json"), append(data, '\n'), 0o644)
 }
 
 // SyntheticSuite is the evaluation suite of a synthetic dataset's held-out

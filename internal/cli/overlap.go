@@ -14,7 +14,7 @@ import (
 	"github.com/bmca/bmca/data/stream"
 	"github.com/bmca/bmca/eval/contamination"
 	"github.com/bmca/bmca/eval/tasks"
-	"github.com/bmca/bmca/model/weights"
+	"github.com/bmca/bmca/internal/atomicfile"
 	"github.com/schollz/progressbar/v3"
 )
 
@@ -142,5 +142,5 @@ func writeOverlap(dir string, suite *tasks.Suite, reports map[string]*tasks.Over
 		return "", err
 	}
 	path := filepath.Join(dir, OverlapFile)
-	return path, weights.AtomicWriteFile(path, append(data, '\n'), 0o644)
+	return path, atomicfile.WriteFile(path, append(data, '\n'), 0o644)
 }

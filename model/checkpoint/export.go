@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/bmca/bmca/internal/atomicfile"
 	"github.com/bmca/bmca/model/clip"
 	"github.com/bmca/bmca/model/weights"
 	"github.com/bmca/bmca/model/weights/hf"
@@ -107,7 +108,7 @@ func writePair(dir, weightsName string, sd weights.StateDict, configName string,
 	if err := weights.WriteFile(wPath, sd, safetensorsMetadata); err != nil {
 		return nil, fmt.Errorf("export: %w", err)
 	}
-	if err := weights.AtomicWriteFile(cPath, cfgJSON, 0o644); err != nil {
+	if err := atomicfile.WriteFile(cPath, cfgJSON, 0o644); err != nil {
 		return nil, fmt.Errorf("export: %w", err)
 	}
 	return []string{wPath, cPath}, nil

@@ -8,7 +8,8 @@
 // shape and byte range, an optional "__metadata__" string map, then the raw
 // little-endian tensor bytes. Reading validates the whole header before any
 // data is touched; writing is deterministic and atomic (temp file, fsync,
-// rename), so a crash never leaves a half-written checkpoint behind.
+// rename, by package atomicfile), so a crash never leaves a half-written
+// checkpoint behind.
 //
 //	sd, meta, err := weights.ReadFile("open_clip_model.safetensors")
 //	scale, err := sd["logit_scale"].Float32s()
@@ -25,5 +26,5 @@
 //	}
 //
 // The package does no printing and depends on nothing outside the standard
-// library.
+// library and package atomicfile.
 package weights

@@ -7,10 +7,12 @@ import (
 	"slices"
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/bmca/bmca/internal/atomicfile"
 )
 
 // WriteFile writes sd and metadata to path as a safetensors file,
-// atomically (see AtomicWrite): on any error the previous file at path, if
+// atomically (see package atomicfile): on any error the previous file at path, if
 // any, is left untouched. The output is the one Write produces, so it depends
 // only on sd and metadata. The file gets mode 0644.
 func WriteFile(path string, sd StateDict, metadata map[string]string) error {
@@ -18,7 +20,7 @@ func WriteFile(path string, sd StateDict, metadata map[string]string) error {
 	if err != nil {
 		return fmt.Errorf("weights: writing %s: %w", path, err)
 	}
-	return AtomicWrite(path, func(w io.Writer) error {
+	return atomicfile.Write(path, func(w io.Writer) error {
 		return writeBody(w, header, names, sd)
 	})
 }
