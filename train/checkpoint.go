@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -66,7 +68,7 @@ func Save(root string, keep int, ckpt *Checkpoint) (string, error) {
 	}
 	name := StepDirName(ckpt.State.Step)
 	final := filepath.Join(base, name)
-	tmp, err := os.MkdirTemp(base, "."+name+".partial-")
+	tmp, err := mkdirPartial(base, name)
 	if err != nil {
 		return "", fmt.Errorf("checkpoint: %w", err)
 	}
@@ -90,6 +92,57 @@ func Save(root string, keep int, ckpt *Checkpoint) (string, error) {
 		return final, fmt.Errorf("checkpoint %s saved, but pruning old ones failed: %w", final, err)
 	}
 	return final, nil
+}
+
+// partialInfix marks the temporary directory a checkpoint is written
+// into: ".step-NNNNNNNN.partial-RANDOM".
+const partialInfix = ".partial-"
+
+// mkdirPartial creates the temporary sibling directory of checkpoint
+// name. Unlike os.MkdirTemp (always 0700) it takes the umask's usual mode,
+// which the renamed checkpoint keeps, so that whoever may read the run
+// folder may read its checkpoints.
+func mkdirPartial(base, name string) (string, error) {
+	for range 100 {
+		p := filepath.Join(base, "."+name+partialInfix+strconv.FormatUint(uint64(rand.Uint32()), 10))
+		err := os.Mkdir(p, 0o777)
+		if !errors.Is(err, os.ErrExist) {
+			return p, err
+		}
+	}
+	return "", fmt.Errorf("no unused temporary name for %s in %s", name, base)
+}
+
+// CleanLeftovers removes what a run killed while saving (SIGKILL, power
+// loss) leaves in its output folder root: partial checkpoint directories
+// (.step-NNNNNNNN.partial-*, as large as a checkpoint) and the temporary
+// files of atomic writes (checkpoints/.latest.tmp-*, .results.json.tmp-*,
+// …). It returns what it removed. Call it only while holding the folder's
+// lock (package dirlock): a live run's temporary files look the same.
+func CleanLeftovers(root string) ([]string, error) {
+	base := filepath.Join(root, CheckpointsDir)
+	entries, err := os.ReadDir(base)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("cleaning %s: %w", base, err)
+	}
+	var removed []string
+	for _, e := range entries {
+		if e.IsDir() && strings.HasPrefix(e.Name(), ".step-") && strings.Contains(e.Name(), partialInfix) {
+			p := filepath.Join(base, e.Name())
+			if err := os.RemoveAll(p); err != nil {
+				return removed, fmt.Errorf("cleaning %s: %w", base, err)
+			}
+			removed = append(removed, p)
+		}
+	}
+	for _, dir := range []string{base, root} {
+		files, err := atomicfile.RemoveLeftovers(dir)
+		removed = append(removed, files...)
+		if err != nil {
+			return removed, fmt.Errorf("cleaning %s: %w", dir, err)
+		}
+	}
+	return removed, nil
 }
 
 func writeCheckpointFiles(dir string, ckpt *Checkpoint) error {

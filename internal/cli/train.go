@@ -58,6 +58,13 @@ func Train(ctx context.Context, cfg *config.Config, args TrainArgs) error {
 		return fmt.Errorf("output: %w", err)
 	}
 	defer lock.Release()
+	removed, err := train.CleanLeftovers(cfg.Output)
+	if len(removed) > 0 {
+		fmt.Fprintf(args.Out, "removed what an interrupted save left in %s: %s\n", cfg.Output, strings.Join(removed, ", "))
+	}
+	if err != nil {
+		return err
+	}
 
 	var resume *train.Checkpoint
 	if resumePath != "" {

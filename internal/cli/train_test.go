@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/bmca/bmca/config"
+	"github.com/bmca/bmca/train"
 )
 
 // toyRun writes and loads a toy synthetic run config (the tiny model, a
@@ -48,5 +49,42 @@ func TestTrainValidatesConfigsBuiltInCode(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(cfg.Output, "checkpoints")); !os.IsNotExist(err) {
 		t.Errorf("a checkpoint folder was written: %v", err)
+	}
+}
+
+// TestLeftoversAreRemovedAtTheNextStart: a run killed while saving leaves
+// a partial checkpoint directory and temporary files (names as Save and
+// package atomicfile make them); the next run on the folder removes them,
+// says so, and keeps the real checkpoints.
+func TestLeftoversAreRemovedAtTheNextStart(t *testing.T) {
+	cfg := toyRun(t, t.TempDir())
+	ckpts := filepath.Join(cfg.Output, train.CheckpointsDir)
+	leftovers := []string{
+		filepath.Join(ckpts, ".step-00000002.partial-2894871920"),
+		filepath.Join(ckpts, ".latest.tmp-1804289383"),
+		filepath.Join(cfg.Output, ".results.json.tmp-846930886"),
+	}
+	if err := os.MkdirAll(leftovers[0], 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{filepath.Join(leftovers[0], "open_clip_model.safetensors"), leftovers[1], leftovers[2]} {
+		if err := os.WriteFile(p, []byte("half"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var out strings.Builder
+	if err := Train(context.Background(), cfg, TrainArgs{Out: &out, Progress: io.Discard}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range leftovers {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("%s is still there (%v)", p, err)
+		}
+		if !strings.Contains(out.String(), p) {
+			t.Errorf("the report does not name the removed %s:\n%s", p, out.String())
+		}
+	}
+	if _, err := train.Load(cfg.Output); err != nil {
+		t.Errorf("the run's own checkpoint: %v", err)
 	}
 }
