@@ -31,6 +31,9 @@ const (
 
 // Checkpoint is everything needed to resume or evaluate a run.
 type Checkpoint struct {
+	// Dir is the checkpoint directory it was loaded from ("" when built in
+	// memory or loaded from another format).
+	Dir         string
 	ModelConfig clip.Config
 	Weights     weights.StateDict
 	// Optimizer holds AdamW's moments; nil in weight-only checkpoints.
@@ -243,7 +246,7 @@ func LoadWith(path string, opts checkpoint.Options) (*Checkpoint, error) {
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint %s: %s: %w", dir, ModelConfigFile, err)
 	}
-	ckpt := &Checkpoint{ModelConfig: cfg}
+	ckpt := &Checkpoint{Dir: dir, ModelConfig: cfg}
 	if ckpt.Weights, _, err = weights.ReadFile(filepath.Join(dir, WeightsFile)); err != nil {
 		return nil, err
 	}

@@ -112,10 +112,18 @@ type Result struct {
 	Checkpoint string
 	// Interrupted is true when the context was cancelled before Steps.
 	Interrupted bool
+	// EvalInterrupted is true when the context was cancelled during the
+	// final evaluation; training was complete and its checkpoint written.
+	EvalInterrupted bool
 	// Eval holds the last evaluation's metrics.
 	Eval map[string]float64
-	// MeanStepTime is the mean duration of the optimiser steps of this session (compilation excluded).
+	// MeanStepTime is the mean duration of the optimiser steps of this
+	// session, without its first (which compiles the step); 0 when there
+	// was no other.
 	MeanStepTime time.Duration
+	// SessionSteps is the number of optimiser steps this call took (0 for a
+	// finished run resumed only to be evaluated).
+	SessionSteps int
 }
 
 // ErrNonFinite is wrapped by the error returned when the loss diverges.
@@ -205,8 +213,9 @@ func Loop(ctx context.Context, backend compute.Backend, modelCfg clip.Config, op
 		return nil
 	}
 
-	if stepper.Step >= opts.Steps {
-		return res, nil
+	if stepper.Step >= opts.Steps { // a finished run resumed: nothing to train, evaluate it
+		res.Loss, res.Checkpoint = opts.Resume.State.Loss, opts.Resume.Dir
+		return res, finalEvaluation(ctx, res, evaluate)
 	}
 	// The data stage gets its own context: cancelling ctx (Ctrl-C) must not
 	// tear down a batch mid-flight; the loop stops between steps instead.
@@ -248,7 +257,7 @@ func Loop(ctx context.Context, backend compute.Backend, modelCfg clip.Config, op
 			}
 			return res, fmt.Errorf("step %d: %w (%g); stopping without saving, last good checkpoint: %s", stepper.Step, ErrNonFinite, stats.Loss, last)
 		}
-		if stepper.Step > 1 || opts.Resume != nil { // the first step includes compilation
+		if res.SessionSteps++; res.SessionSteps > 1 { // the session's first step compiles
 			stepTime += stats.Duration
 			timedSteps++
 		}
@@ -307,9 +316,19 @@ func Loop(ctx context.Context, backend compute.Backend, modelCfg clip.Config, op
 		res.MeanStepTime = stepTime / time.Duration(timedSteps)
 	}
 	if !res.Interrupted && res.Step >= opts.Steps {
-		if err := evaluate(ctx); err != nil {
-			return res, err
-		}
+		return res, finalEvaluation(ctx, res, evaluate)
 	}
 	return res, nil
+}
+
+// finalEvaluation runs the evaluation after the last step. The checkpoint
+// is written by then, so a cancellation (Ctrl-C, SIGTERM) during it is not
+// an error: the result says the evaluation was interrupted.
+func finalEvaluation(ctx context.Context, res *Result, evaluate func(context.Context) error) error {
+	err := evaluate(ctx)
+	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		res.EvalInterrupted = true
+		return nil
+	}
+	return err
 }

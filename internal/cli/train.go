@@ -229,8 +229,12 @@ func Train(ctx context.Context, cfg *config.Config, args TrainArgs) error {
 		fmt.Fprintf(args.Out, "interrupted at step %d%s: checkpoint %s; continue with --resume latest\n", res.Step, label, res.Checkpoint)
 		return nil
 	}
-	fmt.Fprintf(args.Out, "done: %d steps%s, final loss %.4f, mean step %s, checkpoint %s, wall time %s\n",
-		res.Step, label, res.Loss, res.MeanStepTime.Round(time.Millisecond), res.Checkpoint, time.Since(start).Round(time.Second))
+	fmt.Fprintf(args.Out, "done: %d steps%s, final loss %.4f, %s, checkpoint %s, wall time %s\n",
+		res.Step, label, res.Loss, stepTiming(res), res.Checkpoint, time.Since(start).Round(time.Second))
+	if res.EvalInterrupted {
+		fmt.Fprintf(args.Out, "the final evaluation was interrupted (training is complete and saved); --resume latest with the same config evaluates the finished run\n")
+		return nil
+	}
 	if lastResults != nil {
 		PrintResults(args.Out, lastResults, synthetic)
 		if err := WriteResults(cfg.Output, lastResults); err != nil {
@@ -238,6 +242,17 @@ func Train(ctx context.Context, cfg *config.Config, args TrainArgs) error {
 		}
 	}
 	return nil
+}
+
+// stepTiming describes this session's steps for the summary line.
+func stepTiming(res *train.Result) string {
+	switch {
+	case res.SessionSteps == 0:
+		return "nothing left to train (the run had finished)"
+	case res.MeanStepTime == 0:
+		return "mean step not measured (only the first step, which compiles, ran)"
+	}
+	return fmt.Sprintf("mean step %s", res.MeanStepTime.Round(time.Millisecond))
 }
 
 func batchDesc(cfg *config.Config, devices int) string {

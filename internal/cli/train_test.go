@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"math"
 	"os"
@@ -86,5 +87,59 @@ func TestLeftoversAreRemovedAtTheNextStart(t *testing.T) {
 	}
 	if _, err := train.Load(cfg.Output); err != nil {
 		t.Errorf("the run's own checkpoint: %v", err)
+	}
+}
+
+// cancelOn is a progress writer that cancels a run when a note appears,
+// as SIGTERM would at that moment (cmd/train maps it to the context).
+type cancelOn struct {
+	text   string
+	cancel context.CancelFunc
+	seen   strings.Builder
+}
+
+func (c *cancelOn) Write(p []byte) (int, error) {
+	c.seen.Write(p)
+	if strings.Contains(c.seen.String(), c.text) {
+		c.cancel()
+	}
+	return len(p), nil
+}
+
+// TestInterruptedFinalEvaluation: Ctrl-C or SIGTERM during the final
+// evaluation ends the run successfully (the checkpoint is written) and
+// says how to get the evaluation; --resume latest then has nothing to
+// train, evaluates, and prints a true summary: the checkpoint's step,
+// loss and directory.
+func TestInterruptedFinalEvaluation(t *testing.T) {
+	cfg := toyRun(t, t.TempDir())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out strings.Builder
+	err := Train(ctx, cfg, TrainArgs{Out: &out, Progress: &cancelOn{text: "evaluating suite synthetic at step 3", cancel: cancel}})
+	if err != nil {
+		t.Fatalf("Train interrupted during the final evaluation: %v, want success\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "done: 3 steps") || !strings.Contains(out.String(), "final evaluation was interrupted") || !strings.Contains(out.String(), "--resume latest") {
+		t.Errorf("report:\n%s", out.String())
+	}
+	if _, err := os.Stat(filepath.Join(cfg.Output, "results.json")); !os.IsNotExist(err) {
+		t.Errorf("results.json written for an interrupted evaluation (%v)", err)
+	}
+	ckpt, err := train.Load(cfg.Output)
+	if err != nil || ckpt.State.Step != 3 {
+		t.Fatalf("checkpoint: %v at step %v", err, ckpt)
+	}
+
+	out.Reset()
+	if err := Train(context.Background(), cfg, TrainArgs{Resume: "latest", Out: &out, Progress: io.Discard}); err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("done: 3 steps on SYNTHETIC data, final loss %.4f, nothing left to train (the run had finished), checkpoint %s,", ckpt.State.Loss, ckpt.Dir)
+	if !strings.Contains(out.String(), want) || !strings.Contains(out.String(), "Evaluation (SYNTHETIC held-out data)") {
+		t.Errorf("resumed report lacks %q or the evaluation:\n%s", want, out.String())
+	}
+	if _, err := os.Stat(filepath.Join(cfg.Output, "results.json")); err != nil {
+		t.Errorf("results.json: %v", err)
 	}
 }
