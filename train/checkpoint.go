@@ -18,44 +18,46 @@ import (
 	"github.com/bmca/bmca/model/weights"
 )
 
-// File names inside a checkpoint directory. The weights and config are
+// File names inside a run and checkpoint directory (package checkpoint
+// defines the layout, since it opens them). The weights and config are
 // exactly what OpenCLIP's pretrained loader reads from a local directory.
 const (
-	WeightsFile     = "open_clip_model.safetensors"
-	ModelConfigFile = "open_clip_config.json"
-	OptimizerFile   = "optimizer.safetensors"
-	StateFile       = "training_state.json"
-	LatestFile      = "latest"
-	CheckpointsDir  = "checkpoints"
+	WeightsFile     = checkpoint.OpenCLIPWeightsFile
+	ModelConfigFile = checkpoint.OpenCLIPConfigFile
+	OptimizerFile   = checkpoint.OptimizerFile
+	StateFile       = checkpoint.StateFile
+	LatestFile      = checkpoint.LatestFile
+	CheckpointsDir  = checkpoint.CheckpointsDir
 )
 
 // Checkpoint is everything needed to resume or evaluate a run.
 type Checkpoint struct {
 	// Dir is the checkpoint directory it was loaded from ("" when built in
-	// memory or loaded from another format).
+	// memory).
 	Dir         string
 	ModelConfig clip.Config
-	Weights     weights.StateDict
+	// Preprocess is the model's image preprocessing, written to
+	// open_clip_config.json's preprocess_cfg; the zero value means
+	// OpenAI's (clip.OpenAIPreprocess), OpenCLIP's default.
+	Preprocess clip.PreprocessConfig
+	// Files are the weight files it was read from (for hashing them).
+	Files   []string
+	Weights weights.StateDict
 	// Optimizer holds AdamW's moments; nil in weight-only checkpoints.
 	Optimizer weights.StateDict
 	State     State
 }
 
-// State is the JSON part of a checkpoint.
-type State struct {
-	// Step is the number of optimiser steps taken.
-	Step int `json:"step"`
-	// Stream is the data position right after the last batch trained on.
-	Stream json.RawMessage `json:"stream_position,omitempty"`
-	// RunConfig is the run's full configuration, for reproducing it.
-	RunConfig json.RawMessage `json:"run_config,omitempty"`
-	// Seed is the run's seed (weights init and data order).
-	Seed uint64 `json:"seed"`
-	// Loss is the training loss of the last step.
-	Loss float64 `json:"loss"`
-	// SavedAt is the wall-clock time of the save (RFC 3339).
-	SavedAt string `json:"saved_at"`
+// PreprocessConfig is Preprocess, or OpenAI's when it is the zero value.
+func (c *Checkpoint) PreprocessConfig() clip.PreprocessConfig {
+	if c.Preprocess == (clip.PreprocessConfig{}) {
+		return clip.OpenAIPreprocess
+	}
+	return c.Preprocess
 }
+
+// State is the JSON part of a checkpoint, training_state.json.
+type State = checkpoint.TrainingState
 
 // StepDirName is the directory name of the checkpoint after step.
 func StepDirName(step int) string { return fmt.Sprintf("step-%08d", step) }
@@ -149,7 +151,7 @@ func CleanLeftovers(root string) ([]string, error) {
 }
 
 func writeCheckpointFiles(dir string, ckpt *Checkpoint) error {
-	cfgJSON, err := ckpt.ModelConfig.OpenCLIPConfigJSON(clip.OpenAIPreprocess)
+	cfgJSON, err := ckpt.ModelConfig.OpenCLIPConfigJSON(ckpt.PreprocessConfig())
 	if err != nil {
 		return err
 	}
@@ -198,80 +200,45 @@ func prune(base string, keep int) error {
 
 // Resolve finds a checkpoint directory from what a user may type: the
 // directory itself, a run directory (its checkpoints/latest) or a
-// checkpoints directory (its latest).
+// checkpoints directory (its latest); see checkpoint.ResolveRun.
 func Resolve(path string) (string, error) {
-	if fileExists(filepath.Join(path, WeightsFile)) {
-		return path, nil
+	dir, ok, err := checkpoint.ResolveRun(path)
+	if err != nil {
+		return "", err
 	}
-	for _, base := range []string{filepath.Join(path, CheckpointsDir), path} {
-		data, err := os.ReadFile(filepath.Join(base, LatestFile))
-		if err == nil {
-			dir := filepath.Join(base, strings.TrimSpace(string(data)))
-			if fileExists(filepath.Join(dir, WeightsFile)) {
-				return dir, nil
-			}
-			return "", fmt.Errorf("checkpoint %s: %s names %s, which has no %s", path, LatestFile, dir, WeightsFile)
-		}
+	if !ok {
+		return "", fmt.Errorf("checkpoint %s: neither a checkpoint directory (with %s) nor a run directory with %s/%s", path, WeightsFile, CheckpointsDir, LatestFile)
 	}
-	return "", fmt.Errorf("checkpoint %s: neither a checkpoint directory (with %s) nor a run directory with %s/%s", path, WeightsFile, CheckpointsDir, LatestFile)
+	return dir, nil
 }
 
-// Load reads a checkpoint directory (see Resolve for accepted paths). A
-// directory without optimizer or training state (an exported model) loads
-// with those left empty. Any other checkpoint package checkpoint reads (an
-// OpenCLIP or transformers directory or file, a torch.save .pt/.bin) loads
-// as weights only, with the model config found next to it.
-func Load(path string) (*Checkpoint, error) { return LoadWith(path, checkpoint.Options{}) }
-
-// LoadWith is Load with options for checkpoints that are not bmca's own:
-// the model config to load them into and whether a partial load is
-// accepted. bmca checkpoint directories ignore opts.
-func LoadWith(path string, opts checkpoint.Options) (*Checkpoint, error) {
-	dir, err := Resolve(path)
+// Load opens any checkpoint with checkpoint.Open (a bmca run or
+// checkpoint directory, an OpenCLIP or transformers directory, a
+// torch.save file) and reads it into memory: weights, preprocessing, and
+// for a bmca training checkpoint its optimizer state and training state,
+// which --resume needs. Other checkpoints load as weights only, with the
+// model config found next to them.
+func Load(path string) (*Checkpoint, error) {
+	ck, err := checkpoint.Open(path, checkpoint.Options{})
 	if err != nil {
-		if !checkpoint.IsCheckpoint(path) {
-			return nil, err
-		}
-		mc, sd, err := checkpoint.Load(path, opts)
-		if err != nil {
-			return nil, err
-		}
-		return &Checkpoint{ModelConfig: mc.Config, Weights: sd}, nil
-	}
-	cfgData, err := os.ReadFile(filepath.Join(dir, ModelConfigFile))
-	if err != nil {
-		return nil, fmt.Errorf("checkpoint %s: %w", dir, err)
-	}
-	cfg, err := clip.ParseConfigJSON(cfgData)
-	if err != nil {
-		return nil, fmt.Errorf("checkpoint %s: %s: %w", dir, ModelConfigFile, err)
-	}
-	ckpt := &Checkpoint{Dir: dir, ModelConfig: cfg}
-	if ckpt.Weights, _, err = weights.ReadFile(filepath.Join(dir, WeightsFile)); err != nil {
 		return nil, err
 	}
-	if err := clip.CheckStateDict(cfg, ckpt.Weights); err != nil {
-		return nil, fmt.Errorf("checkpoint %s: %w", dir, err)
-	}
-	if fileExists(filepath.Join(dir, OptimizerFile)) {
-		if ckpt.Optimizer, _, err = weights.ReadFile(filepath.Join(dir, OptimizerFile)); err != nil {
-			return nil, err
-		}
-	}
-	stateData, err := os.ReadFile(filepath.Join(dir, StateFile))
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-	case err != nil:
-		return nil, fmt.Errorf("checkpoint %s: %w", dir, err)
-	default:
-		if err := json.Unmarshal(stateData, &ckpt.State); err != nil {
-			return nil, fmt.Errorf("checkpoint %s: %s: %w", dir, StateFile, err)
-		}
-	}
-	return ckpt, nil
+	defer ck.Close()
+	return FromOpen(ck)
 }
 
-func fileExists(p string) bool {
-	st, err := os.Stat(p)
-	return err == nil && !st.IsDir()
+// FromOpen reads an open checkpoint into memory (see Load).
+func FromOpen(ck *checkpoint.Checkpoint) (*Checkpoint, error) {
+	out := &Checkpoint{Dir: ck.Dir, ModelConfig: ck.Config(), Preprocess: ck.Model.Preprocess, Files: ck.Files()}
+	var err error
+	if out.Weights, err = ck.StateDict(); err != nil {
+		return nil, err
+	}
+	if ck.Training != nil {
+		out.State = *ck.Training
+		if out.Optimizer, err = ck.Optimizer(); err != nil {
+			return nil, fmt.Errorf("checkpoint %s: %w", ck.Dir, err)
+		}
+	}
+	return out, nil
 }

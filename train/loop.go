@@ -54,6 +54,9 @@ type Options struct {
 	Seed uint64
 	// RunConfig is recorded in checkpoints (the full run configuration, JSON).
 	RunConfig json.RawMessage
+	// Preprocess is the model's image preprocessing, recorded in
+	// checkpoints (zero: OpenAI's); the data stage should use the same.
+	Preprocess clip.PreprocessConfig
 	// Init are the starting weights of a new run (random or --pretrained).
 	Init weights.StateDict
 	// Resume, when set, continues from a checkpoint instead of Init.
@@ -195,7 +198,7 @@ func Loop(ctx context.Context, backend compute.Backend, modelCfg clip.Config, op
 		}
 	}()
 	save := func() error {
-		ckpt := &Checkpoint{ModelConfig: modelCfg, State: State{Step: stepper.Step, Stream: position, RunConfig: opts.RunConfig, Seed: opts.Seed, Loss: res.Loss}}
+		ckpt := &Checkpoint{ModelConfig: modelCfg, Preprocess: opts.Preprocess, State: State{Step: stepper.Step, Stream: position, RunConfig: opts.RunConfig, Seed: opts.Seed, Loss: res.Loss}}
 		if ckpt.Weights, err = stepper.StateDict(); err != nil {
 			return err
 		}

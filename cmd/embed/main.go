@@ -19,7 +19,6 @@ import (
 	"math"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -34,7 +33,6 @@ import (
 	"github.com/bmca/bmca/model/transformer"
 	"github.com/bmca/bmca/model/weights"
 	"github.com/bmca/bmca/text/tokenizer"
-	"github.com/bmca/bmca/train"
 	"github.com/gomlx/compute"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
@@ -177,7 +175,7 @@ func embed(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	}
 	var tok tokenizer.Tokenizer
 	if hasText(o.texts) || o.classes != "" {
-		if tok, err = newTokenizer(o, ck.Path, cfg); err != nil {
+		if tok, err = newTokenizer(o, ck.Training, cfg); err != nil {
 			return err
 		}
 	}
@@ -280,8 +278,8 @@ func readImages(in []input, mc checkpoint.ModelConfig) ([]float32, []string, err
 		}
 		if pre.ImageSize == 0 {
 			var err error
-			if pre, err = evalTransform(mc); err != nil {
-				return nil, nil, err
+			if pre, err = cli.Preprocess(mc); err != nil {
+				return nil, nil, fmt.Errorf("--images: %w (pass --pixels instead)", err)
 			}
 		}
 		data, err := os.ReadFile(x.value)
@@ -296,20 +294,6 @@ func readImages(in []input, mc checkpoint.ModelConfig) ([]float32, []string, err
 		labels = append(labels, x.value)
 	}
 	return pixels, labels, nil
-}
-
-// evalTransform is the model's eval preprocessing from its preprocess_cfg;
-// only OpenCLIP's default resize (shortest side, bicubic) is implemented.
-func evalTransform(mc checkpoint.ModelConfig) (preprocess.Config, error) {
-	p := mc.Preprocess
-	if p.Interpolation != "bicubic" || p.ResizeMode != "shortest" {
-		return preprocess.Config{}, fmt.Errorf("the model's preprocess_cfg asks for %s resizing in mode %s; only bicubic/shortest (OpenCLIP's default) is implemented: pass --pixels instead", p.Interpolation, p.ResizeMode)
-	}
-	c := preprocess.Config{ImageSize: mc.VisionCfg.ImageSize}
-	for i := range 3 {
-		c.Mean[i], c.Std[i] = float32(p.Mean[i]), float32(p.Std[i])
-	}
-	return c, c.Validate()
 }
 
 // readTokens tokenizes --texts and reads --tokens, in command-line order.
@@ -366,9 +350,9 @@ func readTensor(spec string) (weights.Tensor, error) {
 
 // newTokenizer builds the tokenizer: flags first, then the run config saved
 // with a bmca training checkpoint, then clip-bpe.
-func newTokenizer(o options, weightsPath string, cfg clip.Config) (tokenizer.Tokenizer, error) {
+func newTokenizer(o options, training *checkpoint.TrainingState, cfg clip.Config) (tokenizer.Tokenizer, error) {
 	name, vocab := o.tokenizer, o.vocab
-	if run := runTokenizer(weightsPath); name == "" || vocab == "" {
+	if run := runTokenizer(training); name == "" || vocab == "" {
 		if name == "" {
 			name = run.Name
 		}
@@ -393,18 +377,13 @@ func newTokenizer(o options, weightsPath string, cfg clip.Config) (tokenizer.Tok
 }
 
 // runTokenizer is the tokenizer section of the run config a bmca training
-// checkpoint stores next to its weights, or the zero value.
-func runTokenizer(weightsPath string) config.Tokenizer {
-	data, err := os.ReadFile(filepath.Join(filepath.Dir(weightsPath), train.StateFile))
-	if err != nil {
-		return config.Tokenizer{}
-	}
-	var state train.State
-	if json.Unmarshal(data, &state) != nil || len(state.RunConfig) == 0 {
+// checkpoint stores, or the zero value.
+func runTokenizer(training *checkpoint.TrainingState) config.Tokenizer {
+	if training == nil || len(training.RunConfig) == 0 {
 		return config.Tokenizer{}
 	}
 	rc := config.Default()
-	if json.Unmarshal(state.RunConfig, &rc) != nil {
+	if json.Unmarshal(training.RunConfig, &rc) != nil {
 		return config.Tokenizer{}
 	}
 	return rc.Tokenizer

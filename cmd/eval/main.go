@@ -41,7 +41,7 @@ func main() {
 		cli.Fatal("eval", err)
 	}
 	fs := flag.NewFlagSet("eval", flag.ExitOnError)
-	checkpoint := fs.String("checkpoint", "", "checkpoint `PATH` (or LABEL=PATH): a step-NNNNNNNN dir, a run dir (its newest checkpoint), an exported OpenCLIP dir, or a hub model hf-hub:ORG/NAME[@REVISION] (downloaded into the Hugging Face cache)")
+	checkpoint := fs.String("checkpoint", "", "checkpoint `PATH` (or LABEL=PATH): a bmca run dir (its newest checkpoint) or step-NNNNNNNN dir, an OpenCLIP or Hugging Face dir, a .safetensors/.pt/.bin file, or a hub model hf-hub:ORG/NAME[@REVISION] (downloaded into the Hugging Face cache); its preprocess_cfg decides the image preprocessing")
 	suitePath := fs.String("suite", "", "evaluation suite YAML `FILE` (e.g. configs/suites/demo.yaml, configs/suites/biomedica40.yaml)")
 	var flags cli.ConfigFlags
 	flags.Register(fs, "")

@@ -116,6 +116,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%s and %s are different architectures; only models of one architecture can be interpolated:\n  %s",
 			inputs[0], inputs[1], strings.Join(diffs, "\n  "))
 	}
+	if a, b := base.ck.Model.Preprocess, other.ck.Model.Preprocess; a != b {
+		return fmt.Errorf("%s and %s preprocess images differently (preprocess_cfg %+v and %+v); a mix of the two has no one right input", inputs[0], inputs[1], a, b)
+	}
 	baseSD, err := base.ck.StateDict()
 	if err != nil {
 		return err
@@ -176,19 +179,8 @@ func open(ctx context.Context, path string, progress io.Writer) (*input, error) 
 		return nil, err
 	}
 	in := &input{path: path, ck: ck}
-	data, err := os.ReadFile(filepath.Join(filepath.Dir(ck.Path), train.StateFile))
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-	case err != nil:
-		ck.Close()
-		return nil, err
-	default:
-		var st train.State
-		if err := json.Unmarshal(data, &st); err != nil {
-			ck.Close()
-			return nil, fmt.Errorf("%s: %s: %w", path, train.StateFile, err)
-		}
-		in.runConfig, in.seed = st.RunConfig, st.Seed
+	if ck.Training != nil {
+		in.runConfig, in.seed = ck.Training.RunConfig, ck.Training.Seed
 	}
 	return in, nil
 }

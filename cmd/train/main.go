@@ -23,7 +23,7 @@ func main() {
 	var flags cli.ConfigFlags
 	flags.Register(fs, "")
 	resume := fs.String("resume", "", "continue a run from a checkpoint `PATH` (a step-NNNNNNNN dir or a run dir), or \"latest\" for the newest checkpoint in the output dir")
-	pretrained := fs.String("pretrained", "", "start from the weights in checkpoint `PATH` (a bmca/OpenCLIP checkpoint dir or weights file, or a hub model hf-hub:ORG/NAME[@REVISION]) instead of a random init")
+	pretrained := fs.String("pretrained", "", "start from the weights in checkpoint `PATH` instead of a random init: a bmca run or checkpoint dir, an OpenCLIP or Hugging Face dir, a .safetensors/.pt/.bin file (format detected from the bytes), or a hub model hf-hub:ORG/NAME[@REVISION]; its model config must match the run's model section, and its preprocess_cfg is kept")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: train --config FILE [--set key=value ...] [--output DIR] [--resume PATH|latest] [--pretrained PATH]\n\n"+
 			"Trains a CLIP model as configured. Ctrl-C (or SIGTERM) finishes the current step,\n"+

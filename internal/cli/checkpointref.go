@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"github.com/bmca/bmca/hub"
+	"github.com/bmca/bmca/model/checkpoint"
 )
 
 // CheckpointPath turns a checkpoint reference as a user types it into a
@@ -24,4 +25,18 @@ func CheckpointPath(ctx context.Context, ref string, progress io.Writer) (string
 	}
 	c.Progress = progress
 	return c.CheckpointPath(ctx, ref)
+}
+
+// OpenCheckpoint is how every command opens the checkpoint a user names
+// (train --pretrained and --resume, eval, embed, export, merge): the
+// reference becomes a local path (CheckpointPath: a hub model is
+// downloaded), which checkpoint.Open reads (a bmca run directory resolves
+// to its latest checkpoint; format, model config, preprocessing and
+// training state are found there).
+func OpenCheckpoint(ctx context.Context, ref string, opts checkpoint.Options, progress io.Writer) (*checkpoint.Checkpoint, error) {
+	path, err := CheckpointPath(ctx, ref, progress)
+	if err != nil {
+		return nil, err
+	}
+	return checkpoint.Open(path, opts)
 }

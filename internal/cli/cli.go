@@ -20,6 +20,7 @@ import (
 	"github.com/bmca/bmca/data/synth"
 	"github.com/bmca/bmca/eval/tasks"
 	"github.com/bmca/bmca/internal/atomicfile"
+	"github.com/bmca/bmca/model/checkpoint"
 	"github.com/bmca/bmca/model/clip"
 	"github.com/bmca/bmca/text/tokenizer"
 )
@@ -75,9 +76,25 @@ func Tokenizer(cfg *config.Config, model clip.Config) (tokenizer.Tokenizer, erro
 	return tok, nil
 }
 
-// Preprocess is the model's eval transform (OpenCLIP's, OpenAI mean/std).
-func Preprocess(model clip.Config) preprocess.Config {
-	return preprocess.OpenAI(model.VisionCfg.ImageSize)
+// Preprocess is the one place a model's image transform is decided, for
+// training, eval and embed alike: the model's image size and the
+// checkpoint's preprocess_cfg (mean, std; package checkpoint gives
+// OpenAI's values when a checkpoint has none). Only OpenCLIP's default
+// resize (shortest side, bicubic) is implemented; other interpolations or
+// resize modes are refused rather than silently replaced.
+func Preprocess(mc checkpoint.ModelConfig) (preprocess.Config, error) {
+	p := mc.Preprocess
+	if p.Interpolation != "bicubic" || p.ResizeMode != "shortest" {
+		return preprocess.Config{}, fmt.Errorf("the model's preprocess_cfg (%s) asks for %s resizing in mode %s; only bicubic/shortest (OpenCLIP's default) is implemented", mc.Source, p.Interpolation, p.ResizeMode)
+	}
+	c := preprocess.Config{ImageSize: mc.VisionCfg.ImageSize}
+	for i := range 3 {
+		c.Mean[i], c.Std[i] = float32(p.Mean[i]), float32(p.Std[i])
+	}
+	if err := c.Validate(); err != nil {
+		return preprocess.Config{}, fmt.Errorf("the model's preprocess_cfg (%s): %w", mc.Source, err)
+	}
+	return c, nil
 }
 
 // SyntheticData writes (or reuses) the demo dataset the config asks for.
@@ -111,9 +128,9 @@ func TrainShards(m *synth.Manifest, dir string, cfg *config.Config) []string {
 	return out
 }
 
-// EvalEnv bundles what tasks.Run needs for a model.
-func EvalEnv(enc tasks.Encoder, tok tokenizer.Tokenizer, model clip.Config, batchSize int, progress func(task string, done, total int)) tasks.Env {
-	pre := Preprocess(model)
+// EvalEnv bundles what tasks.Run needs for a model whose images are
+// preprocessed by pre (see Preprocess).
+func EvalEnv(enc tasks.Encoder, tok tokenizer.Tokenizer, pre preprocess.Config, batchSize int, progress func(task string, done, total int)) tasks.Env {
 	return tasks.Env{
 		Encoder:   enc,
 		Tokenize:  tasks.FromTokenizer(tok),

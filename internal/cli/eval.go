@@ -21,6 +21,7 @@ import (
 	"github.com/bmca/bmca/eval/leaderboard"
 	"github.com/bmca/bmca/eval/tasks"
 	"github.com/bmca/bmca/hub"
+	"github.com/bmca/bmca/model/checkpoint"
 	"github.com/bmca/bmca/model/clip"
 	"github.com/bmca/bmca/model/transformer"
 	"github.com/bmca/bmca/text/tokenizer"
@@ -317,26 +318,28 @@ func (m modelSpec) open(ctx context.Context, progress io.Writer) (*train.Checkpo
 	if err != nil {
 		return nil, "", nil, err
 	}
-	return ckpt, dir, func(w io.Writer) error { return hashFile(w, filepath.Join(dir, train.WeightsFile)) }, nil
+	return ckpt, dir, func(w io.Writer) error { return hashFiles(w, ckpt.Files) }, nil
 }
 
-// loadCheckpoint is how cmd/eval opens a checkpoint reference: a hub
-// reference becomes a local path (CheckpointPath), which train.Load reads;
-// it also returns the checkpoint directory.
+// loadCheckpoint is how cmd/eval opens a checkpoint reference
+// (OpenCheckpoint, as every command) and reads it into memory (a WiSE-FT
+// sweep mixes the weights). It also names where the model came from: the
+// checkpoint directory, or the file for a single-file checkpoint.
 func loadCheckpoint(ctx context.Context, ref string, progress io.Writer) (*train.Checkpoint, string, error) {
-	path, err := CheckpointPath(ctx, ref, progress)
+	ck, err := OpenCheckpoint(ctx, ref, checkpoint.Options{}, progress)
 	if err != nil {
 		return nil, "", err
 	}
-	ckpt, err := train.Load(path)
+	defer ck.Close()
+	ckpt, err := train.FromOpen(ck)
 	if err != nil {
 		return nil, "", err
 	}
-	dir, err := train.Resolve(path)
-	if err != nil {
-		return nil, "", err
+	where := ck.Dir
+	if st, err := os.Stat(ck.Path); err == nil && !st.IsDir() && filepath.Clean(ref) == filepath.Clean(ck.Path) {
+		where = ck.Path
 	}
-	return ckpt, dir, nil
+	return ckpt, where, nil
 }
 
 // evalCheckpoint loads one model and runs the suite on it.
@@ -351,6 +354,10 @@ func evalCheckpoint(ctx context.Context, args EvalArgs, m modelSpec, suite *task
 	}
 	model := ckpt.ModelConfig
 	model.Precision = args.Precision
+	pre, err := Preprocess(checkpoint.ModelConfig{Config: model, Preprocess: ckpt.PreprocessConfig(), Source: dir})
+	if err != nil {
+		return nil, err
+	}
 	synthetic := cfg.Data.Synthetic.Enabled && readsUnder(suite, cfg.Data.Synthetic.Dir)
 	if synthetic {
 		// The held-out data is regenerated (bit-identically, from its seed) if absent.
@@ -379,15 +386,19 @@ func evalCheckpoint(ctx context.Context, args EvalArgs, m modelSpec, suite *task
 	if batch <= 0 {
 		batch = cfg.Eval.BatchSize
 	}
-	env := evalEnv(enc, tok, model, batch, progressBars(args.Progress, m.label))
+	env := evalEnv(enc, tok, pre, batch, progressBars(args.Progress, m.label))
 	env.Overlaps, env.ExcludeOverlap = args.overlaps, args.ExcludeOverlap
 	if fc != nil {
 		env.Cache = fc
-		if env.ModelKey, err = modelKey(weightsID, model, Preprocess(model), cfg); err != nil {
+		if env.ModelKey, err = modelKey(weightsID, model, pre, cfg); err != nil {
 			return nil, err
 		}
 	}
-	fmt.Fprintf(args.Out, "evaluating %s (%s, step %d) on suite %s: %d tasks\n", m.label, dir, ckpt.State.Step, suite.Name, len(suite.Tasks))
+	step := "not a training checkpoint"
+	if len(ckpt.State.RunConfig) > 0 || ckpt.State.Step > 0 {
+		step = fmt.Sprintf("step %d", ckpt.State.Step)
+	}
+	fmt.Fprintf(args.Out, "evaluating %s (%s, %s) on suite %s: %d tasks\n", m.label, dir, step, suite.Name, len(suite.Tasks))
 	results, err := tasks.Run(ctx, suite, env)
 	pretrained := dir
 	if hub.IsRef(m.path) { // name the model as the user did
@@ -424,9 +435,8 @@ func readsUnder(suite *tasks.Suite, dir string) bool {
 
 // evalEnv is EvalEnv with TIFF and BMP decoding added, which the public
 // pathology and cytology data sets of the biomedical suites need.
-func evalEnv(enc tasks.Encoder, tok tokenizer.Tokenizer, model clip.Config, batchSize int, progress func(task string, done, total int)) tasks.Env {
-	env := EvalEnv(enc, tok, model, batchSize, progress)
-	pre := Preprocess(model)
+func evalEnv(enc tasks.Encoder, tok tokenizer.Tokenizer, pre preprocess.Config, batchSize int, progress func(task string, done, total int)) tasks.Env {
+	env := EvalEnv(enc, tok, pre, batchSize, progress)
 	env.Image = formats.WithExtraDecoders(pre.Apply, pre.ApplyImage)
 	return env
 }
@@ -452,6 +462,16 @@ func progressBars(w io.Writer, label string) func(task string, done, total int) 
 			_ = bar.Finish()
 		}
 	}
+}
+
+// hashFiles writes the files' content to h.
+func hashFiles(h io.Writer, paths []string) error {
+	for _, p := range paths {
+		if err := hashFile(h, p); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // hashFile writes a file's content to h.

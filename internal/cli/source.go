@@ -27,9 +27,8 @@ type streamSource struct {
 // reportWindow is how many reports (steps) the reported capacity spans.
 const reportWindow = 8
 
-func newSource(cfg *config.Config, shards []string, tok tokenizer.Tokenizer, model clip.Config) (*streamSource, error) {
+func newSource(cfg *config.Config, shards []string, tok tokenizer.Tokenizer, model clip.Config, pre preprocess.Config) (*streamSource, error) {
 	d := cfg.Data
-	pre := Preprocess(model)
 	pre.JPEG = preprocess.JPEGDecoder(d.JPEGDecoder)
 	pre.DCTScaling = d.DCTScaling
 	img := stream.Deterministic(pre.Apply)

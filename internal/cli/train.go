@@ -66,35 +66,45 @@ func Train(ctx context.Context, cfg *config.Config, args TrainArgs) error {
 		return err
 	}
 
+	// The model's preprocessing: OpenAI's for a new model, else the one
+	// the resumed or pretrained checkpoint was made with. Training, the
+	// evaluations and the saved checkpoints all use it.
+	modelPre := checkpoint.ModelConfig{Config: model, Preprocess: clip.OpenAIPreprocess, Source: "OpenCLIP's default for a new model"}
 	var resume *train.Checkpoint
 	if resumePath != "" {
 		if resumePath == "latest" {
 			resumePath = cfg.Output
 		}
-		if resume, err = train.Load(resumePath); err != nil {
+		ck, err := OpenCheckpoint(ctx, resumePath, checkpoint.Options{}, args.Progress)
+		if err != nil {
 			return fmt.Errorf("--resume: %w", err)
 		}
-		if err := sameArchitecture(resume.ModelConfig, model); err != nil {
+		resume, err = train.FromOpen(ck)
+		ck.Close()
+		if err != nil {
+			return fmt.Errorf("--resume: %w", err)
+		}
+		if err := sameModel(resume.ModelConfig, model); err != nil {
 			return fmt.Errorf("--resume %s: %w", resumePath, err)
 		}
+		modelPre.Preprocess, modelPre.Source = resume.PreprocessConfig(), resume.Dir
 	}
 	init := clip.Init(model, cfg.Train.Seed)
 	if pretrainedPath != "" && resume == nil {
-		local, err := CheckpointPath(ctx, pretrainedPath, args.Progress)
+		ck, err := openPretrained(ctx, pretrainedPath, model, args.Progress)
 		if err != nil {
 			return fmt.Errorf("--pretrained: %w", err)
 		}
-		// An OpenCLIP/transformers/PyTorch checkpoint without a config next
-		// to it (BMC_CLIP_CF.pt) loads into the configured architecture.
-		ck, err := train.LoadWith(local, checkpoint.Options{ModelConfig: &checkpoint.ModelConfig{
-			Config: model, Preprocess: clip.OpenAIPreprocess, Source: "the run config's model section"}})
+		modelPre.Preprocess, modelPre.Source = ck.Model.Preprocess, ck.Model.Source
+		init, err = ck.StateDict()
+		ck.Close()
 		if err != nil {
 			return fmt.Errorf("--pretrained: %w", err)
 		}
-		if err := clip.CheckStateDict(model, ck.Weights); err != nil {
-			return fmt.Errorf("--pretrained %s does not fit the configured model: %w", pretrainedPath, err)
-		}
-		init = ck.Weights
+	}
+	pre, err := Preprocess(modelPre)
+	if err != nil {
+		return err
 	}
 
 	var manifest *synth.Manifest
@@ -133,7 +143,7 @@ func Train(ctx context.Context, cfg *config.Config, args TrainArgs) error {
 		cfg.Train.BatchSize = ts.MicroBatchSize()
 		source = ts
 	} else {
-		ss, err := newSource(cfg, TrainShards(manifest, synthDir, cfg), tok, model)
+		ss, err := newSource(cfg, TrainShards(manifest, synthDir, cfg), tok, model, pre)
 		if err != nil {
 			return err
 		}
@@ -173,7 +183,7 @@ func Train(ctx context.Context, cfg *config.Config, args TrainArgs) error {
 			Runtime: transformer.Runtime{Precision: precision, GradCheckpointing: cfg.Train.GradCheckpointing},
 		},
 		CheckpointEvery: cfg.Train.CheckpointEvery, Keep: cfg.Train.KeepCheckpoints, LogEvery: cfg.Train.LogEvery,
-		EvalEvery: cfg.Eval.Every, Seed: cfg.Train.Seed, RunConfig: runConfig, Init: init, Resume: resume,
+		EvalEvery: cfg.Eval.Every, Seed: cfg.Train.Seed, RunConfig: runConfig, Preprocess: modelPre.Preprocess, Init: init, Resume: resume,
 	}
 
 	bar := newProgress(args.Progress, cfg.Train.Steps, synthetic)
@@ -192,7 +202,7 @@ func Train(ctx context.Context, cfg *config.Config, args TrainArgs) error {
 	if suite != nil {
 		hooks.Evaluate = func(ctx context.Context, step int, enc *clip.Encoder) (map[string]float64, error) {
 			bar.note(fmt.Sprintf("%sevaluating suite %s at step %d", bar.synthetic, suite.Name, step))
-			results, err := tasks.Run(ctx, suite, EvalEnv(enc, tok, model, cfg.Eval.BatchSize, nil))
+			results, err := tasks.Run(ctx, suite, EvalEnv(enc, tok, pre, cfg.Eval.BatchSize, nil))
 			if err != nil {
 				return nil, err
 			}
@@ -285,12 +295,51 @@ func decayDesc(model clip.Config, r train.Recipe) string {
 		r.AdamW.WeightDecay, r.AdamW.DecayRule, n.Tensors, n.TrainedTensors, humanCount(n.Params), humanCount(n.TrainedParams))
 }
 
-func sameArchitecture(a, b clip.Config) error {
-	ja, err := json.Marshal(a)
+// openPretrained opens --pretrained weights for a new run of model. A
+// checkpoint with its own model config must describe the same model
+// (the activation and the head count do not show in tensor shapes, so a
+// shape check alone would let a QuickGELU model train as a GELU one); one
+// without (a bare state dict such as BMC_CLIP_CF.pt) loads into the
+// configured model.
+func openPretrained(ctx context.Context, ref string, model clip.Config, progress io.Writer) (*checkpoint.Checkpoint, error) {
+	ck, err := OpenCheckpoint(ctx, ref, checkpoint.Options{}, progress)
+	if errors.Is(err, checkpoint.ErrNoConfig) {
+		return OpenCheckpoint(ctx, ref, checkpoint.Options{ModelConfig: &checkpoint.ModelConfig{
+			Config: model, Preprocess: clip.OpenAIPreprocess, Source: "the run config's model section"}}, progress)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := sameModel(ck.Config(), model); err != nil {
+		ck.Close()
+		return nil, fmt.Errorf("%s (%s): %w; set the run config's model section to the checkpoint's", ref, ck.Model.Source, err)
+	}
+	return ck, nil
+}
+
+// sameModel reports how a checkpoint's model config differs from the run
+// config's model section. Defaults are filled in first (head_width 64,
+// mlp_ratio 4), and the initial logit scale, which the weights replace,
+// is ignored.
+func sameModel(ckpt, run clip.Config) error {
+	norm := func(c clip.Config) clip.Config {
+		c.InitLogitScale = nil
+		if c.VisionCfg.HeadWidth == 0 {
+			c.VisionCfg.HeadWidth = 64
+		}
+		if c.VisionCfg.MLPRatio == 0 {
+			c.VisionCfg.MLPRatio = 4
+		}
+		if c.TextCfg.MLPRatio == 0 {
+			c.TextCfg.MLPRatio = 4
+		}
+		return c
+	}
+	ja, err := json.Marshal(norm(ckpt))
 	if err != nil {
 		return err
 	}
-	jb, err := json.Marshal(b)
+	jb, err := json.Marshal(norm(run))
 	if err != nil {
 		return err
 	}

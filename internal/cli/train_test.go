@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/bmca/bmca/config"
+	"github.com/bmca/bmca/model/checkpoint"
+	"github.com/bmca/bmca/model/clip"
 	"github.com/bmca/bmca/train"
 )
 
@@ -141,5 +143,54 @@ func TestInterruptedFinalEvaluation(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(cfg.Output, "results.json")); err != nil {
 		t.Errorf("results.json: %v", err)
+	}
+}
+
+// TestPretrainedPreprocessingCarriesOver: a run started from a checkpoint
+// whose preprocess_cfg is not OpenAI's trains, evaluates and saves with
+// that preprocessing (train.Save once always wrote OpenAI's), and keeps it
+// when resumed; a pretrained checkpoint whose config differs from the
+// run's model in what shapes do not show (QuickGELU) is refused.
+func TestPretrainedPreprocessingCarriesOver(t *testing.T) {
+	dir := t.TempDir()
+	cfg := toyRun(t, dir)
+	half := clip.PreprocessConfig{Mean: [3]float64{0.5, 0.5, 0.5}, Std: [3]float64{0.5, 0.5, 0.5}, Interpolation: "bicubic", ResizeMode: "shortest"}
+	pretrained := filepath.Join(dir, "pretrained")
+	if _, err := checkpoint.WriteOpenCLIP(pretrained, cfg.Model.Config, half, clip.Init(cfg.Model.Config, 9)); err != nil {
+		t.Fatal(err)
+	}
+	if err := Train(context.Background(), cfg, TrainArgs{Pretrained: pretrained, Out: io.Discard, Progress: io.Discard}); err != nil {
+		t.Fatal(err)
+	}
+	ck, err := checkpoint.Open(cfg.Output, checkpoint.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck.Close()
+	if ck.Model.Preprocess != half || ck.Training == nil || ck.Training.Step != 3 {
+		t.Errorf("saved preprocess_cfg %+v at step %v, want %+v", ck.Model.Preprocess, ck.Training, half)
+	}
+
+	more := toyRun(t, dir, "train.steps=4")
+	if err := Train(context.Background(), more, TrainArgs{Resume: "latest", Out: io.Discard, Progress: io.Discard}); err != nil {
+		t.Fatal(err)
+	}
+	if ck, err = checkpoint.Open(cfg.Output, checkpoint.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	ck.Close()
+	if ck.Model.Preprocess != half || ck.Training.Step != 4 {
+		t.Errorf("after resuming: preprocess_cfg %+v at step %d", ck.Model.Preprocess, ck.Training.Step)
+	}
+
+	quick := cfg.Model.Config
+	quick.QuickGELU = true
+	if _, err := checkpoint.WriteOpenCLIP(pretrained, quick, half, clip.Init(quick, 9)); err != nil {
+		t.Fatal(err)
+	}
+	other := toyRun(t, t.TempDir())
+	err = Train(context.Background(), other, TrainArgs{Pretrained: pretrained, Out: io.Discard, Progress: io.Discard})
+	if err == nil || !strings.Contains(err.Error(), `"quick_gelu":true`) {
+		t.Errorf("a QuickGELU checkpoint into a GELU run: %v", err)
 	}
 }

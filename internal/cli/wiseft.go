@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -123,6 +122,10 @@ func (s *wiseSweep) load(ctx context.Context, progress io.Writer) error {
 			s.err = fmt.Errorf("--wise-ft OTHER: %w", s.err)
 			return
 		}
+		if a, b := s.base.PreprocessConfig(), s.other.PreprocessConfig(); a != b {
+			s.err = fmt.Errorf("--wise-ft: %s and %s preprocess images differently (preprocess_cfg %+v and %+v); a mix of the two has no one right input", s.basePath, s.otherPath, a, b)
+			return
+		}
 		if diffs := merge.ConfigDiff(s.base.ModelConfig, s.other.ModelConfig); len(diffs) > 0 {
 			s.err = fmt.Errorf("--wise-ft: %s and %s are different architectures; only models of one architecture can be interpolated:\n  %s",
 				s.basePath, s.otherPath, strings.Join(diffs, "\n  "))
@@ -143,12 +146,12 @@ func (m *wiseMix) open(ctx context.Context, progress io.Writer) (*train.Checkpoi
 	if err != nil {
 		return nil, "", nil, err
 	}
-	ck := &train.Checkpoint{ModelConfig: s.base.ModelConfig, Weights: mixed, State: s.base.State}
+	ck := &train.Checkpoint{ModelConfig: s.base.ModelConfig, Preprocess: s.base.Preprocess, Weights: mixed, State: s.base.State}
 	id := func(w io.Writer) error {
 		s.digestOnce.Do(func() { // read each file once for the whole sweep
 			h := sha256.New()
-			if s.digestErr = hashFile(h, filepath.Join(s.baseDir, train.WeightsFile)); s.digestErr == nil {
-				s.digestErr = hashFile(h, filepath.Join(s.otherDir, train.WeightsFile))
+			if s.digestErr = hashFiles(h, s.base.Files); s.digestErr == nil {
+				s.digestErr = hashFiles(h, s.other.Files)
 			}
 			s.digest = h.Sum(nil)
 		})

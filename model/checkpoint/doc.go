@@ -3,6 +3,16 @@
 // load_state_dict(strict=True) does, and exports them back as OpenCLIP or
 // Hugging Face checkpoints.
 //
+// Open is the one way every command (train --pretrained and --resume,
+// eval, embed, export, merge) opens a checkpoint, so they all see the same
+// model: its weights (read lazily), its model config and preprocessing
+// (ModelConfig.Preprocess, from preprocess_cfg), and for a bmca training
+// checkpoint its training state and run config (Checkpoint.Training,
+// Optimizer). A bmca run directory resolves to its latest checkpoint
+// (ResolveRun). Open takes local paths: the commands call it through
+// cli.OpenCheckpoint, which first turns a hub reference (hf-hub:ORG/NAME)
+// into its downloaded directory.
+//
 // Formats are detected from the bytes, never from the file name:
 //
 //   - safetensors with OpenCLIP names: open_clip_model.safetensors (OpenCLIP's
@@ -33,6 +43,7 @@
 // scalar the model has, as OpenCLIP does.
 //
 //	ck, err := checkpoint.Open("BMC_CLIP_CF.pt", checkpoint.Options{ModelConfig: &cfg})
+//	ck, err := checkpoint.Open("runs/demo", checkpoint.Options{})  // its latest checkpoint; ck.Training.RunConfig
 //	defer ck.Close()
 //	store, err := ck.NewStore()                                   // for clip.NewEncoder
 //	err = ck.Export("out", checkpoint.ExportOptions{Format: checkpoint.ExportOpenCLIP})

@@ -48,6 +48,13 @@ var IgnoredOpenCLIP = []string{"input_resolution", "context_length", "vocab_size
 type Checkpoint struct {
 	// Path is the weights file (the index for sharded checkpoints).
 	Path string
+	// Dir is the directory holding it: for a bmca run, the checkpoint
+	// directory its latest file named.
+	Dir string
+	// Training is the state a bmca training run saved with the checkpoint
+	// (step, data position, seed, run config); nil for any other
+	// checkpoint. Optimizer reads its AdamW moments.
+	Training *TrainingState
 	// Format is what the file was detected to be.
 	Format Format
 	// Model is the configuration the weights were checked against.
@@ -92,11 +99,25 @@ func (e *MismatchError) Error() string {
 	return b.String()
 }
 
-// Open opens the checkpoint at path (a weights file or a directory holding
-// one of WeightFiles), detects its format, finds its model config and
-// checks that every tensor is there with the right shape, reading no
-// tensor data.
+// Open opens a checkpoint for every command (through cli.OpenCheckpoint,
+// which first turns a hub reference into its downloaded directory): a bmca
+// run directory (its latest checkpoint) or checkpoint directory, an
+// OpenCLIP or transformers directory (one of WeightFiles), or a weights
+// file. Open detects the format, finds the
+// model config and its preprocessing (Model), reads a bmca run's
+// training state (Training), and checks that every tensor is there with
+// the right shape, reading no tensor data: tensors are read one at a time
+// later (NewStore, StateDict, Export).
 func Open(path string, opts Options) (*Checkpoint, error) {
+	path, err := localPath(path)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint: %w", err)
+	}
+	if dir, ok, err := ResolveRun(path); err != nil {
+		return nil, err
+	} else if ok {
+		path = dir
+	}
 	file, err := resolveWeights(path)
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint: %w", err)
@@ -116,12 +137,25 @@ func Open(path string, opts Options) (*Checkpoint, error) {
 		src.close()
 		return nil, fmt.Errorf("checkpoint %s: model config %s: %w", path, mc.Source, err)
 	}
-	c := &Checkpoint{Path: file, Model: mc, src: src}
+	c := &Checkpoint{Path: file, Dir: filepath.Dir(file), Model: mc, src: src}
 	if err := c.plan(container, opts.Partial); err != nil {
 		src.close()
 		return nil, err
 	}
+	if c.Training, err = readTraining(c.Dir); err != nil {
+		src.close()
+		return nil, fmt.Errorf("checkpoint %s: %w", path, err)
+	}
 	return c, nil
+}
+
+// Files lists the files the tensors are read from: Path, or for a
+// sharded checkpoint every shard its index names.
+func (c *Checkpoint) Files() []string {
+	if s, ok := c.src.(*shardedSource); ok {
+		return slices.Clone(s.paths)
+	}
+	return []string{c.Path}
 }
 
 // Close releases the files.
@@ -330,6 +364,11 @@ func hashName(s string) uint64 {
 // IsCheckpoint reports whether path is a file or directory Open can read
 // (the config aside), by its bytes.
 func IsCheckpoint(path string) bool {
+	if dir, ok, err := ResolveRun(path); err != nil {
+		return false
+	} else if ok {
+		path = dir
+	}
 	file, err := resolveWeights(path)
 	if err != nil {
 		return false

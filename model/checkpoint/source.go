@@ -192,6 +192,7 @@ func (s *pytorchSource) close() error { return s.f.Close() }
 // shardedSource joins the files a transformers *.index.json lists.
 type shardedSource struct {
 	parts []source
+	paths []string // the parts' files
 	owner map[string]source
 	order []string
 }
@@ -234,6 +235,7 @@ func openSharded(index string) (*shardedSource, Container, error) {
 			return nil, "", err
 		}
 		s.parts = append(s.parts, part)
+		s.paths = append(s.paths, path)
 		for _, n := range part.names() {
 			if _, dup := s.owner[n]; dup {
 				s.close()

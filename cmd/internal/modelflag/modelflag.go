@@ -1,7 +1,9 @@
 // Package modelflag is the --checkpoint, --model-config and --partial flags
-// that cmd/export and cmd/embed share, and the opening of the model they
-// name: a bmca run directory resolves to its latest checkpoint, anything
-// else goes to package checkpoint, which detects the format.
+// that cmd/export, cmd/embed and cmd/merge share, turned into the options
+// of cli.OpenCheckpoint (how every command opens a model: a hub reference
+// is downloaded, a bmca run directory resolves to its latest checkpoint,
+// anything else has its format detected), with errors that name the flag
+// that fixes them.
 //
 //	var mf modelflag.Flags
 //	mf.Register(fs)
@@ -20,7 +22,6 @@ import (
 
 	"github.com/bmca/bmca/internal/cli"
 	"github.com/bmca/bmca/model/checkpoint"
-	"github.com/bmca/bmca/train"
 )
 
 // Flags are the values of the three flags.
@@ -43,13 +44,6 @@ func (f *Flags) Open(ctx context.Context, progress io.Writer) (*checkpoint.Check
 	if f.Checkpoint == "" {
 		return nil, errors.New("--checkpoint is required")
 	}
-	path, err := cli.CheckpointPath(ctx, f.Checkpoint, progress)
-	if err != nil {
-		return nil, fmt.Errorf("--checkpoint: %w", err)
-	}
-	if dir, err := train.Resolve(path); err == nil {
-		path = dir
-	}
 	opts := checkpoint.Options{Partial: f.Partial}
 	if f.ModelConfig != "" {
 		mc, err := checkpoint.ReadModelConfig(f.ModelConfig)
@@ -58,15 +52,17 @@ func (f *Flags) Open(ctx context.Context, progress io.Writer) (*checkpoint.Check
 		}
 		opts.ModelConfig = &mc
 	}
-	ck, err := checkpoint.Open(path, opts)
+	ck, err := cli.OpenCheckpoint(ctx, f.Checkpoint, opts, progress)
 	var mm *checkpoint.MismatchError
 	switch {
 	case errors.Is(err, checkpoint.ErrNoConfig):
 		return nil, fmt.Errorf("%w\n(pass --model-config)", err)
 	case errors.As(err, &mm) && len(mm.Mismatched) == 0:
 		return nil, fmt.Errorf("%w\n(--partial loads it anyway: missing tensors get a fresh initialisation, unexpected ones are ignored)", err)
+	case err != nil:
+		return nil, fmt.Errorf("--checkpoint: %w", err)
 	}
-	return ck, err
+	return ck, nil
 }
 
 // Warn lists what a partial load skipped.
