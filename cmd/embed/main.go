@@ -175,7 +175,7 @@ func embed(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	}
 	var tok tokenizer.Tokenizer
 	if hasText(o.texts) || o.classes != "" {
-		if tok, err = newTokenizer(o, ck.Training, cfg); err != nil {
+		if tok, err = newTokenizer(o, ck, cfg); err != nil {
 			return err
 		}
 	}
@@ -350,9 +350,9 @@ func readTensor(spec string) (weights.Tensor, error) {
 
 // newTokenizer builds the tokenizer: flags first, then the run config saved
 // with a bmca training checkpoint, then clip-bpe.
-func newTokenizer(o options, training *checkpoint.TrainingState, cfg clip.Config) (tokenizer.Tokenizer, error) {
+func newTokenizer(o options, ck *checkpoint.Checkpoint, cfg clip.Config) (tokenizer.Tokenizer, error) {
 	name, vocab := o.tokenizer, o.vocab
-	if run := runTokenizer(training); name == "" || vocab == "" {
+	if run := runTokenizer(ck); name == "" || vocab == "" {
 		if name == "" {
 			name = run.Name
 		}
@@ -378,12 +378,12 @@ func newTokenizer(o options, training *checkpoint.TrainingState, cfg clip.Config
 
 // runTokenizer is the tokenizer section of the run config a bmca training
 // checkpoint stores, or the zero value.
-func runTokenizer(training *checkpoint.TrainingState) config.Tokenizer {
-	if training == nil || len(training.RunConfig) == 0 {
+func runTokenizer(ck *checkpoint.Checkpoint) config.Tokenizer {
+	if ck.Training == nil || len(ck.Training.RunConfig) == 0 {
 		return config.Tokenizer{}
 	}
-	rc := config.Default()
-	if json.Unmarshal(training.RunConfig, &rc) != nil {
+	rc, err := config.ParseRun(ck.Training.RunConfig, ck.Dir, nil)
+	if err != nil {
 		return config.Tokenizer{}
 	}
 	return rc.Tokenizer

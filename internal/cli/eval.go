@@ -620,7 +620,8 @@ func printPaired(w io.Writer, b *leaderboard.Board) {
 	fmt.Fprintf(w, "per-task differences: leaderboard.md (with --out)\n")
 }
 
-// runConfig is --config when given, else the run config saved in the checkpoint.
+// runConfig is --config when given, else the run config saved in the
+// checkpoint; --set overrides apply to either.
 func runConfig(ckpt *train.Checkpoint, flags *ConfigFlags) (*config.Config, error) {
 	if flags != nil && flags.Path != "" {
 		return flags.Load()
@@ -628,9 +629,13 @@ func runConfig(ckpt *train.Checkpoint, flags *ConfigFlags) (*config.Config, erro
 	if len(ckpt.State.RunConfig) == 0 {
 		return nil, fmt.Errorf("the checkpoint has no run config (an exported model?): pass --config to say which tokenizer to use")
 	}
-	cfg := config.Default()
-	if err := json.Unmarshal(ckpt.State.RunConfig, &cfg); err != nil {
-		return nil, fmt.Errorf("checkpoint run config: %w", err)
+	var sets []string
+	if flags != nil {
+		sets = flags.Sets
 	}
-	return &cfg, nil
+	cfg, err := config.ParseRun(ckpt.State.RunConfig, ckpt.Dir, sets)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint %s: %w", ckpt.Dir, err)
+	}
+	return cfg, nil
 }

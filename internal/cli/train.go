@@ -168,7 +168,7 @@ func Train(ctx context.Context, cfg *config.Config, args TrainArgs) error {
 	if err != nil {
 		return fmt.Errorf("train.wd_exclude: %w", err)
 	}
-	runConfig, err := json.Marshal(cfg)
+	runConfig, err := cfg.MarshalRun()
 	if err != nil {
 		return fmt.Errorf("recording the run config in checkpoints: %w", err)
 	}

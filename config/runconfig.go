@@ -1,0 +1,109 @@
+package config
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// MarshalRun encodes the config as a checkpoint records it
+// (training_state.json's run_config): JSON with the YAML key names, the
+// same keys as the config file, --set and the README, and with every
+// local path made absolute against the working directory, so that eval or
+// a resume started elsewhere finds the same files. References that are
+// not paths (URLs, pipe:, biomedica: specs, hf-hub:) stay as written
+// (package location decides). ParseRun reads it back.
+func (c *Config) MarshalRun() ([]byte, error) {
+	wd, err := os.Getwd()
+	if err != nil {
+		return nil, fmt.Errorf("run config: %w", err)
+	}
+	abs := *c
+	abs.Data.TrainShards = slices.Clone(c.Data.TrainShards)
+	abs.resolvePaths(wd)
+	return yamlKeyJSON(&abs)
+}
+
+// yamlKeyJSON renders c as JSON under its YAML key names.
+func yamlKeyJSON(c *Config) ([]byte, error) {
+	y, err := yaml.Marshal(c)
+	if err != nil {
+		return nil, fmt.Errorf("run config: %w", err)
+	}
+	var tree any
+	if err := yaml.Unmarshal(y, &tree); err != nil {
+		return nil, fmt.Errorf("run config: %w", err)
+	}
+	data, err := json.Marshal(tree)
+	if err != nil {
+		return nil, fmt.Errorf("run config: %w", err)
+	}
+	return data, nil
+}
+
+// ParseRun reads a run config recorded in a checkpoint, applies
+// overrides ("key=value", as --set) and validates it. checkpointDir is the
+// directory the checkpoint was read from.
+//
+// Run configs recorded before MarshalRun existed used Go's field names
+// ("Model", "TrainShards") and kept paths relative to the directory the
+// training run was started from. They are still read: the fields by
+// encoding/json as they were written, and the relative paths against that
+// starting directory, which is recovered from where the checkpoint sits
+// (its recorded output folder must end the checkpoint's path, as
+// OUTPUT/checkpoints/step-N); when it cannot be recovered (the run folder
+// was moved) the paths are left relative to the working directory, as
+// they were always read before.
+func ParseRun(data []byte, checkpointDir string, overrides []string) (*Config, error) {
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(data, &top); err != nil {
+		return nil, fmt.Errorf("run config: %w", err)
+	}
+	if _, old := top["Model"]; old {
+		legacy := Default()
+		if err := json.Unmarshal(data, &legacy); err != nil {
+			return nil, fmt.Errorf("run config (old form): %w", err)
+		}
+		if base, ok := runStartDir(legacy.Output, checkpointDir); ok {
+			legacy.resolvePaths(base)
+		}
+		var err error
+		if data, err = yamlKeyJSON(&legacy); err != nil {
+			return nil, err
+		}
+	}
+	// JSON is YAML: the recorded config goes through the same decoding,
+	// overrides and validation as a config file.
+	cfg, err := Parse(data, "the checkpoint's run config", overrides)
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("the checkpoint's run config: %w", err)
+	}
+	return cfg, nil
+}
+
+// runStartDir recovers the directory an old run was started from: the
+// checkpoint directory is OUTPUT/checkpoints/step-N, so with a relative
+// OUTPUT it is what precedes that suffix.
+func runStartDir(output, checkpointDir string) (string, bool) {
+	if output == "" || filepath.IsAbs(output) {
+		return "", false
+	}
+	abs, err := filepath.Abs(checkpointDir)
+	if err != nil {
+		return "", false
+	}
+	run := filepath.Dir(filepath.Dir(abs)) // OUTPUT
+	rel := filepath.Clean(output)
+	if !strings.HasSuffix(run, string(filepath.Separator)+rel) {
+		return "", false
+	}
+	return strings.TrimSuffix(run, string(filepath.Separator)+rel), true
+}
