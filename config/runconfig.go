@@ -3,6 +3,7 @@ package config
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -106,4 +107,69 @@ func runStartDir(output, checkpointDir string) (string, bool) {
 		return "", false
 	}
 	return strings.TrimSuffix(run, string(filepath.Separator)+rel), true
+}
+
+// Change is one key whose value differs between two run configs.
+type Change struct {
+	// Key is the dotted YAML key, as --set takes it.
+	Key string
+	// Old and New are the values as JSON text ("" when absent).
+	Old, New string
+}
+
+// Diff lists the keys whose values differ from old to new, in key order.
+// Local paths are compared in absolute form (see MarshalRun), so the same
+// file named from two directories is no change.
+func Diff(old, new *Config) ([]Change, error) {
+	a, err := flatten(old)
+	if err != nil {
+		return nil, err
+	}
+	b, err := flatten(new)
+	if err != nil {
+		return nil, err
+	}
+	keys := map[string]bool{}
+	for k := range a {
+		keys[k] = true
+	}
+	for k := range b {
+		keys[k] = true
+	}
+	var out []Change
+	for _, k := range slices.Sorted(maps.Keys(keys)) {
+		if a[k] != b[k] {
+			out = append(out, Change{Key: k, Old: a[k], New: b[k]})
+		}
+	}
+	return out, nil
+}
+
+// flatten maps each dotted key of c's recorded form to its JSON value;
+// lists are one value.
+func flatten(c *Config) (map[string]string, error) {
+	data, err := c.MarshalRun()
+	if err != nil {
+		return nil, err
+	}
+	var tree map[string]any
+	if err := json.Unmarshal(data, &tree); err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	var walk func(prefix string, v any) error
+	walk = func(prefix string, v any) error {
+		if m, ok := v.(map[string]any); ok {
+			for k, child := range m {
+				if err := walk(joinKey(prefix, k), child); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		text, err := json.Marshal(v)
+		out[prefix] = string(text)
+		return err
+	}
+	return out, walk("", tree)
 }

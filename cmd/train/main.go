@@ -23,9 +23,10 @@ func main() {
 	var flags cli.ConfigFlags
 	flags.Register(fs, "")
 	resume := fs.String("resume", "", "continue a run from a checkpoint `PATH` (a step-NNNNNNNN dir or a run dir), or \"latest\" for the newest checkpoint in the output dir")
+	allowChanges := fs.Bool("allow-changes", false, "with --resume: accept a config whose recipe, data or seed differ from the run config the checkpoint recorded (the run then no longer continues the recorded one exactly); logging, evaluation, checkpoint cadence, output and train.steps may change without it")
 	pretrained := fs.String("pretrained", "", "start from the weights in checkpoint `PATH` instead of a random init: a bmca run or checkpoint dir, an OpenCLIP or Hugging Face dir, a .safetensors/.pt/.bin file (format detected from the bytes), or a hub model hf-hub:ORG/NAME[@REVISION]; its model config must match the run's model section, and its preprocess_cfg is kept")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: train --config FILE [--set key=value ...] [--output DIR] [--resume PATH|latest] [--pretrained PATH]\n\n"+
+		fmt.Fprintf(fs.Output(), "Usage: train --config FILE [--set key=value ...] [--output DIR] [--resume PATH|latest [--allow-changes]] [--pretrained PATH]\n\n"+
 			"Trains a CLIP model as configured. Ctrl-C (or SIGTERM) finishes the current step,\n"+
 			"writes a checkpoint and exits 0; --resume latest continues exactly where it stopped.\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -40,7 +41,7 @@ func main() {
 	if err != nil {
 		cli.Fatal("train", err)
 	}
-	if err := cli.Train(ctx, cfg, cli.TrainArgs{Resume: *resume, Pretrained: *pretrained, Out: os.Stdout, Progress: os.Stderr}); err != nil {
+	if err := cli.Train(ctx, cfg, cli.TrainArgs{Resume: *resume, Pretrained: *pretrained, AllowChanges: *allowChanges, Out: os.Stdout, Progress: os.Stderr}); err != nil {
 		cli.Fatal("train", err)
 	}
 }

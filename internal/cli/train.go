@@ -27,6 +27,9 @@ type TrainArgs struct {
 	Resume string
 	// Pretrained is a checkpoint whose weights start a new run.
 	Pretrained string
+	// AllowChanges resumes even when the recipe, data or seed differ from
+	// the run config the checkpoint recorded (see checkResume).
+	AllowChanges bool
 	// Out receives the report; Progress the progress bar and notes.
 	Out, Progress io.Writer
 }
@@ -86,6 +89,9 @@ func Train(ctx context.Context, cfg *config.Config, args TrainArgs) error {
 		}
 		if err := sameModel(resume.ModelConfig, model); err != nil {
 			return fmt.Errorf("--resume %s: %w", resumePath, err)
+		}
+		if err := checkResume(args.Out, resume, cfg, args.AllowChanges); err != nil {
+			return fmt.Errorf("--resume: %w", err)
 		}
 		modelPre.Preprocess, modelPre.Source = resume.PreprocessConfig(), resume.Dir
 	}

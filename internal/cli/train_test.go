@@ -194,3 +194,42 @@ func TestPretrainedPreprocessingCarriesOver(t *testing.T) {
 		t.Errorf("a QuickGELU checkpoint into a GELU run: %v", err)
 	}
 }
+
+// TestResumeWithChangedConfig: resuming with another batch size or seed
+// is refused, naming each difference, unless --allow-changes; logging and
+// evaluation settings may change, and train.steps may grow, with a note.
+func TestResumeWithChangedConfig(t *testing.T) {
+	dir := t.TempDir()
+	if err := Train(context.Background(), toyRun(t, dir), TrainArgs{Out: io.Discard, Progress: io.Discard}); err != nil {
+		t.Fatal(err)
+	}
+	changed := toyRun(t, dir, "train.batch_size=8", "train.seed=6", "train.steps=4")
+	err := Train(context.Background(), changed, TrainArgs{Resume: "latest", Out: io.Discard, Progress: io.Discard})
+	if err == nil || !strings.Contains(err.Error(), "train.batch_size: 4 → 8") || !strings.Contains(err.Error(), "train.seed: 5 → 6") ||
+		!strings.Contains(err.Error(), "--allow-changes") || strings.Contains(err.Error(), "train.steps") {
+		t.Fatalf("resume with another batch size and seed: %v", err)
+	}
+	if ck, err := train.Load(changed.Output); err != nil || ck.State.Step != 3 {
+		t.Fatalf("the refused resume trained: %v", err)
+	}
+
+	var out strings.Builder
+	harmless := toyRun(t, dir, "train.log_every=2", "eval.batch_size=8", "train.steps=4")
+	if err := Train(context.Background(), harmless, TrainArgs{Resume: "latest", Out: &out, Progress: io.Discard}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"train.log_every: 1 → 2", "eval.batch_size: 16 → 8", "train.steps: 3 → 4 (the run is extended"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
+	}
+
+	out.Reset()
+	changed = toyRun(t, dir, "train.batch_size=8", "train.seed=6", "train.steps=5")
+	if err := Train(context.Background(), changed, TrainArgs{Resume: "latest", AllowChanges: true, Out: &out, Progress: io.Discard}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "accepted by --allow-changes") || !strings.Contains(out.String(), "train.batch_size: 4 → 8") {
+		t.Errorf("report:\n%s", out.String())
+	}
+}
