@@ -1,6 +1,7 @@
 package hf
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -13,34 +14,56 @@ import (
 
 // TextConfig is transformers' CLIPTextConfig, the fields that shape the tower.
 type TextConfig struct {
-	ModelType             string  `json:"model_type,omitempty"`
-	VocabSize             int     `json:"vocab_size"`
-	HiddenSize            int     `json:"hidden_size"`
-	IntermediateSize      int     `json:"intermediate_size"`
-	NumHiddenLayers       int     `json:"num_hidden_layers"`
-	NumAttentionHeads     int     `json:"num_attention_heads"`
-	MaxPositionEmbeddings int     `json:"max_position_embeddings"`
-	HiddenAct             string  `json:"hidden_act"`
-	LayerNormEps          float64 `json:"layer_norm_eps"`
-	ProjectionDim         int     `json:"projection_dim"`
-	BOSTokenID            int     `json:"bos_token_id"`
-	EOSTokenID            int     `json:"eos_token_id"`
-	PadTokenID            int     `json:"pad_token_id"`
+	ModelType             string `json:"model_type,omitempty"`
+	VocabSize             int    `json:"vocab_size"`
+	HiddenSize            int    `json:"hidden_size"`
+	IntermediateSize      int    `json:"intermediate_size"`
+	NumHiddenLayers       int    `json:"num_hidden_layers"`
+	NumAttentionHeads     int    `json:"num_attention_heads"`
+	MaxPositionEmbeddings int    `json:"max_position_embeddings"`
+	HiddenAct             string `json:"hidden_act"`
+	LayerNormEps          Float  `json:"layer_norm_eps"`
+	ProjectionDim         int    `json:"projection_dim"`
+	BOSTokenID            int    `json:"bos_token_id"`
+	EOSTokenID            int    `json:"eos_token_id"`
+	PadTokenID            int    `json:"pad_token_id"`
 }
 
 // VisionConfig is transformers' CLIPVisionConfig, the fields that shape the tower.
 type VisionConfig struct {
-	ModelType         string  `json:"model_type,omitempty"`
-	HiddenSize        int     `json:"hidden_size"`
-	IntermediateSize  int     `json:"intermediate_size"`
-	NumHiddenLayers   int     `json:"num_hidden_layers"`
-	NumAttentionHeads int     `json:"num_attention_heads"`
-	NumChannels       int     `json:"num_channels"`
-	ImageSize         int     `json:"image_size"`
-	PatchSize         int     `json:"patch_size"`
-	HiddenAct         string  `json:"hidden_act"`
-	LayerNormEps      float64 `json:"layer_norm_eps"`
-	ProjectionDim     int     `json:"projection_dim"`
+	ModelType         string `json:"model_type,omitempty"`
+	HiddenSize        int    `json:"hidden_size"`
+	IntermediateSize  int    `json:"intermediate_size"`
+	NumHiddenLayers   int    `json:"num_hidden_layers"`
+	NumAttentionHeads int    `json:"num_attention_heads"`
+	NumChannels       int    `json:"num_channels"`
+	ImageSize         int    `json:"image_size"`
+	PatchSize         int    `json:"patch_size"`
+	HiddenAct         string `json:"hidden_act"`
+	LayerNormEps      Float  `json:"layer_norm_eps"`
+	ProjectionDim     int    `json:"projection_dim"`
+}
+
+// Float is a field transformers declares as a float. Its strict config
+// classes (transformers 5) refuse an int where a float is declared, and
+// encoding/json writes 1.0 as 1, so Float always writes a decimal point
+// or an exponent.
+type Float float64
+
+// MarshalJSON writes f as a JSON number Python reads as a float.
+func (f Float) MarshalJSON() ([]byte, error) {
+	x := float64(f)
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return nil, fmt.Errorf("hf config: %v has no JSON form", x)
+	}
+	b, err := json.Marshal(x)
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.ContainsAny(b, ".eE") {
+		b = append(b, ".0"...)
+	}
+	return b, nil
 }
 
 // Config is transformers' CLIPConfig (a CLIPModel's config.json).
@@ -48,8 +71,8 @@ type Config struct {
 	Architectures       []string     `json:"architectures,omitempty"`
 	ModelType           string       `json:"model_type"`
 	ProjectionDim       int          `json:"projection_dim"`
-	LogitScaleInitValue float64      `json:"logit_scale_init_value"`
-	InitializerFactor   float64      `json:"initializer_factor"`
+	LogitScaleInitValue Float        `json:"logit_scale_init_value"`
+	InitializerFactor   Float        `json:"initializer_factor"`
 	TorchDType          string       `json:"torch_dtype,omitempty"`
 	TextConfig          TextConfig   `json:"text_config"`
 	VisionConfig        VisionConfig `json:"vision_config"`
@@ -126,7 +149,7 @@ func ParseConfig(data []byte) (clip.Config, error) {
 	for _, eps := range []struct {
 		field string
 		v     float64
-	}{{"text_config.layer_norm_eps", t.LayerNormEps}, {"vision_config.layer_norm_eps", v.LayerNormEps}} {
+	}{{"text_config.layer_norm_eps", float64(t.LayerNormEps)}, {"vision_config.layer_norm_eps", float64(v.LayerNormEps)}} {
 		if math.Abs(eps.v-1e-5) > 1e-12 {
 			return clip.Config{}, fmt.Errorf("hf config: %s is %g; CLIP's LayerNorm uses 1e-5", eps.field, eps.v)
 		}
@@ -211,7 +234,7 @@ func ConfigJSON(c clip.Config, dtype weights.DType) ([]byte, error) {
 		Architectures:       []string{"CLIPModel"},
 		ModelType:           "clip",
 		ProjectionDim:       c.EmbedDim,
-		LogitScaleInitValue: c.LogitScaleInit(),
+		LogitScaleInitValue: Float(c.LogitScaleInit()),
 		InitializerFactor:   1,
 		TorchDType:          torchDType,
 		TextConfig: TextConfig{ModelType: "clip_text_model", VocabSize: t.VocabSize, HiddenSize: t.Width,
