@@ -77,7 +77,8 @@ func TestLoadErrors(t *testing.T) {
 		{"missing vocab for clip-bpe", sample, []string{"tokenizer.name=clip-bpe"}, []string{"tokenizer.vocab"}},
 		{"missing vocab for bert-wordpiece", sample, []string{"tokenizer.name=bert-wordpiece"}, []string{"tokenizer.vocab", "vocab.txt"}},
 		{"unknown tokenizer lists the names", sample, []string{"tokenizer.name=bpe"}, []string{"tokenizer.name", "bert-wordpiece"}},
-		{"batch of one", sample, []string{"train.batch_size=1"}, []string{"train.batch_size"}},
+		{"batch of one", sample, []string{"train.batch_size=1"}, []string{"train.batch_size: must be at least 2 (a contrastive loss needs negatives), got 1"}},
+		{"no steps", sample, []string{"train.steps=0"}, []string{"train.steps: must be positive, got 0"}},
 		{"unknown data format", sample, []string{"data.format=zip"}, []string{"data.format", "zip"}},
 		{"resampled without an epoch length", sample, []string{"data.resampled=true"}, []string{"data.samples_per_epoch"}},
 		{"weights without resampling", sample, []string{"data.weights=[1, 2]"}, []string{"data.weights"}},
@@ -95,6 +96,9 @@ func TestLoadErrors(t *testing.T) {
 			_, err := Load(writeConfig(t, tc.text), tc.overrides)
 			if err == nil {
 				t.Fatal("expected an error")
+			}
+			if tc.name != "batch of one" && strings.Contains(err.Error(), "contrastive") {
+				t.Errorf("error %q explains batch_size for another key", err)
 			}
 			for _, want := range tc.wantAll {
 				if !strings.Contains(err.Error(), want) {

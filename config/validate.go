@@ -70,21 +70,22 @@ func (c *Config) Validate() error {
 	}
 	t := c.Train
 	positive := []struct {
-		key string
-		ok  bool
-		val any
+		key  string
+		ok   bool
+		val  any
+		want string
 	}{
-		{"train.steps", t.Steps > 0, t.Steps},
-		{"train.batch_size", t.BatchSize > 1, t.BatchSize},
-		{"train.lr", t.LR > 0, t.LR},
-		{"train.eps", t.Eps > 0, t.Eps},
-		{"train.keep_checkpoints", t.KeepCheckpoints >= 1, t.KeepCheckpoints},
-		{"train.log_every", t.LogEvery >= 1, t.LogEvery},
-		{"eval.batch_size", c.Eval.BatchSize >= 1, c.Eval.BatchSize},
+		{"train.steps", t.Steps > 0, t.Steps, "must be positive"},
+		{"train.batch_size", t.BatchSize > 1, t.BatchSize, "must be at least 2 (a contrastive loss needs negatives)"},
+		{"train.lr", t.LR > 0, t.LR, "must be positive"},
+		{"train.eps", t.Eps > 0, t.Eps, "must be positive"},
+		{"train.keep_checkpoints", t.KeepCheckpoints >= 1, t.KeepCheckpoints, "must be at least 1"},
+		{"train.log_every", t.LogEvery >= 1, t.LogEvery, "must be at least 1"},
+		{"eval.batch_size", c.Eval.BatchSize >= 1, c.Eval.BatchSize, "must be at least 1"},
 	}
 	for _, p := range positive {
 		if !p.ok {
-			return fmt.Errorf("%s: must be positive (batch_size at least 2 for a contrastive loss), got %v", p.key, p.val)
+			return fmt.Errorf("%s: %s, got %v", p.key, p.want, p.val)
 		}
 	}
 	if t.Devices < 0 {

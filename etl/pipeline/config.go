@@ -146,6 +146,9 @@ func ParsePart(s string) (Part, error) {
 	if err1 != nil || err2 != nil {
 		return Part{}, fmt.Errorf("part %q: expected two integers I/N, e.g. 3/16", s)
 	}
+	if p.Count < 1 { // 0/0 would be the zero Part, which means "not split"
+		return Part{}, fmt.Errorf("part %q: N must be at least 1 (0 ≤ I < N)", s)
+	}
 	return p, p.validate()
 }
 

@@ -406,7 +406,7 @@ func TestParts(t *testing.T) {
 		s    string
 		want Part
 		ok   bool
-	}{{"3/16", Part{3, 16}, true}, {"0/1", Part{0, 1}, true}, {"16/16", Part{}, false}, {"-1/4", Part{}, false}, {"3", Part{}, false}, {"a/b", Part{}, false}} {
+	}{{"3/16", Part{3, 16}, true}, {"0/1", Part{0, 1}, true}, {"16/16", Part{}, false}, {"-1/4", Part{}, false}, {"3", Part{}, false}, {"a/b", Part{}, false}, {"0/0", Part{}, false}, {"0/-1", Part{}, false}} {
 		p, err := ParsePart(tc.s)
 		if (err == nil) != tc.ok || (tc.ok && p != tc.want) {
 			t.Errorf("ParsePart(%q) = %v, %v", tc.s, p, err)
