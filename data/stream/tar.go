@@ -115,17 +115,28 @@ func readShard(ctx context.Context, url string, r io.Reader, opts readOptions, y
 		defer zr.Close()
 		src = zr
 	}
-	tr := tar.NewReader(src)
+	counted := &countingReader{r: src}
+	tr := tar.NewReader(counted)
 
 	var cur Sample
 	seen := map[string]bool{} // extensions of cur, read or not
+	end := int64(0)           // where the header after the last member starts; -1 when unknown
 	for {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("shard %s: %w", url, err)
 		}
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
-			break
+			// archive/tar also ends quietly when the stream stops right
+			// after a member, or after one zero block: a shard cut at a
+			// member boundary. Every writer of WebDataset shards (Python's
+			// tarfile, GNU tar, Go's archive/tar) ends the archive with two
+			// zero blocks, which Next reads before io.EOF.
+			if end >= 0 && counted.n-end < 2*tarBlock {
+				err = fmt.Errorf("%w: the archive stops at byte %d without its end-of-archive blocks", ErrTruncated, counted.n)
+			} else {
+				break
+			}
 		}
 		if err != nil {
 			// The members read so far are whole: keep their sample (a
@@ -134,6 +145,10 @@ func readShard(ctx context.Context, url string, r io.Reader, opts readOptions, y
 				yield(cur)
 			}
 			return fmt.Errorf("shard %s: %w", url, err)
+		}
+		end = counted.n + (hdr.Size+tarBlock-1)/tarBlock*tarBlock
+		if hdr.Typeflag == tar.TypeGNUSparse || hasSparsePAX(hdr) {
+			end = -1 // its size in the archive is not hdr.Size
 		}
 		if hdr.Typeflag != tar.TypeReg || metaMember.MatchString(hdr.Name) {
 			continue
@@ -197,6 +212,37 @@ func readMember(r io.Reader, size int64) ([]byte, error) {
 		return nil, err
 	}
 	return data, nil
+}
+
+// ErrTruncated is wrapped by the error of a shard whose tar archive ends
+// early, even exactly between two members.
+var ErrTruncated = errors.New("shard is truncated")
+
+// tarBlock is the tar format's block size.
+const tarBlock = 512
+
+// countingReader counts the bytes the tar reader consumes (it reads
+// nothing ahead), so the end of the last member is known.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// hasSparsePAX reports a PAX-format sparse file, whose data in the
+// archive is not hdr.Size bytes long.
+func hasSparsePAX(hdr *tar.Header) bool {
+	for k := range hdr.PAXRecords {
+		if strings.HasPrefix(k, "GNU.sparse.") {
+			return true
+		}
+	}
+	return false
 }
 
 // splitKey applies webdataset's base_plus_ext rule,

@@ -185,6 +185,38 @@ func TestReadShardErrors(t *testing.T) {
 			t.Errorf("%d samples before the error, want some but not all", len(samples))
 		}
 	})
+	// Cut exactly between members, the end-of-archive blocks missing:
+	// archive/tar alone reads that as a complete archive.
+	for _, cut := range []struct {
+		name  string
+		trail int
+	}{{"at a member boundary", 2 * 512}, {"after one zero block", 512}} {
+		t.Run("truncated "+cut.name, func(t *testing.T) {
+			samples, err := collect(context.Background(), "cut.tar", full[:len(full)-cut.trail])
+			if !errors.Is(err, ErrTruncated) || !strings.Contains(err.Error(), "shard cut.tar") {
+				t.Fatalf("error %v, want ErrTruncated naming the shard", err)
+			}
+			if len(samples) != 4 {
+				t.Errorf("%d samples before the error, want the 4 whole ones", len(samples))
+			}
+		})
+	}
+	// What Python's tarfile (webdataset's TarWriter) and GNU tar write: the
+	// two zero blocks, then zeros up to a 10240-byte record.
+	t.Run("complete with record padding", func(t *testing.T) {
+		padded := append(bytes.Clone(full), make([]byte, 10240-len(full)%10240)...)
+		if samples, err := collect(context.Background(), "py.tar", padded); err != nil || len(samples) != 4 {
+			t.Fatalf("%d samples, %v", len(samples), err)
+		}
+	})
+	t.Run("empty archive", func(t *testing.T) {
+		if _, err := collect(context.Background(), "empty.tar", tarBytes(t, nil, false)); err != nil {
+			t.Errorf("an archive of no members: %v", err)
+		}
+		if _, err := collect(context.Background(), "zero.tar", nil); !errors.Is(err, ErrTruncated) {
+			t.Errorf("a zero-byte shard: %v, want ErrTruncated", err)
+		}
+	})
 	t.Run("corrupt gzip", func(t *testing.T) {
 		gz := tarBytes(t, members, true)
 		gz[len(gz)/2] ^= 0xff
