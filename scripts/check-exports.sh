@@ -20,10 +20,17 @@ cd "$(dirname "$0")/.."
 
 VENV=${VENV:-.venv-exports}
 TOL=${TOL:-1e-4}
+TORCH_INDEX=${TORCH_INDEX:-https://download.pytorch.org/whl/cpu}
 if [[ ! -x "$VENV/bin/python" ]]; then
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install --quiet --upgrade pip
-  "$VENV/bin/pip" install --quiet --index-url https://download.pytorch.org/whl/cpu "$(grep '^torch==' scripts/requirements-exports.txt)"
+  torch=$(grep '^torch==' scripts/requirements-exports.txt)
+  # The CPU-only wheel is a tenth of PyPI's (which bundles CUDA libraries);
+  # where PyTorch's index cannot be reached, PyPI's does the same job.
+  if ! "$VENV/bin/pip" install --quiet --retries 1 --timeout 20 --index-url "$TORCH_INDEX" "$torch"; then
+    echo "check-exports: $TORCH_INDEX unreachable, installing $torch from PyPI (with CUDA libraries, several GB)" >&2
+    "$VENV/bin/pip" install --quiet "$torch"
+  fi
   "$VENV/bin/pip" install --quiet -r scripts/requirements-exports.txt
 fi
 
