@@ -379,18 +379,3 @@ func IsCheckpoint(path string) bool {
 	_, err = sniff(file)
 	return err == nil
 }
-
-// Load opens path and reads the whole state dict, for callers that want
-// the weights in memory (train.Load).
-func Load(path string, opts Options) (ModelConfig, weights.StateDict, error) {
-	c, err := Open(path, opts)
-	if err != nil {
-		return ModelConfig{}, nil, err
-	}
-	defer c.Close()
-	sd, err := c.StateDict()
-	if err != nil {
-		return ModelConfig{}, nil, err
-	}
-	return c.Model, sd, nil
-}
