@@ -34,6 +34,7 @@ type Holder struct {
 	Started time.Time `json:"started"`
 }
 
+// String names the holder for messages: "process 4242 on node7 since …".
 func (h Holder) String() string {
 	if h.PID == 0 {
 		return "another process (it did not record itself)"
@@ -47,6 +48,7 @@ type HeldError struct {
 	Holder Holder
 }
 
+// Error names the folder, its holder and what to do.
 func (e *HeldError) Error() string {
 	return fmt.Sprintf("%s is in use by %s (lock file %s); wait for it to finish, stop it, or choose another folder",
 		e.Dir, e.Holder, filepath.Join(e.Dir, Name))
