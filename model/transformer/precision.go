@@ -34,18 +34,32 @@ const (
 	TensorFloat32
 )
 
-// ParsePrecision reads the configuration spelling: "f32", "tf32" or "bf16".
+// ParsePrecision reads a precision as a run config or a --precision flag
+// spells it: "f32", "tf32" or "bf16", or OpenCLIP's --precision spellings
+// of the same arithmetic, "fp32" (f32) and "amp_bf16" or "amp_bfloat16"
+// (bf16). OpenCLIP's other modes are refused with the reason, since
+// silently running another arithmetic would give other numbers: "amp"
+// and the fp16 modes need loss scaling, which bmca does not implement;
+// OpenCLIP's "bf16" and "pure_bf16" keep the weights themselves in
+// bfloat16, where bmca's bf16 (amp_bf16) keeps them in float32.
 func ParsePrecision(s string) (Precision, error) {
 	switch s {
-	case "f32", "":
+	case "f32", "fp32", "":
 		return Float32, nil
-	case "bf16":
+	case "bf16", "amp_bf16", "amp_bfloat16":
 		return BFloat16Mixed, nil
 	case "tf32":
 		return TensorFloat32, nil
+	case "amp", "fp16", "pure_fp16":
+		return Float32, fmt.Errorf("precision %q (OpenCLIP's float16 mode) is not offered: float16 training needs loss scaling, which bmca does not implement; use one of %s (bf16 is OpenCLIP's amp_bf16)", s, precisionNames)
+	case "pure_bf16":
+		return Float32, fmt.Errorf("precision %q (OpenCLIP's bfloat16 weights) is not offered: bmca keeps weights and optimiser state in float32; use bf16 (OpenCLIP's amp_bf16) or another of %s", s, precisionNames)
 	}
-	return Float32, fmt.Errorf("precision %q is not one of f32, tf32, bf16", s)
+	return Float32, fmt.Errorf("precision %q is not one of %s (or OpenCLIP's fp32, amp_bf16)", s, precisionNames)
 }
+
+// precisionNames lists the spellings String gives, for errors.
+const precisionNames = "f32, tf32, bf16"
 
 // String is the configuration spelling.
 func (p Precision) String() string {
@@ -67,6 +81,13 @@ func (p *Precision) Set(s string) error {
 	*p = v
 	return nil
 }
+
+// UnmarshalText parses a precision (ParsePrecision), so that a run config
+// holds the parsed value and its spelling is checked where it is read.
+func (p *Precision) UnmarshalText(text []byte) error { return p.Set(string(text)) }
+
+// MarshalText writes the configuration spelling (String).
+func (p Precision) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
 
 // ProductDType is the dtype the operands of matrix products are rounded to.
 func (p Precision) ProductDType() dtypes.DType {
