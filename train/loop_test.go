@@ -62,7 +62,7 @@ func testOptions(t *testing.T, cfg clip.Config, steps int) Options {
 	return Options{
 		Output:   t.TempDir(),
 		Steps:    steps,
-		Schedule: Schedule{Kind: "cosine", Base: 2e-3, Warmup: 3, Total: 20},
+		Schedule: Schedule{Kind: "cosine", PeakLR: 2e-3, Warmup: 3, Total: 20},
 		Recipe:   Recipe{AdamW: testAdamW},
 		Keep:     2, LogEvery: 1, Seed: 3,
 		Init: clip.Init(cfg, 3),

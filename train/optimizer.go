@@ -1,20 +1,52 @@
 package train
 
 import (
+	"fmt"
+
 	"github.com/bmca/bmca/model/transformer"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/ml/model"
 )
 
-// AdamW holds the recipe's optimiser hyperparameters (torch.optim.AdamW semantics).
+// AdamW holds the recipe's optimiser hyperparameters (torch.optim.AdamW
+// semantics). Its YAML keys are those of a run config's train section.
 type AdamW struct {
-	Beta1, Beta2, Eps, WeightDecay float64
+	// Beta1 is the first-moment decay (OpenCLIP's --beta1).
+	Beta1 float64 `yaml:"beta1"`
+	// Beta2 is the second-moment decay (OpenCLIP's --beta2).
+	Beta2 float64 `yaml:"beta2"`
+	// Eps is the denominator's epsilon (OpenCLIP's --eps).
+	Eps float64 `yaml:"eps"`
+	// WeightDecay is the decoupled weight decay (OpenCLIP's --wd), applied
+	// to the parameters DecayRule leaves in the decayed group.
+	WeightDecay float64 `yaml:"weight_decay"`
+	// DecayRule picks the parameters WeightDecay applies to, a rule
+	// OpenCLIP changed between versions (empty: openclip4). A run that
+	// continues another's training uses that run's rule.
+	DecayRule DecayRule `yaml:"wd_exclude"`
 	// ClipNorm clips the global L2 norm of all gradients first (0 = off),
-	// as torch.nn.utils.clip_grad_norm_ does.
-	ClipNorm float64
-	// DecayRule picks the parameters WeightDecay applies to (empty:
-	// openclip4).
-	DecayRule DecayRule
+	// as torch.nn.utils.clip_grad_norm_ does (OpenCLIP's --grad-clip-norm).
+	ClipNorm float64 `yaml:"grad_clip_norm"`
+}
+
+// Validate reports a hyperparameter out of range, naming it by its YAML key.
+func (o AdamW) Validate() error {
+	switch {
+	case !(o.Beta1 >= 0 && o.Beta1 < 1):
+		return fmt.Errorf("beta1: must be in [0,1), got %g", o.Beta1)
+	case !(o.Beta2 >= 0 && o.Beta2 < 1):
+		return fmt.Errorf("beta2: must be in [0,1), got %g", o.Beta2)
+	case !(o.Eps > 0):
+		return fmt.Errorf("eps: must be positive, got %g", o.Eps)
+	case !(o.WeightDecay >= 0):
+		return fmt.Errorf("weight_decay: must be ≥ 0, got %g", o.WeightDecay)
+	case !(o.ClipNorm >= 0):
+		return fmt.Errorf("grad_clip_norm: must be ≥ 0 (0 = off), got %g", o.ClipNorm)
+	}
+	if _, err := ParseDecayRule(string(o.DecayRule)); err != nil {
+		return fmt.Errorf("wd_exclude: %w", err)
+	}
+	return nil
 }
 
 // Optimizer-state variables live under these scopes, named like the

@@ -50,7 +50,7 @@ func BenchmarkLoopDataWait(b *testing.B) {
 		b.Run(fmt.Sprintf("data=%.1fx-step", ratio), func(b *testing.B) {
 			var waits []float64
 			for b.Loop() {
-				opts := Options{Output: b.TempDir(), Steps: steps, Schedule: Schedule{Kind: "const", Base: 1e-4, Total: steps},
+				opts := Options{Output: b.TempDir(), Steps: steps, Schedule: Schedule{Kind: "const", PeakLR: 1e-4, Total: steps},
 					Recipe: Recipe{AdamW: testAdamW}, LogEvery: steps, Init: clip.Init(cfg, 1)}
 				slow := &delayedSource{src, time.Duration(ratio * float64(step))}
 				_, err := Loop(context.Background(), be, cfg, opts, slow, Hooks{OnStep: func(r StepReport) {

@@ -18,26 +18,46 @@ import (
 	"github.com/gomlx/gomlx/support/exceptions"
 )
 
-// Recipe is what the step graph needs to know beyond the optimiser.
+// Recipe is what the step graph needs to know beyond the optimiser. Its
+// YAML keys (with AdamW's and Runtime's) are those of a run config's train
+// section.
 type Recipe struct {
-	AdamW AdamW
+	// AdamW is the optimiser.
+	AdamW `yaml:",inline"`
 	// AccumFreq is OpenCLIP's --accum-freq: micro-batches per optimiser
 	// step (1 = none). The contrastive loss spans all of them.
-	AccumFreq int
+	AccumFreq int `yaml:"accum_freq"`
 	// LockImage freezes the image tower (OpenCLIP's --lock-image): its
 	// weights get no gradient and no update.
-	LockImage bool
+	LockImage bool `yaml:"lock_image"`
 	// Devices is the size of the data-parallel device mesh: 0 runs the
 	// plain single-device program; n ≥ 1 partitions every step over the
 	// backend's first n devices, each taking 1/n of every micro-batch
 	// (which must split evenly), with the loss and the update those of the
 	// whole batch. A mesh of 1 is the partitioned program on one device.
-	Devices int
+	// A run config's train.devices counts devices differently (0 = all the
+	// backend has), so the mesh size is not a config key.
+	Devices int `yaml:"-"`
 	// Runtime is how the towers compute (OpenCLIP's --precision fp32 or
 	// amp_bf16, --grad-checkpointing). Weights, gradients and AdamW's
 	// moments are float32 under every precision, and checkpointing leaves
 	// the update unchanged.
-	transformer.Runtime
+	transformer.Runtime `yaml:",inline"`
+}
+
+// Validate reports a recipe that cannot run, naming the field by its YAML
+// key.
+func (r Recipe) Validate() error {
+	if err := r.AdamW.Validate(); err != nil {
+		return err
+	}
+	if r.AccumFreq < 1 {
+		return fmt.Errorf("accum_freq: must be ≥ 1 (1 = no accumulation), got %d", r.AccumFreq)
+	}
+	if r.Devices < 0 {
+		return fmt.Errorf("the device mesh size must be ≥ 0, got %d", r.Devices)
+	}
+	return nil
 }
 
 // Stepper owns the model and optimiser state of a run and performs one

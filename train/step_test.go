@@ -168,17 +168,17 @@ func TestLockImageFreezesTheImageTower(t *testing.T) {
 }
 
 func TestScheduleMatchesOpenCLIP(t *testing.T) {
-	cos := Schedule{Kind: "cosine", Base: 1, Warmup: 10, Total: 110}
+	cos := Schedule{Kind: "cosine", PeakLR: 1, Warmup: 10, Total: 110}
 	cases := []struct {
 		s    Schedule
 		step int
 		want float64
 	}{
 		{cos, 0, 0.1}, {cos, 9, 1}, {cos, 10, 1}, {cos, 60, 0.5}, {cos, 110, 0},
-		{Schedule{Kind: "const", Base: 2, Warmup: 4, Total: 10}, 1, 1},
-		{Schedule{Kind: "const", Base: 2, Warmup: 4, Total: 10}, 9, 2},
-		{Schedule{Kind: "const-cooldown", Base: 1, Warmup: 0, Total: 100, CooldownSteps: 20, CooldownPower: 1, CooldownEnd: 0}, 79, 1},
-		{Schedule{Kind: "const-cooldown", Base: 1, Warmup: 0, Total: 100, CooldownSteps: 20, CooldownPower: 1, CooldownEnd: 0}, 90, 0.5},
+		{Schedule{Kind: "const", PeakLR: 2, Warmup: 4, Total: 10}, 1, 1},
+		{Schedule{Kind: "const", PeakLR: 2, Warmup: 4, Total: 10}, 9, 2},
+		{Schedule{Kind: "const-cooldown", PeakLR: 1, Warmup: 0, Total: 100, CooldownSteps: 20, CooldownPower: 1, CooldownEnd: 0}, 79, 1},
+		{Schedule{Kind: "const-cooldown", PeakLR: 1, Warmup: 0, Total: 100, CooldownSteps: 20, CooldownPower: 1, CooldownEnd: 0}, 90, 0.5},
 	}
 	for _, c := range cases {
 		if got := c.s.LR(c.step); math.Abs(got-c.want) > 1e-12 {

@@ -9,13 +9,21 @@ import (
 // Augment is OpenCLIP's default training transform: torchvision's
 // RandomResizedCrop(ImageSize, scale, ratio, BICUBIC), then conversion to
 // RGB, ToTensor and Normalize. The zero value selects OpenCLIP's defaults.
+// Its YAML keys are those of a run config's data.augment section.
 type Augment struct {
 	// Scale bounds the crop's area as a fraction of the image's;
 	// zero means OpenCLIP's (0.9, 1.0).
-	Scale [2]float64
+	Scale [2]float64 `yaml:"scale"`
 	// Ratio bounds the crop's aspect ratio (width/height), sampled
 	// log-uniformly; zero means torchvision's (3/4, 4/3).
-	Ratio [2]float64
+	Ratio [2]float64 `yaml:"ratio"`
+}
+
+// Validate reports crop bounds that cannot be sampled, naming the field by
+// its YAML key.
+func (a Augment) Validate() error {
+	_, err := a.withDefaults()
+	return err
 }
 
 func (a Augment) withDefaults() (Augment, error) {
@@ -26,10 +34,10 @@ func (a Augment) withDefaults() (Augment, error) {
 		a.Ratio = [2]float64{3.0 / 4, 4.0 / 3} // torchvision's default
 	}
 	if !(a.Scale[0] > 0 && a.Scale[0] <= a.Scale[1] && a.Scale[1] <= 1) {
-		return a, fmt.Errorf("preprocess: Augment.Scale must satisfy 0 < min ≤ max ≤ 1, got %v", a.Scale)
+		return a, fmt.Errorf("scale: must satisfy 0 < min ≤ max ≤ 1, got %v", a.Scale)
 	}
 	if !(a.Ratio[0] > 0 && a.Ratio[0] <= a.Ratio[1]) {
-		return a, fmt.Errorf("preprocess: Augment.Ratio must satisfy 0 < min ≤ max, got %v", a.Ratio)
+		return a, fmt.Errorf("ratio: must satisfy 0 < min ≤ max, got %v", a.Ratio)
 	}
 	return a, nil
 }
@@ -44,7 +52,7 @@ func (c Config) Train(a Augment) (func(encoded []byte, seed uint64) ([]float32, 
 	}
 	a, err := a.withDefaults()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("preprocess: augment %w", err)
 	}
 	return func(encoded []byte, seed uint64) ([]float32, error) {
 		rng := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))

@@ -58,6 +58,17 @@ const (
 	JPEGTurbo JPEGDecoder = "libjpeg-turbo"
 )
 
+// Validate reports a name that is no decoder (empty is JPEGGo). Whether
+// this binary has libjpeg-turbo is Config.Validate's question, asked when
+// images are decoded, so that a run config naming it still reads anywhere.
+func (d JPEGDecoder) Validate() error {
+	switch d {
+	case "", JPEGGo, JPEGTurbo:
+		return nil
+	}
+	return fmt.Errorf("%q is not one of %s, %s", string(d), JPEGGo, JPEGTurbo)
+}
+
 // OpenAI returns the transform of OpenAI's CLIP, OpenCLIP's default and
 // BiomedCLIP's: OPENAI_DATASET_MEAN and OPENAI_DATASET_STD.
 func OpenAI(imageSize int) Config {
@@ -81,14 +92,11 @@ func (c Config) Validate() error {
 			return fmt.Errorf("preprocess: Config.Mean[%d] must be finite, got %v", i, c.Mean[i])
 		}
 	}
-	switch c.JPEG {
-	case "", JPEGGo:
-	case JPEGTurbo:
-		if !TurboAvailable() {
-			return fmt.Errorf("preprocess: Config.JPEG is %q but this binary was built without it: rebuild with -tags libjpeg (cgo and libjpeg62-turbo-dev needed)", c.JPEG)
-		}
-	default:
-		return fmt.Errorf("preprocess: Config.JPEG must be %q or %q, got %q", JPEGGo, JPEGTurbo, c.JPEG)
+	if err := c.JPEG.Validate(); err != nil {
+		return fmt.Errorf("preprocess: Config.JPEG: %w", err)
+	}
+	if c.JPEG == JPEGTurbo && !TurboAvailable() {
+		return fmt.Errorf("preprocess: Config.JPEG is %q but this binary was built without it: rebuild with -tags libjpeg (cgo and libjpeg62-turbo-dev needed)", c.JPEG)
 	}
 	return nil
 }

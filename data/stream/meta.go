@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 )
@@ -204,37 +205,44 @@ func (s *jsonScanner) value(dst *bytes.Buffer, limit int) error {
 // Filter selects samples by their json metadata before any image is
 // decoded (BIOMEDICA's fields; see notes/biomedica.md). Empty lists impose
 // nothing. A sample whose json lacks a field that a filter needs is
-// dropped as ReasonNoMeta.
+// dropped as ReasonNoMeta. Its YAML keys are those of a run config's
+// data.filter section.
 type Filter struct {
 	// Licenses keeps samples whose article_license is in one of the listed
 	// groups: "commercial" (CC0, CC BY, CC BY-SA, CC BY-ND),
 	// "noncommercial" (CC BY-NC, CC BY-NC-SA, CC BY-NC-ND), "other"
 	// (anything else), or an exact license string such as "CC BY".
-	Licenses []string
+	Licenses []string `yaml:"licenses"`
 	// IncludePrimary keeps samples with at least one of these
 	// image_primary_label values (e.g. "Clinical Imaging", "Microscopy"
-	// for the concept-filtered BMC-CLIP variant); ExcludePrimary drops
-	// samples with any of them. Labels compare case-insensitively.
-	IncludePrimary, ExcludePrimary []string
-	// IncludeSecondary and ExcludeSecondary do the same on
-	// image_secondary_label (e.g. "x-ray radiography", "bar plot").
-	IncludeSecondary, ExcludeSecondary []string
+	// for the concept-filtered BMC-CLIP variant). Labels compare
+	// case-insensitively.
+	IncludePrimary []string `yaml:"include_primary"`
+	// ExcludePrimary drops samples with any of these image_primary_label
+	// values.
+	ExcludePrimary []string `yaml:"exclude_primary"`
+	// IncludeSecondary keeps samples with at least one of these
+	// image_secondary_label values (e.g. "x-ray radiography", "bar plot").
+	IncludeSecondary []string `yaml:"include_secondary"`
+	// ExcludeSecondary drops samples with any of these
+	// image_secondary_label values.
+	ExcludeSecondary []string `yaml:"exclude_secondary"`
 	// PanelTypes keeps samples whose image_panel_type is listed
 	// ("single", "multiple").
-	PanelTypes []string
+	PanelTypes []string `yaml:"panel_types"`
 	// ClusterCap keeps at most this many samples per image_label_id (the
 	// k-means cluster) per epoch, in stream order: concept balancing by
 	// capping the large clusters (0 = no cap).
-	ClusterCap int
+	ClusterCap int `yaml:"cluster_cap"`
 	// ClusterWeights keeps a sample of cluster c with probability
 	// min(1, ClusterWeights[c]) (clusters not listed: DefaultClusterWeight),
 	// decided by a hash of the seed and the sample key, so that the same
 	// samples are kept whatever the worker count, and on resume:
 	// concept balancing by reweighting.
-	ClusterWeights map[string]float64
+	ClusterWeights map[string]float64 `yaml:"cluster_weights"`
 	// DefaultClusterWeight is the keep probability of clusters missing from
 	// ClusterWeights (0 = 1, keep).
-	DefaultClusterWeight float64
+	DefaultClusterWeight float64 `yaml:"default_cluster_weight"`
 }
 
 // Metadata fields the filters read.
@@ -275,22 +283,24 @@ func (f Filter) fields() []string {
 	return out
 }
 
-func (f Filter) validate() error {
+// Validate reports a filter that cannot apply, naming the field by its
+// YAML key.
+func (f Filter) Validate() error {
 	for _, l := range f.Licenses {
 		if l == "" {
-			return errors.New("stream: Filter.Licenses has an empty entry")
+			return errors.New("licenses: an entry is empty")
 		}
 	}
 	if f.ClusterCap < 0 {
-		return fmt.Errorf("stream: Filter.ClusterCap must be ≥ 0, got %d", f.ClusterCap)
+		return fmt.Errorf("cluster_cap: must be ≥ 0 (0 = no cap), got %d", f.ClusterCap)
 	}
-	for c, w := range f.ClusterWeights {
-		if !(w >= 0) {
-			return fmt.Errorf("stream: Filter.ClusterWeights[%q] must be ≥ 0, got %v", c, w)
+	for _, c := range slices.Sorted(maps.Keys(f.ClusterWeights)) {
+		if w := f.ClusterWeights[c]; !(w >= 0) {
+			return fmt.Errorf("cluster_weights: %q must be ≥ 0, got %v", c, w)
 		}
 	}
-	if f.DefaultClusterWeight < 0 {
-		return fmt.Errorf("stream: Filter.DefaultClusterWeight must be ≥ 0, got %v", f.DefaultClusterWeight)
+	if !(f.DefaultClusterWeight >= 0) {
+		return fmt.Errorf("default_cluster_weight: must be ≥ 0, got %v", f.DefaultClusterWeight)
 	}
 	return nil
 }

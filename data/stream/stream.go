@@ -77,38 +77,41 @@ const DefaultShuffleBuffer = 5000
 const DefaultReaders = 16
 
 // Config describes a stream. The zero value of each optional field selects
-// the documented default.
+// the documented default. The fields with a YAML key are the options a run
+// config's data section sets (it embeds Config); the others come from
+// elsewhere in the run (its shards, batch size and seed, the model's image
+// size).
 type Config struct {
 	// Shards are shard sources: local paths, globs and brace ranges
 	// (shard-{000000..000099}.tar), http(s) URLs with brace ranges, and
 	// "biomedica:SUBSETS[@BASE]" (ExpandBiomedica); several may be joined
 	// by "::" as in OpenCLIP's --train-data. Required.
-	Shards []string
+	Shards []string `yaml:"-"`
 	// Weights, when set, give one sampling weight per "::"-separated
 	// source, in order, applied to each of its shards (OpenCLIP's
 	// --train-data-upsampling-factors). They need Resampled, since without
 	// resampling every shard is read exactly once per epoch.
-	Weights []float64
+	Weights []float64 `yaml:"weights"`
 	// Format is "webdataset" (tar, plain or gzip), "parquet", or empty to
 	// decide per shard by its extension (.parquet is parquet).
-	Format string
+	Format string `yaml:"format"`
 	// Parquet names the columns of parquet shards.
-	Parquet ParquetColumns
+	Parquet ParquetColumns `yaml:"parquet"`
 	// BatchSize is the number of samples per batch. Required, > 0.
-	BatchSize int
+	BatchSize int `yaml:"-"`
 	// ShuffleBuffer is how many samples the shuffle buffer holds: each
 	// sample read replaces a uniformly chosen one, which is emitted. Larger
 	// mixes better (BIOMEDICA shards are visually homogeneous) at the cost
 	// of memory, since buffered samples keep their encoded image. 0 selects
 	// DefaultShuffleBuffer; 1 keeps the read order.
-	ShuffleBuffer int
+	ShuffleBuffer int `yaml:"shuffle_buffer"`
 	// Seed fixes the shard order or draws, the shuffle, the filters'
 	// random choices and the augmentation seeds of every epoch.
-	Seed int64
+	Seed int64 `yaml:"-"`
 	// Workers is the number of goroutines decoding and preprocessing
 	// images. It changes speed, never the batches. 0 selects
 	// runtime.NumCPU().
-	Workers int
+	Workers int `yaml:"workers"`
 	// Readers is the number of shards read at once, like the dataloader
 	// workers OpenCLIP splits shards over: each reads its own share (or,
 	// resampled, its own draws), and their samples are interleaved in a
@@ -117,41 +120,43 @@ type Config struct {
 	// gives the same batches. More readers mix more shards into each batch
 	// and hide network latency. 0 selects DefaultReaders; 1 reads one shard
 	// at a time, so that batches mix only what the shuffle buffer holds.
-	Readers int
+	Readers int `yaml:"readers"`
 	// Resampled draws shards with replacement, weighted by Weights, from a
 	// generator seeded by (Seed, epoch, rank, reader), as OpenCLIP's
 	// --dataset-resampled. It needs SamplesPerEpoch. Without it, each epoch
 	// reads every shard of this rank once, in an order shuffled from
 	// (Seed, epoch).
-	Resampled bool
+	Resampled bool `yaml:"resampled"`
 	// SamplesPerEpoch, when > 0, makes every epoch exactly this many
 	// samples (counting bad ones): without Resampled, passes over the
 	// shards repeat within an epoch as needed (OpenCLIP's
 	// --train-num-samples). 0 means one pass over the shards.
-	SamplesPerEpoch int64
+	SamplesPerEpoch int64 `yaml:"samples_per_epoch"`
 	// Rank and WorldSize split the shards between data-parallel processes:
 	// without resampling, rank r reads shards r, r+WorldSize, ... of each
 	// epoch's shuffled order; resampled, each rank draws with its own
 	// generator. 0 and 0 mean a single process.
-	Rank, WorldSize int
+	Rank int `yaml:"-"`
+	// WorldSize is the number of data-parallel processes (see Rank).
+	WorldSize int `yaml:"-"`
 	// DropLast drops the last, partial batch of each training epoch; when
 	// false it is emitted with fewer samples. Once never drops.
-	DropLast bool
+	DropLast bool `yaml:"-"`
 	// ImageSize is the side S of the images ImageFunc returns, so that each
 	// takes 3·S² floats; an image of another size is skipped as
 	// ReasonImageSize. 0 takes the size of the first image.
-	ImageSize int
+	ImageSize int `yaml:"-"`
 	// Filter selects samples by their json metadata before decoding.
-	Filter Filter
+	Filter Filter `yaml:"filter"`
 	// MetaFields lists json metadata fields to keep in Sample.Meta besides
 	// those Filter needs (e.g. "image_hash", "article_accession_id").
-	MetaFields []string
+	MetaFields []string `yaml:"meta_fields"`
 	// MaxMemberBytes bounds the size of one image or caption member;
 	// larger ones are skipped as ReasonTooLarge without being read into
 	// memory (0 = 64 MiB). The json member is never read whole.
-	MaxMemberBytes int64
+	MaxMemberBytes int64 `yaml:"max_member_bytes"`
 	// HTTP configures remote shards; its Token defaults to $HF_TOKEN.
-	HTTP remote.Options
+	HTTP remote.Options `yaml:"-"`
 }
 
 // ParquetColumns names the columns of parquet shards. Empty names are
@@ -159,14 +164,50 @@ type Config struct {
 // struct), "jpg", "png", "jpeg" or "webp" (binary); the caption in "txt",
 // "caption" or "text"; the key in "__key__" or "key" (else the row number).
 type ParquetColumns struct {
-	Image, Caption, Key string
+	// Image is the image column: Hugging Face's image struct {bytes, path}
+	// or a binary column of encoded bytes.
+	Image string `yaml:"image"`
+	// Caption is the caption column (a string).
+	Caption string `yaml:"caption"`
+	// Key is the sample key column (else the row number).
+	Key string `yaml:"key"`
 	// Meta columns are read into Sample.Meta (and so reach the Filter),
 	// each as JSON; by default the Filter's fields and MetaFields.
-	Meta []string
+	Meta []string `yaml:"meta"`
 }
 
-// withDefaults fills the optional fields and validates the rest, naming the
-// offending field.
+// Validate checks the options a run config sets (the fields with a YAML
+// key), naming each by its key; New also checks the others.
+func (c Config) Validate() error {
+	switch {
+	case c.ShuffleBuffer < 0:
+		return fmt.Errorf("shuffle_buffer: must be ≥ 0, got %d", c.ShuffleBuffer)
+	case c.Workers < 0:
+		return fmt.Errorf("workers: must be ≥ 0 (0 = one per CPU), got %d", c.Workers)
+	case c.Readers < 0:
+		return fmt.Errorf("readers: must be ≥ 0 (0 = %d), got %d", DefaultReaders, c.Readers)
+	case c.SamplesPerEpoch < 0:
+		return fmt.Errorf("samples_per_epoch: must be ≥ 0, got %d", c.SamplesPerEpoch)
+	case c.MaxMemberBytes < 0:
+		return fmt.Errorf("max_member_bytes: must be ≥ 0 (0 = 64 MiB), got %d", c.MaxMemberBytes)
+	case c.Resampled && c.SamplesPerEpoch == 0:
+		return errors.New("samples_per_epoch: resampled shards need a positive epoch length: a resampled stream has no natural end of epoch (set it to the dataset size, as OpenCLIP's --train-num-samples)")
+	case len(c.Weights) > 0 && !c.Resampled:
+		return errors.New("weights: source weights need resampled: true (OpenCLIP likewise only upsamples with --dataset-resampled); without it every shard is read once per epoch")
+	}
+	switch c.Format {
+	case "", "webdataset", "parquet":
+	default:
+		return fmt.Errorf("format: %q is not one of webdataset, parquet (or empty to decide by file extension)", c.Format)
+	}
+	if err := c.Filter.Validate(); err != nil {
+		return fmt.Errorf("filter.%w", err)
+	}
+	return nil
+}
+
+// withDefaults fills the optional fields and validates them all, naming
+// the offending field.
 func (c Config) withDefaults() (Config, error) {
 	if len(c.Shards) == 0 {
 		return c, errors.New("stream: Config.Shards is empty")
@@ -174,37 +215,14 @@ func (c Config) withDefaults() (Config, error) {
 	if c.BatchSize <= 0 {
 		return c, fmt.Errorf("stream: Config.BatchSize must be positive, got %d", c.BatchSize)
 	}
-	if c.ShuffleBuffer < 0 {
-		return c, fmt.Errorf("stream: Config.ShuffleBuffer must be ≥ 0, got %d", c.ShuffleBuffer)
-	}
-	if c.Workers < 0 {
-		return c, fmt.Errorf("stream: Config.Workers must be ≥ 0, got %d", c.Workers)
-	}
-	if c.Readers < 0 {
-		return c, fmt.Errorf("stream: Config.Readers must be ≥ 0, got %d", c.Readers)
-	}
 	if c.ImageSize < 0 {
 		return c, fmt.Errorf("stream: Config.ImageSize must be ≥ 0, got %d", c.ImageSize)
-	}
-	if c.SamplesPerEpoch < 0 {
-		return c, fmt.Errorf("stream: Config.SamplesPerEpoch must be ≥ 0, got %d", c.SamplesPerEpoch)
-	}
-	if c.Resampled && c.SamplesPerEpoch == 0 {
-		return c, errors.New("stream: Config.Resampled needs Config.SamplesPerEpoch: a resampled stream has no natural end of epoch (set it to the dataset size, as OpenCLIP's --train-num-samples)")
-	}
-	if len(c.Weights) > 0 && !c.Resampled {
-		return c, errors.New("stream: Config.Weights need Config.Resampled (OpenCLIP likewise only upsamples with --dataset-resampled); without it every shard is read once per epoch")
 	}
 	if c.WorldSize < 0 || c.Rank < 0 || (c.WorldSize > 0 && c.Rank >= c.WorldSize) || (c.WorldSize == 0 && c.Rank != 0) {
 		return c, fmt.Errorf("stream: Config.Rank %d and WorldSize %d: want 0 ≤ Rank < WorldSize", c.Rank, c.WorldSize)
 	}
-	switch c.Format {
-	case "", "webdataset", "parquet":
-	default:
-		return c, fmt.Errorf("stream: Config.Format must be webdataset, parquet or empty, got %q", c.Format)
-	}
-	if err := c.Filter.validate(); err != nil {
-		return c, err
+	if err := c.Validate(); err != nil {
+		return c, fmt.Errorf("stream: %w", err)
 	}
 	if c.ShuffleBuffer == 0 {
 		c.ShuffleBuffer = DefaultShuffleBuffer

@@ -457,8 +457,8 @@ func TestConfigValidation(t *testing.T) {
 	}{
 		{"no shards", Config{BatchSize: 1}, "Config.Shards"},
 		{"zero batch", Config{Shards: []string{shard}}, "Config.BatchSize"},
-		{"negative shuffle", Config{Shards: []string{shard}, BatchSize: 1, ShuffleBuffer: -1}, "Config.ShuffleBuffer"},
-		{"negative workers", Config{Shards: []string{shard}, BatchSize: 1, Workers: -2}, "Config.Workers"},
+		{"negative shuffle", Config{Shards: []string{shard}, BatchSize: 1, ShuffleBuffer: -1}, "shuffle_buffer"},
+		{"negative workers", Config{Shards: []string{shard}, BatchSize: 1, Workers: -2}, "workers"},
 		{"negative image size", Config{Shards: []string{shard}, BatchSize: 1, ImageSize: -1}, "Config.ImageSize"},
 		{"missing shard", Config{Shards: []string{shard + ".missing"}, BatchSize: 1}, "one.tar.missing"},
 	}

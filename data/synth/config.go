@@ -13,27 +13,29 @@ import (
 const GeneratorVersion = "bmca/data/synth/v2"
 
 // Config sets the size and seed of a synthetic dataset. Every field but
-// Workers changes the output and is part of the config hash.
+// Workers changes the output and is part of the config hash. Its YAML keys
+// (the manifest's JSON names) are those of a run config's data.synthetic
+// section.
 type Config struct {
 	// Seed determines every sample; equal configs give byte-identical files.
-	Seed uint64 `json:"seed"`
+	Seed uint64 `json:"seed" yaml:"seed"`
 	// ImageSize is the side of the generated square images in pixels
 	// (default 48; the demo model resizes them to 32).
-	ImageSize int `json:"image_size"`
+	ImageSize int `json:"image_size" yaml:"image_size"`
 	// TrainSamples is the number of training image–caption pairs (default 8192).
-	TrainSamples int `json:"train_samples"`
+	TrainSamples int `json:"train_samples" yaml:"train_samples"`
 	// SamplesPerShard is the most samples in one tar shard, train and eval
 	// alike (default 1024).
-	SamplesPerShard int `json:"samples_per_shard"`
+	SamplesPerShard int `json:"samples_per_shard" yaml:"samples_per_shard"`
 	// EvalSamplesPerTask is the number of held-out samples of each zero-shot
 	// task, classes balanced (default 200; at least 4, the largest class count).
-	EvalSamplesPerTask int `json:"eval_samples_per_task"`
+	EvalSamplesPerTask int `json:"eval_samples_per_task" yaml:"eval_samples_per_task"`
 	// RetrievalSamples is the number of held-out image–caption pairs of the
 	// retrieval task (default 256).
-	RetrievalSamples int `json:"retrieval_samples"`
+	RetrievalSamples int `json:"retrieval_samples" yaml:"retrieval_samples"`
 	// Workers is the number of shards generated at once; 0 means GOMAXPROCS.
 	// It does not change the output.
-	Workers int `json:"-"`
+	Workers int `json:"-" yaml:"-"`
 }
 
 // DefaultConfig returns the demo's dataset: 8192 training samples of 48 px in
@@ -49,7 +51,7 @@ func DefaultConfig() Config {
 	}
 }
 
-// Validate reports the first field out of range, by name.
+// Validate reports the first field out of range, naming it by its key.
 func (c Config) Validate() error {
 	maxClasses := 0
 	for _, z := range zeroShotSpecs {
@@ -57,17 +59,17 @@ func (c Config) Validate() error {
 	}
 	switch {
 	case c.ImageSize < MinImageSize || c.ImageSize > MaxImageSize:
-		return fmt.Errorf("synth: Config.ImageSize %d outside [%d, %d]", c.ImageSize, MinImageSize, MaxImageSize)
+		return fmt.Errorf("image_size: %d is outside [%d, %d]", c.ImageSize, MinImageSize, MaxImageSize)
 	case c.TrainSamples < 1:
-		return fmt.Errorf("synth: Config.TrainSamples %d must be positive", c.TrainSamples)
+		return fmt.Errorf("train_samples: must be positive, got %d", c.TrainSamples)
 	case c.SamplesPerShard < 1:
-		return fmt.Errorf("synth: Config.SamplesPerShard %d must be positive", c.SamplesPerShard)
+		return fmt.Errorf("samples_per_shard: must be positive, got %d", c.SamplesPerShard)
 	case c.EvalSamplesPerTask < maxClasses:
-		return fmt.Errorf("synth: Config.EvalSamplesPerTask %d must be at least %d so that every class occurs", c.EvalSamplesPerTask, maxClasses)
+		return fmt.Errorf("eval_samples_per_task: must be at least %d so that every class occurs, got %d", maxClasses, c.EvalSamplesPerTask)
 	case c.RetrievalSamples < 1:
-		return fmt.Errorf("synth: Config.RetrievalSamples %d must be positive", c.RetrievalSamples)
+		return fmt.Errorf("retrieval_samples: must be positive, got %d", c.RetrievalSamples)
 	case c.Workers < 0:
-		return fmt.Errorf("synth: Config.Workers %d must not be negative", c.Workers)
+		return fmt.Errorf("workers: must not be negative, got %d", c.Workers)
 	}
 	return nil
 }

@@ -52,7 +52,7 @@ const (
 // directory that holds no synthetic-dataset manifest.
 func Write(ctx context.Context, dir string, cfg Config) (*Manifest, error) {
 	if err := cfg.Validate(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("synth: %w", err)
 	}
 	dir = filepath.Clean(dir)
 	if m, ok := existing(dir, cfg); ok {

@@ -46,22 +46,22 @@ func TestConfigValidate(t *testing.T) {
 	if err := DefaultConfig().Validate(); err != nil {
 		t.Fatalf("DefaultConfig: %v", err)
 	}
-	for field, mutate := range map[string]func(*Config){
-		"ImageSize":          func(c *Config) { c.ImageSize = MinImageSize - 1 },
-		"TrainSamples":       func(c *Config) { c.TrainSamples = 0 },
-		"SamplesPerShard":    func(c *Config) { c.SamplesPerShard = 0 },
-		"EvalSamplesPerTask": func(c *Config) { c.EvalSamplesPerTask = 3 },
-		"RetrievalSamples":   func(c *Config) { c.RetrievalSamples = 0 },
-		"Workers":            func(c *Config) { c.Workers = -1 },
+	for key, mutate := range map[string]func(*Config){
+		"image_size":            func(c *Config) { c.ImageSize = MinImageSize - 1 },
+		"train_samples":         func(c *Config) { c.TrainSamples = 0 },
+		"samples_per_shard":     func(c *Config) { c.SamplesPerShard = 0 },
+		"eval_samples_per_task": func(c *Config) { c.EvalSamplesPerTask = 3 },
+		"retrieval_samples":     func(c *Config) { c.RetrievalSamples = 0 },
+		"workers":               func(c *Config) { c.Workers = -1 },
 	} {
 		c := DefaultConfig()
 		mutate(&c)
 		err := c.Validate()
-		if err == nil || !strings.Contains(err.Error(), "Config."+field) {
-			t.Errorf("%s: Validate() = %v, want an error naming Config.%s", field, err, field)
+		if err == nil || !strings.HasPrefix(err.Error(), key+":") {
+			t.Errorf("%s: Validate() = %v, want an error naming %s", key, err, key)
 		}
 		if _, werr := Write(context.Background(), filepath.Join(t.TempDir(), "d"), c); werr == nil {
-			t.Errorf("%s: Write accepted an invalid config", field)
+			t.Errorf("%s: Write accepted an invalid config", key)
 		}
 	}
 }

@@ -180,7 +180,7 @@ func Train(ctx context.Context, cfg *config.Config, args TrainArgs) error {
 	}
 	opts := train.Options{
 		Output: cfg.Output, Steps: cfg.Train.Steps,
-		Schedule: train.Schedule{Kind: cfg.Train.Schedule, Base: cfg.Train.LR, Warmup: cfg.Train.Warmup, Total: cfg.Train.Steps,
+		Schedule: train.Schedule{Kind: cfg.Train.Schedule, PeakLR: cfg.Train.LR, Warmup: cfg.Train.Warmup, Total: cfg.Train.Steps,
 			CooldownSteps: cfg.Train.CooldownSteps, CooldownPower: cfg.Train.CooldownPower, CooldownEnd: cfg.Train.CooldownEnd},
 		Recipe: train.Recipe{
 			AdamW: train.AdamW{Beta1: cfg.Train.Beta1, Beta2: cfg.Train.Beta2, Eps: cfg.Train.Eps, WeightDecay: cfg.Train.WeightDecay,
