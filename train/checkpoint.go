@@ -65,7 +65,8 @@ func StepDirName(step int) string { return fmt.Sprintf("step-%08d", step) }
 // Save writes ckpt as root/checkpoints/step-NNNNNNNN atomically: files go
 // into a temporary sibling directory that is renamed into place only when
 // complete, then root/checkpoints/latest is replaced atomically, then all
-// but the newest keep checkpoints are removed. It returns the directory.
+// but the newest keep checkpoints are removed (keep ≤ 0 removes none). It
+// returns the directory.
 func Save(root string, keep int, ckpt *Checkpoint) (string, error) {
 	base := filepath.Join(root, CheckpointsDir)
 	if err := os.MkdirAll(base, 0o755); err != nil {
@@ -176,8 +177,12 @@ func writeCheckpointFiles(dir string, ckpt *Checkpoint) error {
 	return atomicfile.WriteFile(filepath.Join(dir, StateFile), stateJSON, 0o644)
 }
 
-// prune keeps the newest keep step directories.
+// prune keeps the newest keep step directories; keep ≤ 0 keeps them all,
+// as OpenCLIP does unless asked to delete (--delete-previous-checkpoint).
 func prune(base string, keep int) error {
+	if keep <= 0 {
+		return nil
+	}
 	entries, err := os.ReadDir(base)
 	if err != nil {
 		return err

@@ -44,7 +44,8 @@ type Options struct {
 	// optimiser steps, each of Recipe.AccumFreq micro-batches.
 	Schedule Schedule
 	Recipe   Recipe
-	// CheckpointEvery saves every N steps (0: only at the end); Keep is how many to keep.
+	// CheckpointEvery saves every N steps (0: only at the end); Keep is how
+	// many to keep (0: all).
 	CheckpointEvery, Keep int
 	// LogEvery appends a metrics line every N steps.
 	LogEvery int
