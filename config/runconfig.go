@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -66,14 +67,17 @@ func ParseRun(data []byte, checkpointDir string, overrides []string) (*Config, e
 		return nil, fmt.Errorf("run config: %w", err)
 	}
 	if _, old := top["Model"]; old {
+		renamed, err := renameLegacyFields(data)
+		if err != nil {
+			return nil, fmt.Errorf("run config (old form): %w", err)
+		}
 		legacy := Default()
-		if err := json.Unmarshal(data, &legacy); err != nil {
+		if err := json.Unmarshal(renamed, &legacy); err != nil {
 			return nil, fmt.Errorf("run config (old form): %w", err)
 		}
 		if base, ok := runStartDir(legacy.Output, checkpointDir); ok {
 			legacy.resolvePaths(base)
 		}
-		var err error
 		if data, err = yamlKeyJSON(&legacy); err != nil {
 			return nil, err
 		}
@@ -88,6 +92,39 @@ func ParseRun(data []byte, checkpointDir string, overrides []string) (*Config, e
 		return nil, fmt.Errorf("the checkpoint's run config: %w", err)
 	}
 	return cfg, nil
+}
+
+// legacyRenames maps the Go field names old run configs recorded, section
+// by section, to the fields that hold those settings since the config
+// embeds the library's types (train.Schedule, train.AdamW, synth.Config).
+// Every other old name still names its field.
+var legacyRenames = map[string]map[string]string{
+	"Train":          {"Schedule": "Kind", "LR": "PeakLR", "WDExclude": "DecayRule", "GradClipNorm": "ClipNorm"},
+	"Data.Synthetic": {"TrainSamples": "train_samples", "EvalSamplesPerTask": "eval_samples_per_task"},
+}
+
+// renameLegacyFields rewrites an old run config's renamed fields
+// (legacyRenames) so that encoding/json reads them into today's Config.
+func renameLegacyFields(data []byte) ([]byte, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber() // numbers keep their text
+	var tree map[string]any
+	if err := dec.Decode(&tree); err != nil {
+		return nil, err
+	}
+	for path, renames := range legacyRenames {
+		section := tree
+		for _, part := range strings.Split(path, ".") {
+			section, _ = section[part].(map[string]any)
+		}
+		for old, now := range renames {
+			if v, ok := section[old]; ok {
+				delete(section, old)
+				section[now] = v
+			}
+		}
+	}
+	return json.Marshal(tree)
 }
 
 // runStartDir recovers the directory an old run was started from: the

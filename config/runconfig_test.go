@@ -77,38 +77,159 @@ output: ../runs/x
 // TestOldRunConfigsStillRead: checkpoints on users' disks record the run
 // config under Go's field names with paths relative to where the run was
 // started. They read as before, with those paths resolved against that
-// directory, found from where the checkpoint sits.
+// directory, found from where the checkpoint sits. The file is what
+// training_state.json held before the config embedded the library's types
+// (some settings now live in fields of other names): every setting, none
+// of them a default, must survive.
 func TestOldRunConfigsStillRead(t *testing.T) {
-	start := t.TempDir()
-	t.Chdir(start)
-	text := "model: {name: tiny}\ntokenizer: {name: byte-level}\ndata: {synthetic: {enabled: true, dir: synth}}\noutput: runs/demo\n"
-	if err := os.WriteFile("run.yaml", []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := Load("run.yaml", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	old, err := json.Marshal(cfg) // what training_state.json held
+	old, err := os.ReadFile("testdata/run-config-go-names.json")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(string(old), `"Model"`) || !strings.Contains(string(old), `"Dir":"synth"`) {
 		t.Fatalf("not the old form: %s", old)
 	}
-	ckptDir := filepath.Join(start, "runs", "demo", "checkpoints", "step-00000500")
+	start := t.TempDir()
+	ckptDir := filepath.Join(start, "runs", "old", "checkpoints", "step-00000300")
 	t.Chdir(t.TempDir())
 	back, err := ParseRun(old, ckptDir, []string{"eval.batch_size=5"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if back.Data.Synthetic.Dir != filepath.Join(start, "synth") || back.Output != filepath.Join(start, "runs/demo") || back.Eval.BatchSize != 5 ||
+	if back.Data.Synthetic.Dir != filepath.Join(start, "synth") || back.Output != filepath.Join(start, "runs/old") || back.Eval.BatchSize != 5 ||
+		back.Data.TrainShards[0] != filepath.Join(start, "shards/{0..3}.tar") ||
 		back.Model.Config.VisionCfg.ImageSize != 32 || back.Tokenizer.Name != "byte-level" {
 		t.Errorf("old run config read as %+v", back)
 	}
+	checkRecordedSettings(t, back)
 	// A moved run folder: the paths stay as they were written.
-	moved, err := ParseRun(old, filepath.Join(t.TempDir(), "elsewhere", "checkpoints", "step-00000500"), nil)
+	moved, err := ParseRun(old, filepath.Join(t.TempDir(), "elsewhere", "checkpoints", "step-00000300"), nil)
 	if err != nil || moved.Data.Synthetic.Dir != "synth" {
 		t.Errorf("moved run: %v, synthetic dir %q", err, moved.Data.Synthetic.Dir)
+	}
+}
+
+// checkRecordedSettings checks the settings of the testdata run configs,
+// none of which is a default, field by field.
+func checkRecordedSettings(t *testing.T, c *Config) {
+	t.Helper()
+	tr, d := c.Train, c.Data
+	for _, check := range []struct {
+		key       string
+		got, want any
+	}{
+		{"train.schedule", tr.Schedule.Kind, "const-cooldown"},
+		{"train.lr", tr.PeakLR, 1e-3},
+		{"train.warmup", tr.Warmup, 30},
+		{"train.cooldown_steps", tr.CooldownSteps, 100},
+		{"train.cooldown_power", tr.CooldownPower, 2.0},
+		{"train.cooldown_end", tr.CooldownEnd, 1e-5},
+		{"train.wd_exclude", string(tr.DecayRule), "openclip2"},
+		{"train.grad_clip_norm", tr.ClipNorm, 1.0},
+		{"train.beta1", tr.Beta1, 0.8},
+		{"train.beta2", tr.Beta2, 0.95},
+		{"train.eps", tr.Eps, 1e-8},
+		{"train.weight_decay", tr.WeightDecay, 0.1},
+		{"train.precision", tr.Precision.String(), "bf16"},
+		{"train.grad_checkpointing", tr.GradCheckpointing, true},
+		{"train.accum_freq", tr.AccumFreq, 2},
+		{"train.lock_image", tr.LockImage, true},
+		{"train.steps", tr.Steps, 300},
+		{"train.batch_size", tr.BatchSize, 32},
+		{"train.seed", tr.Seed, uint64(7)},
+		{"train.checkpoint_every", tr.CheckpointEvery, 100},
+		{"train.keep_checkpoints", tr.KeepCheckpoints, 3},
+		{"train.log_every", tr.LogEvery, 5},
+		{"data.format", d.Format, "webdataset"},
+		{"data.parquet", d.Parquet.Image + " " + d.Parquet.Caption + " " + d.Parquet.Key + " " + strings.Join(d.Parquet.Meta, ","), "img cap id m"},
+		{"data.samples_per_epoch", d.SamplesPerEpoch, int64(4096)},
+		{"data.readers", d.Readers, 4},
+		{"data.shuffle_buffer", d.ShuffleBuffer, 300},
+		{"data.workers", d.Workers, 3},
+		{"data.max_member_bytes", d.MaxMemberBytes, int64(1 << 20)},
+		{"data.meta_fields", strings.Join(d.MetaFields, ","), "image_hash"},
+		{"data.filter.licenses", strings.Join(d.Filter.Licenses, ","), "commercial"},
+		{"data.filter.include_primary", strings.Join(d.Filter.IncludePrimary, ","), "Microscopy"},
+		{"data.filter.exclude_secondary", strings.Join(d.Filter.ExcludeSecondary, ","), "bar plot"},
+		{"data.filter.panel_types", strings.Join(d.Filter.PanelTypes, ","), "single"},
+		{"data.filter.cluster_cap", d.Filter.ClusterCap, 50},
+		{"data.filter.cluster_weights", d.Filter.ClusterWeights["7"], 0.5},
+		{"data.filter.default_cluster_weight", d.Filter.DefaultClusterWeight, 0.25},
+		{"data.augment.scale", d.Augment.Scale, [2]float64{0.8, 1}},
+		{"data.augment.ratio", d.Augment.Ratio, [2]float64{0.5, 2}},
+		{"data.synthetic.seed", d.Synthetic.Seed, uint64(9)},
+		{"data.synthetic.train_samples", d.Synthetic.TrainSamples, 512},
+		{"data.synthetic.eval_samples_per_task", d.Synthetic.EvalSamplesPerTask, 40},
+		{"eval.every", c.Eval.Every, 100},
+	} {
+		if !reflect.DeepEqual(check.got, check.want) {
+			t.Errorf("%s read as %v, want %v", check.key, check.got, check.want)
+		}
+	}
+}
+
+// TestRecordedRunConfigsKeepTheirKeys: a run config recorded under the
+// YAML keys before the config embedded the library's types reads back
+// with every setting, and records again under the same keys with the same
+// values; the only keys added since are data.synthetic's new ones.
+func TestRecordedRunConfigsKeepTheirKeys(t *testing.T) {
+	recorded, err := os.ReadFile("testdata/run-config-yaml-keys.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := ParseRun(recorded, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkRecordedSettings(t, back)
+	again, err := yamlKeyJSON(back)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flat := func(data []byte) map[string]string {
+		var tree map[string]any
+		if err := json.Unmarshal(data, &tree); err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		var walk func(prefix string, v any)
+		walk = func(prefix string, v any) {
+			if m, ok := v.(map[string]any); ok {
+				for k, child := range m {
+					walk(joinKey(prefix, k), child)
+				}
+				return
+			}
+			text, _ := json.Marshal(v)
+			out[prefix] = string(text)
+		}
+		walk("", tree)
+		return out
+	}
+	was, now := flat(recorded), flat(again)
+	for k, v := range was {
+		if now[k] != v {
+			t.Errorf("%s: recorded %s, now %q", k, v, now[k])
+		}
+	}
+	added := map[string]bool{"data.synthetic.image_size": true, "data.synthetic.samples_per_shard": true, "data.synthetic.retrieval_samples": true}
+	for k := range now {
+		if _, ok := was[k]; !ok && !added[k] {
+			t.Errorf("%s: a key the recorded run config did not have", k)
+		}
+	}
+
+	// The old form reads as the same config.
+	old, err := os.ReadFile("testdata/run-config-go-names.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromOld, err := ParseRun(old, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldJSON, err := yamlKeyJSON(fromOld)
+	if err != nil || string(oldJSON) != string(again) {
+		t.Errorf("the old form reads as\n%s\nthe recorded form as\n%s (%v)", oldJSON, again, err)
 	}
 }

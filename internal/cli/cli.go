@@ -99,10 +99,7 @@ func Preprocess(mc checkpoint.ModelConfig) (preprocess.Config, error) {
 
 // SyntheticData writes (or reuses) the demo dataset the config asks for.
 func SyntheticData(ctx context.Context, cfg *config.Config, log io.Writer) (*synth.Manifest, string, error) {
-	s := cfg.Data.Synthetic
-	sc := synth.DefaultConfig()
-	sc.Seed, sc.TrainSamples, sc.EvalSamplesPerTask = s.Seed, s.TrainSamples, s.EvalSamplesPerTask
-	dir := s.Dir
+	sc, dir := cfg.Data.Synthetic.Config, cfg.Data.Synthetic.Dir
 	if existing, err := synth.ReadManifest(dir); err == nil && existing.ConfigHash == sc.Hash() {
 		fmt.Fprintf(log, "SYNTHETIC data: reusing the generated demo dataset in %s (%d training pairs)\n", dir, existing.Train.Samples)
 	} else {

@@ -29,36 +29,24 @@ const reportWindow = 8
 
 func newSource(cfg *config.Config, shards []string, tok tokenizer.Tokenizer, model clip.Config, pre preprocess.Config) (*streamSource, error) {
 	d := cfg.Data
-	pre.JPEG = preprocess.JPEGDecoder(d.JPEGDecoder)
+	pre.JPEG = d.JPEGDecoder
 	pre.DCTScaling = d.DCTScaling
 	img := stream.Deterministic(pre.Apply)
 	if d.Augment.Enabled {
 		var err error
-		if img, err = pre.Train(preprocess.Augment{Scale: d.Augment.Scale, Ratio: d.Augment.Ratio}); err != nil {
+		if img, err = pre.Train(d.Augment.Augment); err != nil {
 			return nil, fmt.Errorf("data.augment: %w", err)
 		}
 	}
-	f := d.Filter
-	s, err := stream.New(stream.Config{
-		Shards:          shards,
-		Weights:         d.Weights,
-		Format:          d.Format,
-		Parquet:         stream.ParquetColumns{Image: d.Parquet.Image, Caption: d.Parquet.Caption, Key: d.Parquet.Key, Meta: d.Parquet.Meta},
-		BatchSize:       cfg.Train.BatchSize,
-		ShuffleBuffer:   d.ShuffleBuffer,
-		Seed:            int64(cfg.Train.Seed),
-		Workers:         d.Workers,
-		Readers:         d.Readers,
-		Resampled:       d.Resampled,
-		SamplesPerEpoch: d.SamplesPerEpoch,
-		DropLast:        true, // the contrastive batch size stays fixed, as OpenCLIP's training batches do
-		ImageSize:       model.VisionCfg.ImageSize,
-		Filter: stream.Filter{Licenses: f.Licenses, IncludePrimary: f.IncludePrimary, ExcludePrimary: f.ExcludePrimary,
-			IncludeSecondary: f.IncludeSecondary, ExcludeSecondary: f.ExcludeSecondary, PanelTypes: f.PanelTypes,
-			ClusterCap: f.ClusterCap, ClusterWeights: f.ClusterWeights, DefaultClusterWeight: f.DefaultClusterWeight},
-		MetaFields:     d.MetaFields,
-		MaxMemberBytes: d.MaxMemberBytes,
-	}, img, tok)
+	// The data section holds the stream's own options; the rest of the
+	// stream's config comes from the run.
+	sc := d.Config
+	sc.Shards = shards
+	sc.BatchSize = cfg.Train.BatchSize
+	sc.Seed = int64(cfg.Train.Seed)
+	sc.DropLast = true // the contrastive batch size stays fixed, as OpenCLIP's training batches do
+	sc.ImageSize = model.VisionCfg.ImageSize
+	s, err := stream.New(sc, img, tok)
 	if err != nil {
 		return nil, fmt.Errorf("data: %w", err)
 	}

@@ -16,7 +16,6 @@ import (
 	"github.com/bmca/bmca/internal/dirlock"
 	"github.com/bmca/bmca/model/checkpoint"
 	"github.com/bmca/bmca/model/clip"
-	"github.com/bmca/bmca/model/transformer"
 	"github.com/bmca/bmca/text/tokenizer"
 	"github.com/bmca/bmca/train"
 )
@@ -128,11 +127,7 @@ func Train(ctx context.Context, cfg *config.Config, args TrainArgs) error {
 			return err
 		}
 	}
-	precision, err := transformer.ParsePrecision(cfg.Train.Precision)
-	if err != nil {
-		return err
-	}
-	be, err := OpenBackend(cfg.Backend, precision)
+	be, err := OpenBackend(cfg.Backend, cfg.Train.Precision)
 	if err != nil {
 		return err
 	}
@@ -161,33 +156,18 @@ func Train(ctx context.Context, cfg *config.Config, args TrainArgs) error {
 		return err
 	}
 
-	var suite *tasks.Suite
-	switch {
-	case cfg.Eval.Suite != "":
-		if suite, err = tasks.LoadSuite(cfg.Eval.Suite); err != nil {
-			return err
-		}
-	case manifest != nil:
-		suite = SyntheticSuite(manifest, synthDir)
-	}
-	decayRule, err := train.ParseDecayRule(cfg.Train.WDExclude)
+	suite, err := trainSuite(cfg, manifest, synthDir)
 	if err != nil {
-		return fmt.Errorf("train.wd_exclude: %w", err)
+		return err
 	}
 	runConfig, err := cfg.MarshalRun()
 	if err != nil {
 		return fmt.Errorf("recording the run config in checkpoints: %w", err)
 	}
+	recipe := cfg.Train.Recipe // the config's train section holds it, but for the mesh
+	recipe.Devices = meshSize
 	opts := train.Options{
-		Output: cfg.Output, Steps: cfg.Train.Steps,
-		Schedule: train.Schedule{Kind: cfg.Train.Schedule, PeakLR: cfg.Train.LR, Warmup: cfg.Train.Warmup, Total: cfg.Train.Steps,
-			CooldownSteps: cfg.Train.CooldownSteps, CooldownPower: cfg.Train.CooldownPower, CooldownEnd: cfg.Train.CooldownEnd},
-		Recipe: train.Recipe{
-			AdamW: train.AdamW{Beta1: cfg.Train.Beta1, Beta2: cfg.Train.Beta2, Eps: cfg.Train.Eps, WeightDecay: cfg.Train.WeightDecay,
-				ClipNorm: cfg.Train.GradClipNorm, DecayRule: decayRule},
-			AccumFreq: cfg.Train.AccumFreq, LockImage: cfg.Train.LockImage, Devices: meshSize,
-			Runtime: transformer.Runtime{Precision: precision, GradCheckpointing: cfg.Train.GradCheckpointing},
-		},
+		Output: cfg.Output, Steps: cfg.Train.Steps, Schedule: cfg.Train.LRSchedule(), Recipe: recipe,
 		CheckpointEvery: cfg.Train.CheckpointEvery, Keep: cfg.Train.KeepCheckpoints, LogEvery: cfg.Train.LogEvery,
 		EvalEvery: cfg.Eval.Every, Seed: cfg.Train.Seed, RunConfig: runConfig, Preprocess: modelPre.Preprocess, Init: init, Resume: resume,
 	}
@@ -223,13 +203,7 @@ func Train(ctx context.Context, cfg *config.Config, args TrainArgs) error {
 	if synthetic {
 		label = " on SYNTHETIC data"
 	}
-	arithmetic := precision.String()
-	if cfg.Train.GradCheckpointing {
-		arithmetic += ", gradient checkpointing"
-	}
-	fmt.Fprintf(args.Out, "training %s%s: %d steps × batch %s, %s params, %s, %s, backend %s, output %s\n",
-		describe(model), label, cfg.Train.Steps, batchDesc(cfg, devices), humanCount(clip.NumParams(model)), decayDesc(model, opts.Recipe),
-		arithmetic, be.Description(), cfg.Output)
+	fmt.Fprintf(args.Out, "training %s%s: %s, backend %s, output %s\n", describe(model), label, recipeDesc(cfg, model, devices, opts.Recipe), be.Description(), cfg.Output)
 	res, err := train.Loop(ctx, be, model, opts, source, hooks)
 	bar.finish()
 	if err != nil {
@@ -258,6 +232,29 @@ func Train(ctx context.Context, cfg *config.Config, args TrainArgs) error {
 		}
 	}
 	return nil
+}
+
+// trainSuite is the suite evaluated during and after training: eval.suite,
+// else the synthetic dataset's tasks, else none.
+func trainSuite(cfg *config.Config, manifest *synth.Manifest, synthDir string) (*tasks.Suite, error) {
+	switch {
+	case cfg.Eval.Suite != "":
+		return tasks.LoadSuite(cfg.Eval.Suite)
+	case manifest != nil:
+		return SyntheticSuite(manifest, synthDir), nil
+	}
+	return nil, nil
+}
+
+// recipeDesc describes the run's recipe for the start line: steps and
+// batch, parameters and what weight decay reaches, and the arithmetic.
+func recipeDesc(cfg *config.Config, model clip.Config, devices int, r train.Recipe) string {
+	arithmetic := r.Precision.String()
+	if r.GradCheckpointing {
+		arithmetic += ", gradient checkpointing"
+	}
+	return fmt.Sprintf("%d steps × batch %s, %s params, %s, %s",
+		cfg.Train.Steps, batchDesc(cfg, devices), humanCount(clip.NumParams(model)), decayDesc(model, r), arithmetic)
 }
 
 // stepTiming describes this session's steps for the summary line.
