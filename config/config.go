@@ -11,7 +11,8 @@
 // embeds it (clip.Config, stream.Config, preprocess.Augment, synth.Config,
 // train.Recipe, train.Schedule): each option is declared, documented and
 // validated once, on that type, with its YAML key. Validate puts the
-// section's path in front of the type's errors.
+// section's path in front of the type's errors; Warnings lists settings
+// that are valid but cannot be what was meant.
 //
 //	cfg, err := config.Load("configs/demo.yaml", []string{"train.steps=20"})
 package config
@@ -192,6 +193,12 @@ type Eval struct {
 }
 
 // Default is OpenCLIP's recipe for ViT models where bmca has a default.
+//
+// The warm-up is OpenCLIP's 10000 steps although the default run is 1000
+// steps: OpenCLIP's users carry their recipes over, and a default that
+// differed from OpenCLIP's would silently change their results. A run
+// whose warm-up is not shorter than it is warned about at its start
+// (Config.Warnings).
 func Default() Config {
 	return Config{
 		Tokenizer: Tokenizer{Name: "clip-bpe"},

@@ -45,6 +45,9 @@ func Train(ctx context.Context, cfg *config.Config, args TrainArgs) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
+	for _, w := range cfg.Warnings() {
+		fmt.Fprintf(args.Out, "warning: %s\n", w)
+	}
 	start := time.Now()
 	model := cfg.Model.Config
 	synthetic := cfg.Data.Synthetic.Enabled

@@ -55,6 +55,28 @@ func TestTrainValidatesConfigsBuiltInCode(t *testing.T) {
 	}
 }
 
+// TestTrainWarnsAtTheStart: settings that cannot be what was meant are
+// printed before anything else happens (here the output folder cannot be
+// created, so nothing is trained).
+func TestTrainWarnsAtTheStart(t *testing.T) {
+	dir := t.TempDir()
+	cfg := toyRun(t, dir, "train.warmup=10", "train.checkpoint_every=5")
+	cfg.Output = filepath.Join(dir, "a-file")
+	if err := os.WriteFile(cfg.Output, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	err := Train(context.Background(), cfg, TrainArgs{Out: &out, Progress: io.Discard})
+	if err == nil || !strings.Contains(err.Error(), "output") {
+		t.Fatalf("Train: %v, want the output folder refused", err)
+	}
+	for _, want := range []string{"warning: train.warmup: 10 warm-up steps ≥ steps (3)", "warning: train.checkpoint_every: 5 is more than train.steps (3)"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output %q lacks %q", out.String(), want)
+		}
+	}
+}
+
 // TestLeftoversAreRemovedAtTheNextStart: a run killed while saving leaves
 // a partial checkpoint directory and temporary files (names as Save and
 // package atomicfile make them); the next run on the folder removes them,
