@@ -21,6 +21,9 @@
 // An OpenCLIP model on the hub is named as open_clip names it,
 // hf-hub:ORG/NAME[@REVISION]; Client.OpenCLIP fetches its config, weights
 // and, for Hugging Face text towers, the tokenizer and text-model config.
+// Client.Tokenizer (TokenizerAt) and Client.TextModel fetch a tokenizer
+// repository or a text model's config.json alone, as transformers'
+// AutoTokenizer and AutoConfig do for a name.
 //
 //	c, err := hub.FromEnv(os.Getenv)
 //	c.Progress = os.Stderr

@@ -44,6 +44,9 @@ type Checkpoint struct {
 	// TextModel is the snapshot directory of text_cfg.hf_model_name,
 	// holding its config.json; empty when the model has none.
 	TextModel string
+	// TokenizerName and TextModelName are hf_tokenizer_name and
+	// hf_model_name as the config gives them.
+	TokenizerName, TextModelName string
 }
 
 // CheckpointPath turns a checkpoint reference into a local path: a
@@ -103,6 +106,7 @@ func (c *Client) OpenCLIP(ctx context.Context, ref Ref) (*Checkpoint, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %s: %w", ref, ConfigFile, err)
 	}
+	ck.TokenizerName, ck.TextModelName = text.Tokenizer, text.Model
 	if text.Tokenizer != "" {
 		if ck.Tokenizer, err = c.tokenizer(ctx, text.Tokenizer); err != nil {
 			return nil, fmt.Errorf("%s: text_cfg.hf_tokenizer_name: %w", ref, err)
@@ -152,11 +156,12 @@ func (c *Client) Tokenizer(ctx context.Context, name string) (string, error) {
 	return c.tokenizer(ctx, name)
 }
 
-func (c *Client) tokenizer(ctx context.Context, name string) (string, error) {
-	if isDir(name) {
-		return name, nil
+// TokenizerAt is Tokenizer for a repository at a revision, as a reference
+// hf-hub:ORG/NAME@REVISION names it.
+func (c *Client) TokenizerAt(ctx context.Context, ref Ref) (string, error) {
+	if ref.Revision == "" {
+		ref.Revision = DefaultRevision
 	}
-	ref := Ref{Repo: name, Revision: DefaultRevision}
 	dir, found := "", 0
 	for _, file := range TokenizerFiles {
 		f, err := c.Download(ctx, ref, file)
@@ -175,9 +180,24 @@ func (c *Client) tokenizer(ctx context.Context, name string) (string, error) {
 		}
 	}
 	if found == 0 {
-		return "", fmt.Errorf("%s%s has neither vocab.txt nor tokenizer.json", Prefix, name)
+		return "", fmt.Errorf("%s has neither vocab.txt nor tokenizer.json", ref)
 	}
 	return dir, nil
+}
+
+func (c *Client) tokenizer(ctx context.Context, name string) (string, error) {
+	if isDir(name) {
+		return name, nil
+	}
+	return c.TokenizerAt(ctx, Ref{Repo: name, Revision: DefaultRevision})
+}
+
+// TextModel fetches the config.json of a Hugging Face text model (a
+// text_cfg.hf_model_name, which OpenCLIP reads with AutoConfig) and returns
+// its snapshot directory; a name that is an existing directory is returned
+// unchanged.
+func (c *Client) TextModel(ctx context.Context, name string) (string, error) {
+	return c.textModel(ctx, name)
 }
 
 // textModel fetches the config.json of an HF text model.
