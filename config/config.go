@@ -18,6 +18,8 @@
 package config
 
 import (
+	"fmt"
+
 	"github.com/bmca/bmca/data/preprocess"
 	"github.com/bmca/bmca/data/stream"
 	"github.com/bmca/bmca/data/synth"
@@ -62,13 +64,45 @@ type Model struct {
 // text_cfg.context_length.
 type Tokenizer struct {
 	// Name is "byte-level" (no vocabulary file; the demo), "clip-bpe"
-	// (OpenCLIP's CLIP tokenizer) or "bert-wordpiece" (BERT uncased
-	// WordPiece as OpenCLIP's HFTokenizer runs it: BiomedCLIP's).
+	// (OpenCLIP's CLIP tokenizer), "bert-wordpiece" (BERT uncased
+	// WordPiece as OpenCLIP's HFTokenizer runs it: BiomedCLIP's) or
+	// TokenizerAuto, the model's own as open_clip.get_tokenizer picks it:
+	// for a Hugging Face text tower bert-wordpiece over text_cfg's
+	// hf_tokenizer_name (a tokenizer saved next to the checkpoint, else the
+	// Hugging Face cache, downloaded when missing), else clip-bpe over Vocab.
 	Name string `yaml:"name"`
-	// Vocab is the vocabulary file: OpenCLIP's bpe_simple_vocab_16e6.txt.gz
-	// for clip-bpe; a BERT vocab.txt, or the Hugging Face tokenizer folder
-	// holding it, for bert-wordpiece.
+	// Vocab is the vocabulary: OpenCLIP's bpe_simple_vocab_16e6.txt.gz for
+	// clip-bpe (and for auto with OpenCLIP's text tower; auto ignores it for
+	// a Hugging Face tower, which names its own); for bert-wordpiece a BERT
+	// vocab.txt, the Hugging Face tokenizer folder holding it, or a
+	// tokenizer repository on the hub, hf-hub:ORG/NAME[@REVISION].
 	Vocab string `yaml:"vocab"`
+}
+
+// Tokenizer names that the run config accepts besides tokenizer.Names().
+const (
+	// TokenizerAuto takes the tokenizer from the model (see Tokenizer.Name).
+	TokenizerAuto = "auto"
+)
+
+// Fits reports why the tokenizer cannot feed a text tower, or nil. The
+// towers pool differently: OpenCLIP's text transformer takes the token
+// at the largest id (CLIP's end of text), which only CLIP's tokenizers
+// (clip-bpe, byte-level) put last; a Hugging Face BERT reads WordPiece ids
+// and pools at [CLS] or over the non-[PAD] tokens. A mismatched pair
+// trains and evaluates without an error, on wrong features.
+func (t Tokenizer) Fits(text clip.TextConfig) error {
+	switch {
+	case t.Name == TokenizerAuto || t.Name == "":
+		return nil
+	case text.IsHF() && t.Name != "bert-wordpiece":
+		return fmt.Errorf("%s gives CLIP's ids, but the text tower is the Hugging Face model %s (text_cfg.hf_model_name), which reads BERT WordPiece ids ([CLS] … [SEP], then [PAD]): "+
+			"use %s (its own tokenizer, text_cfg.hf_tokenizer_name %q) or bert-wordpiece with its vocabulary", t.Name, text.HFModelName, TokenizerAuto, text.HFTokenizerName)
+	case !text.IsHF() && t.Name == "bert-wordpiece":
+		return fmt.Errorf("bert-wordpiece ends a text with [SEP], but OpenCLIP's text transformer (text_cfg without hf_model_name) pools at the largest id, CLIP's end of text: " +
+			"use clip-bpe or byte-level, or a model with a Hugging Face text tower")
+	}
+	return nil
 }
 
 // Data configures the training stream.

@@ -24,10 +24,17 @@ func (c *Config) Validate() error {
 		}
 	case "bert-wordpiece":
 		if c.Tokenizer.Vocab == "" {
-			return fmt.Errorf("tokenizer.vocab: bert-wordpiece needs the BERT vocab.txt (or the Hugging Face tokenizer folder holding it)")
+			return fmt.Errorf("tokenizer.vocab: bert-wordpiece needs the BERT vocab.txt (or the Hugging Face tokenizer folder holding it, or hf-hub:ORG/NAME); %s takes the model's own (text_cfg.hf_tokenizer_name)", TokenizerAuto)
+		}
+	case TokenizerAuto:
+		if !c.Model.TextCfg.IsHF() && c.Tokenizer.Vocab == "" {
+			return fmt.Errorf("tokenizer.vocab: %s with OpenCLIP's text tower is clip-bpe, which needs the vocabulary file (OpenCLIP's src/open_clip/bpe_simple_vocab_16e6.txt.gz)", TokenizerAuto)
 		}
 	default:
-		return fmt.Errorf("tokenizer.name: %q is not one of byte-level, clip-bpe, bert-wordpiece", c.Tokenizer.Name)
+		return fmt.Errorf("tokenizer.name: %q is not one of byte-level, clip-bpe, bert-wordpiece, %s", c.Tokenizer.Name, TokenizerAuto)
+	}
+	if err := c.Tokenizer.Fits(c.Model.TextCfg); err != nil {
+		return fmt.Errorf("tokenizer.name: %w", err)
 	}
 	if err := c.Data.Validate(); err != nil {
 		return err

@@ -125,8 +125,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.dumpPixels, "dump-pixels", "", "also write the preprocessed images as tensor \"pixels\" [N,3,H,W] to `FILE` (.safetensors)")
 	fs.StringVar(&o.classes, "classes", "", "zero-shot mode: comma-separated class `NAMES`; prints each image's class probabilities (softmax of 100 · cosine similarity to the class prompts)")
 	fs.StringVar(&o.templates, "templates", "", "zero-shot prompt templates `FILE`: one per line, or a JSON list, with {c} (or {}) for the class name; default \""+DefaultTemplate+"\"")
-	fs.StringVar(&o.tokenizer, "tokenizer", "", "tokenizer `NAME` for --texts and --classes (clip-bpe, bert-wordpiece or byte-level); default: the training run's, else clip-bpe")
-	fs.StringVar(&o.vocab, "vocab", "", "vocabulary `FILE`: for clip-bpe OpenCLIP's bpe_simple_vocab_16e6.txt.gz, for bert-wordpiece a BERT vocab.txt; default: the training run's")
+	fs.StringVar(&o.tokenizer, "tokenizer", "", "tokenizer `NAME` for --texts and --classes (clip-bpe, bert-wordpiece, byte-level or auto); default: the training run's, else auto, the model's own: bert-wordpiece over text_cfg.hf_tokenizer_name for a Hugging Face text tower (a tokenizer/ folder next to the checkpoint, else the Hugging Face cache, downloaded if missing), clip-bpe over --vocab otherwise")
+	fs.StringVar(&o.vocab, "vocab", "", "vocabulary `FILE`: for clip-bpe OpenCLIP's bpe_simple_vocab_16e6.txt.gz; for a Hugging Face text tower (bert-wordpiece) a BERT vocab.txt, the tokenizer folder holding it, or hf-hub:ORG/NAME; default: the training run's")
 	fs.StringVar(&o.backend, "backend", "", "GoMLX `BACKEND` (default $GOMLX_BACKEND, else the pure-Go CPU backend)")
 	fs.IntVar(&o.batch, "batch-size", 32, "images or texts encoded at once (`N`)")
 	fs.Var(&o.precision, "precision", cli.PrecisionUsage)
@@ -175,7 +175,7 @@ func embed(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	}
 	var tok tokenizer.Tokenizer
 	if hasText(o.texts) || o.classes != "" {
-		if tok, err = newTokenizer(o, ck, cfg); err != nil {
+		if tok, err = newTokenizer(ctx, o, ck, cfg, stderr); err != nil {
 			return err
 		}
 	}
@@ -348,32 +348,30 @@ func readTensor(spec string) (weights.Tensor, error) {
 	return t, err
 }
 
-// newTokenizer builds the tokenizer: flags first, then the run config saved
-// with a bmca training checkpoint, then clip-bpe.
-func newTokenizer(o options, ck *checkpoint.Checkpoint, cfg clip.Config) (tokenizer.Tokenizer, error) {
-	name, vocab := o.tokenizer, o.vocab
-	if run := runTokenizer(ck); name == "" || vocab == "" {
-		if name == "" {
-			name = run.Name
-		}
-		if vocab == "" && name == run.Name {
-			vocab = run.Vocab
-		}
+// newTokenizer builds the tokenizer (cli.ResolveTokenizer decides): the
+// flags first, then the run config saved with a bmca training checkpoint,
+// then the model's own (auto). --vocab alone names the vocabulary of the
+// model's kind of tokenizer: bert-wordpiece for a Hugging Face text tower.
+func newTokenizer(ctx context.Context, o options, ck *checkpoint.Checkpoint, cfg clip.Config, progress io.Writer) (tokenizer.Tokenizer, error) {
+	choice := config.Tokenizer{Name: o.tokenizer, Vocab: o.vocab}
+	origin := "--tokenizer/--vocab"
+	run := runTokenizer(ck)
+	switch {
+	case choice.Name != "":
+	case o.vocab != "" && cfg.TextCfg.IsHF():
+		choice.Name = tokenizer.NameBERTWordPiece
+	case run.Name != "":
+		choice.Name, origin = run.Name, "the checkpoint's run config"
 	}
-	if name == "" {
-		name = tokenizer.NameCLIPBPE
+	if choice.Vocab == "" && choice.Name == run.Name {
+		choice.Vocab = run.Vocab
 	}
-	if name == tokenizer.NameCLIPBPE && vocab == "" {
-		return nil, errors.New("texts need the clip-bpe vocabulary: pass --vocab FILE (OpenCLIP's bpe_simple_vocab_16e6.txt.gz) or --tokenizer")
-	}
-	tok, err := tokenizer.New(name, cfg.TextCfg.ContextLength, vocab)
+	tok, err := cli.ResolveTokenizer(ctx, cli.TokenizerRequest{Choice: choice, Origin: origin, Model: cfg, CheckpointDir: ck.Dir,
+		Flags: cli.TokenizerFlags{Name: "--tokenizer ", Vocab: "--vocab "}, Progress: progress})
 	if err != nil {
 		return nil, fmt.Errorf("tokenizer for --texts/--classes: %w", err)
 	}
-	if tok.VocabSize() > cfg.TextCfg.TokenVocabSize() {
-		return nil, fmt.Errorf("tokenizer %s produces ids up to %d, but the model's vocab_size is %d", name, tok.VocabSize()-1, cfg.TextCfg.TokenVocabSize())
-	}
-	return tok, nil
+	return tok.Tokenizer, nil
 }
 
 // runTokenizer is the tokenizer section of the run config a bmca training

@@ -62,7 +62,11 @@ func main() {
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), "Usage: eval --suite FILE (--checkpoint PATH | --compare [LABEL=]PATH ... | --wise-ft BASE OTHER [--alphas 0:1:0.1]) [--out DIR] [flags]\n\n"+
 			"Evaluates checkpoints on every task of a suite. The tokenizer, backend and (for the demo) the\n"+
-			"synthetic dataset come from the run config stored in each checkpoint unless --config is given.\n"+
+			"synthetic dataset come from the run config stored in each checkpoint unless --config is given;\n"+
+			"a checkpoint without one (a hub model, an export) uses its own tokenizer (tokenizer.name auto):\n"+
+			"a Hugging Face text tower's hf_tokenizer_name (from the Hugging Face cache, downloaded if\n"+
+			"missing), else CLIP's BPE over --set tokenizer.vocab=FILE. Each model's own preprocess_cfg\n"+
+			"preprocesses its images, so models with different tokenizers and preprocessing share one board.\n"+
 			"Tasks whose data is absent are reported as skipped; a malformed task (invalid in the suite\n"+
 			"file, or with malformed data) is reported as failed with its reason while the other tasks run\n"+
 			"and are written; the exit status is then 1.\n\n"+

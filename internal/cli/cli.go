@@ -21,7 +21,6 @@ import (
 	"github.com/bmca/bmca/eval/tasks"
 	"github.com/bmca/bmca/internal/atomicfile"
 	"github.com/bmca/bmca/model/checkpoint"
-	"github.com/bmca/bmca/model/clip"
 	"github.com/bmca/bmca/text/tokenizer"
 )
 
@@ -61,19 +60,6 @@ func (f *ConfigFlags) Load() (*config.Config, error) {
 		sets = append(sets, "output="+strconv.Quote(out))
 	}
 	return config.Load(f.Path, sets)
-}
-
-// Tokenizer builds the configured tokenizer for the model's context length
-// and checks its ids fit the model's vocabulary.
-func Tokenizer(cfg *config.Config, model clip.Config) (tokenizer.Tokenizer, error) {
-	tok, err := tokenizer.New(cfg.Tokenizer.Name, model.TextCfg.ContextLength, cfg.Tokenizer.Vocab)
-	if err != nil {
-		return nil, err
-	}
-	if tok.VocabSize() > model.TextCfg.TokenVocabSize() {
-		return nil, fmt.Errorf("tokenizer %s produces ids up to %d but the model's text_cfg.vocab_size is %d", cfg.Tokenizer.Name, tok.VocabSize()-1, model.TextCfg.TokenVocabSize())
-	}
-	return tok, nil
 }
 
 // Preprocess is the one place a model's image transform is decided, for

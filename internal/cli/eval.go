@@ -11,6 +11,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -348,7 +349,7 @@ func evalCheckpoint(ctx context.Context, args EvalArgs, m modelSpec, suite *task
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := runConfig(ckpt, args.Config)
+	cfg, origin, err := runConfig(ckpt, args.Config)
 	if err != nil {
 		return nil, err
 	}
@@ -365,7 +366,12 @@ func evalCheckpoint(ctx context.Context, args EvalArgs, m modelSpec, suite *task
 			return nil, err
 		}
 	}
-	tok, err := Tokenizer(cfg, model)
+	if err := cfg.Tokenizer.Fits(model.TextCfg); err != nil && args.Config != nil && args.Config.Path != "" {
+		return nil, fmt.Errorf("tokenizer %s of --config %s cannot feed this model: %w\n(without --config, each checkpoint's run config names its tokenizer, and a checkpoint without one, like a hub model, uses its own)",
+			cfg.Tokenizer.Name, args.Config.Path, err)
+	}
+	tok, err := ResolveTokenizer(ctx, TokenizerRequest{Choice: cfg.Tokenizer, Origin: origin, Model: model,
+		CheckpointDir: ckpt.Dir, Flags: ConfigTokenizerFlags, Progress: args.Progress})
 	if err != nil {
 		return nil, err
 	}
@@ -386,11 +392,11 @@ func evalCheckpoint(ctx context.Context, args EvalArgs, m modelSpec, suite *task
 	if batch <= 0 {
 		batch = cfg.Eval.BatchSize
 	}
-	env := evalEnv(enc, tok, pre, batch, progressBars(args.Progress, m.label))
+	env := evalEnv(enc, tok.Tokenizer, pre, batch, progressBars(args.Progress, m.label))
 	env.Overlaps, env.ExcludeOverlap = args.overlaps, args.ExcludeOverlap
 	if fc != nil {
 		env.Cache = fc
-		if env.ModelKey, err = modelKey(weightsID, model, pre, cfg); err != nil {
+		if env.ModelKey, err = modelKey(weightsID, model, pre, tok); err != nil {
 			return nil, err
 		}
 	}
@@ -398,7 +404,7 @@ func evalCheckpoint(ctx context.Context, args EvalArgs, m modelSpec, suite *task
 	if len(ckpt.State.RunConfig) > 0 || ckpt.State.Step > 0 {
 		step = fmt.Sprintf("step %d", ckpt.State.Step)
 	}
-	fmt.Fprintf(args.Out, "evaluating %s (%s, %s) on suite %s: %d tasks\n", m.label, dir, step, suite.Name, len(suite.Tasks))
+	fmt.Fprintf(args.Out, "evaluating %s (%s, %s; tokenizer %s) on suite %s: %d tasks\n", m.label, dir, step, tok, suite.Name, len(suite.Tasks))
 	results, err := tasks.Run(ctx, suite, env)
 	pretrained := dir
 	if hub.IsRef(m.path) { // name the model as the user did
@@ -490,11 +496,11 @@ func hashFile(h io.Writer, path string) error {
 // modelKey identifies a model's features for the cache: a SHA-256 of what
 // identifies its weights (weightsID writes it: the weights file's content,
 // or how a mix was made), the model config, the image preprocessing and
-// the tokenizer (name, context length, vocabulary file content). Hashing
-// the weights reads the whole file (about a second per GB), which is small
+// the tokenizer (name, context length, vocabulary content). Hashing the
+// weights reads the whole file (about a second per GB), which is small
 // next to encoding any real data set, and unlike a path+mtime key it
 // survives copies and notices in-place rewrites.
-func modelKey(weightsID func(io.Writer) error, model clip.Config, pre preprocess.Config, cfg *config.Config) (string, error) {
+func modelKey(weightsID func(io.Writer) error, model clip.Config, pre preprocess.Config, tok *Tokenizer) (string, error) {
 	h := sha256.New()
 	if err := weightsID(h); err != nil {
 		return "", err
@@ -504,13 +510,36 @@ func modelKey(weightsID func(io.Writer) error, model clip.Config, pre preprocess
 		return "", err
 	}
 	// Precision is not part of the model's JSON but changes the features.
-	fmt.Fprintf(h, "\nmodel %s\nprecision %s\npreprocess %+v\ntokenizer %s %d\n", mc, model.Precision, pre, cfg.Tokenizer.Name, model.TextCfg.ContextLength)
-	if cfg.Tokenizer.Vocab != "" {
-		if err := hashFile(h, cfg.Tokenizer.Vocab); err != nil {
+	fmt.Fprintf(h, "\nmodel %s\nprecision %s\npreprocess %+v\ntokenizer %s %d\n", mc, model.Precision, pre, tok.Name, model.TextCfg.ContextLength)
+	if tok.Vocab != "" {
+		if err := hashVocabulary(h, tok.Vocab); err != nil {
 			return "", err
 		}
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// hashVocabulary writes a vocabulary's content to h: the file, or for a
+// tokenizer folder the files a tokenizer reads from it.
+func hashVocabulary(h io.Writer, path string) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("feature cache key: %w", err)
+	}
+	if !st.IsDir() {
+		return hashFile(h, path)
+	}
+	for _, name := range append(slices.Clone(hub.TokenizerFiles), "vocab.json", "merges.txt") {
+		p := filepath.Join(path, name)
+		if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		fmt.Fprintf(h, "\n%s\n", name)
+		if err := hashFile(h, p); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // printTable writes one model's results: per task its headline metric and
@@ -621,21 +650,27 @@ func printPaired(w io.Writer, b *leaderboard.Board) {
 }
 
 // runConfig is --config when given, else the run config saved in the
-// checkpoint; --set overrides apply to either.
-func runConfig(ckpt *train.Checkpoint, flags *ConfigFlags) (*config.Config, error) {
+// checkpoint; --set overrides apply to either. A checkpoint without one (a
+// hub model, an export) gets the defaults with tokenizer.name auto: the
+// model decides its tokenizer (see ResolveTokenizer). It also says where
+// the config came from, for errors.
+func runConfig(ckpt *train.Checkpoint, flags *ConfigFlags) (*config.Config, string, error) {
 	if flags != nil && flags.Path != "" {
-		return flags.Load()
-	}
-	if len(ckpt.State.RunConfig) == 0 {
-		return nil, fmt.Errorf("the checkpoint has no run config (an exported model?): pass --config to say which tokenizer to use")
+		cfg, err := flags.Load()
+		return cfg, "--config " + flags.Path, err
 	}
 	var sets []string
 	if flags != nil {
 		sets = flags.Sets
 	}
+	if len(ckpt.State.RunConfig) == 0 {
+		const origin = "the defaults for a checkpoint without a run config"
+		cfg, err := config.Parse([]byte("tokenizer: {name: "+config.TokenizerAuto+"}\n"), origin, sets)
+		return cfg, origin, err
+	}
 	cfg, err := config.ParseRun(ckpt.State.RunConfig, ckpt.Dir, sets)
 	if err != nil {
-		return nil, fmt.Errorf("checkpoint %s: %w", ckpt.Dir, err)
+		return nil, "", fmt.Errorf("checkpoint %s: %w", ckpt.Dir, err)
 	}
-	return cfg, nil
+	return cfg, "the run config of " + ckpt.Dir, nil
 }

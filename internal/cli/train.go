@@ -76,6 +76,7 @@ func Train(ctx context.Context, cfg *config.Config, args TrainArgs) error {
 	// evaluations and the saved checkpoints all use it.
 	modelPre := checkpoint.ModelConfig{Config: model, Preprocess: clip.OpenAIPreprocess, Source: "OpenCLIP's default for a new model"}
 	var resume *train.Checkpoint
+	from := "" // the checkpoint the run starts from, where a saved tokenizer may lie
 	if resumePath != "" {
 		if resumePath == "latest" {
 			resumePath = cfg.Output
@@ -96,6 +97,7 @@ func Train(ctx context.Context, cfg *config.Config, args TrainArgs) error {
 			return fmt.Errorf("--resume: %w", err)
 		}
 		modelPre.Preprocess, modelPre.Source = resume.PreprocessConfig(), resume.Dir
+		from = resume.Dir
 	}
 	init := clip.Init(model, cfg.Train.Seed)
 	if pretrainedPath != "" && resume == nil {
@@ -104,6 +106,7 @@ func Train(ctx context.Context, cfg *config.Config, args TrainArgs) error {
 			return fmt.Errorf("--pretrained: %w", err)
 		}
 		modelPre.Preprocess, modelPre.Source = ck.Model.Preprocess, ck.Model.Source
+		from = ck.Dir
 		init, err = ck.StateDict()
 		ck.Close()
 		if err != nil {
@@ -126,9 +129,12 @@ func Train(ctx context.Context, cfg *config.Config, args TrainArgs) error {
 	// then needed only for an evaluation suite's prompts.
 	var tok tokenizer.Tokenizer
 	if cfg.Data.Tensors == "" || cfg.Eval.Suite != "" {
-		if tok, err = Tokenizer(cfg, model); err != nil {
+		t, err := ResolveTokenizer(ctx, TokenizerRequest{Choice: cfg.Tokenizer, Origin: "the run config", Model: model,
+			CheckpointDir: from, Flags: ConfigTokenizerFlags, Progress: args.Progress})
+		if err != nil {
 			return err
 		}
+		tok = t.Tokenizer
 	}
 	be, err := OpenBackend(cfg.Backend, cfg.Train.Precision)
 	if err != nil {
@@ -352,12 +358,47 @@ func sameModel(ckpt, run clip.Config) error {
 	if string(ja) != string(jb) {
 		return fmt.Errorf("the checkpoint's model config %s differs from the configured %s", ja, jb)
 	}
+	// A Hugging Face text model's shape is not in model_cfg's JSON.
+	if ckpt.TextCfg.IsHF() {
+		a, errA := ckpt.TextCfg.HFModel()
+		b, errB := run.TextCfg.HFModel()
+		if errA == nil && errB == nil && a != b {
+			ja, _ := json.Marshal(a)
+			jb, _ := json.Marshal(b)
+			return fmt.Errorf("the checkpoint's text model %s has the config %s, the configured one %s (text_cfg.hf_model_config)", ckpt.TextCfg.HFModelName, ja, jb)
+		}
+	}
 	return nil
 }
 
+// describe names the model's towers and their sizes for the first line of
+// a training run.
 func describe(c clip.Config) string {
-	return fmt.Sprintf("CLIP ViT (%dpx/p%d, w%d×%d) + text (w%d×%d), embed %d", c.VisionCfg.ImageSize, c.VisionCfg.PatchSize,
-		c.VisionCfg.Width, c.VisionCfg.Layers, c.TextCfg.Width, c.TextCfg.Layers, c.EmbedDim)
+	return describeVision(c) + " + " + describeText(c) + fmt.Sprintf(", embed %d", c.EmbedDim)
+}
+
+func describeVision(c clip.Config) string {
+	v := c.VisionCfg
+	if !v.IsTimm() {
+		return fmt.Sprintf("CLIP ViT (%dpx/p%d, w%d×%d)", v.ImageSize, v.PatchSize, v.Width, v.Layers)
+	}
+	t, err := v.Timm(c.EmbedDim)
+	if err != nil {
+		return "timm " + v.TimmModelName
+	}
+	return fmt.Sprintf("timm %s (%dpx/p%d, w%d×%d)", v.TimmModelName, t.ImageSize, t.PatchSize, t.Width, t.Depth)
+}
+
+func describeText(c clip.Config) string {
+	t := c.TextCfg
+	if !t.IsHF() {
+		return fmt.Sprintf("text (w%d×%d)", t.Width, t.Layers)
+	}
+	m, err := t.HFModel()
+	if err != nil {
+		return "HF " + t.HFModelName
+	}
+	return fmt.Sprintf("HF %s (BERT w%d×%d)", t.HFModelName, m.HiddenSize, m.NumHiddenLayers)
 }
 
 func humanCount(n int) string {

@@ -3,6 +3,8 @@ package bert
 import (
 	"encoding/json"
 	"fmt"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // Config is a BERT encoder's shape, field for field as Hugging Face's
@@ -11,32 +13,32 @@ import (
 type Config struct {
 	// ModelType is "bert"; other families (RoBERTa, ModernBERT, …) differ in
 	// their embeddings or blocks and are refused.
-	ModelType string `json:"model_type"`
+	ModelType string `json:"model_type" yaml:"model_type"`
 	// VocabSize is the number of WordPiece ids (rows of word_embeddings).
-	VocabSize int `json:"vocab_size"`
+	VocabSize int `json:"vocab_size" yaml:"vocab_size"`
 	// HiddenSize is the width of the residual stream.
-	HiddenSize int `json:"hidden_size"`
+	HiddenSize int `json:"hidden_size" yaml:"hidden_size"`
 	// NumHiddenLayers is the number of encoder layers.
-	NumHiddenLayers int `json:"num_hidden_layers"`
+	NumHiddenLayers int `json:"num_hidden_layers" yaml:"num_hidden_layers"`
 	// NumAttentionHeads splits HiddenSize into heads; weights do not record it.
-	NumAttentionHeads int `json:"num_attention_heads"`
+	NumAttentionHeads int `json:"num_attention_heads" yaml:"num_attention_heads"`
 	// IntermediateSize is the hidden size of each layer's feed-forward block.
-	IntermediateSize int `json:"intermediate_size"`
+	IntermediateSize int `json:"intermediate_size" yaml:"intermediate_size"`
 	// HiddenAct is the feed-forward activation; only "gelu" (exact erf GELU,
 	// transformers' ACT2FN["gelu"]) is supported.
-	HiddenAct string `json:"hidden_act"`
+	HiddenAct string `json:"hidden_act" yaml:"hidden_act"`
 	// MaxPositionEmbeddings is the number of learned positions; inputs may
 	// not be longer.
-	MaxPositionEmbeddings int `json:"max_position_embeddings"`
+	MaxPositionEmbeddings int `json:"max_position_embeddings" yaml:"max_position_embeddings"`
 	// TypeVocabSize is the number of token types (segments).
-	TypeVocabSize int `json:"type_vocab_size"`
+	TypeVocabSize int `json:"type_vocab_size" yaml:"type_vocab_size"`
 	// LayerNormEps is every LayerNorm's epsilon (1e-12 in BERT, not torch's 1e-5).
-	LayerNormEps float64 `json:"layer_norm_eps"`
+	LayerNormEps float64 `json:"layer_norm_eps" yaml:"layer_norm_eps"`
 	// PadTokenID is the padding id; OpenCLIP masks every position holding it.
-	PadTokenID int `json:"pad_token_id"`
+	PadTokenID int `json:"pad_token_id" yaml:"pad_token_id"`
 	// PositionEmbeddingType must be "absolute" (or absent); relative
 	// position schemes are not implemented.
-	PositionEmbeddingType string `json:"position_embedding_type,omitempty"`
+	PositionEmbeddingType string `json:"position_embedding_type,omitempty" yaml:"position_embedding_type,omitempty"`
 }
 
 // Defaults is transformers' BertConfig() with no arguments: BERT-base,
@@ -85,8 +87,8 @@ func ParseConfigJSON(data []byte) (Config, error) {
 		return Config{}, fmt.Errorf("bert config.json: %w", err)
 	}
 	var extra struct {
-		IsDecoder         bool `json:"is_decoder"`
-		AddCrossAttention bool `json:"add_cross_attention"`
+		IsDecoder         bool `json:"is_decoder" yaml:"is_decoder"`
+		AddCrossAttention bool `json:"add_cross_attention" yaml:"add_cross_attention"`
 	}
 	if err := json.Unmarshal(data, &extra); err != nil {
 		return Config{}, fmt.Errorf("bert config.json: %w", err)
@@ -101,6 +103,36 @@ func ParseConfigJSON(data []byte) (Config, error) {
 		return Config{}, fmt.Errorf("bert config.json: %w", err)
 	}
 	return c, nil
+}
+
+// UnmarshalYAML reads the configuration from YAML (a run config's
+// model.text_cfg.hf_model_config) as ParseConfigJSON reads config.json:
+// left-out fields take BertConfig's defaults, fields that do not change
+// the forward pass are ignored, a decoder or cross-attention is refused.
+// A run config can then hold the file as is. The values are checked where
+// the model is (Validate), after the run config has checked every number
+// is finite, so that errors name the key.
+func (c *Config) UnmarshalYAML(node *yaml.Node) error {
+	type plain Config // without this method
+	p := plain(Defaults())
+	if err := node.Decode(&p); err != nil {
+		return err
+	}
+	var extra struct {
+		IsDecoder         bool `yaml:"is_decoder"`
+		AddCrossAttention bool `yaml:"add_cross_attention"`
+	}
+	if err := node.Decode(&extra); err != nil {
+		return err
+	}
+	switch {
+	case extra.IsDecoder:
+		return fmt.Errorf("line %d: is_decoder is true; only the bidirectional encoder is supported", node.Line)
+	case extra.AddCrossAttention:
+		return fmt.Errorf("line %d: add_cross_attention is true; only self-attention is supported", node.Line)
+	}
+	*c = Config(p)
+	return nil
 }
 
 // Validate reports the first setting that this package cannot run,

@@ -65,8 +65,12 @@ type Options struct {
 	// reads it with AutoConfig.from_pretrained; bmca reads no files here, so
 	// the caller supplies it (SetHFModelConfig with the model's config.json,
 	// or bmca's own open_clip_config.json, which carries it); when nil,
-	// bert.Known is used for the models it knows.
-	HFModelConfig *bert.Config `json:"-" yaml:"-"`
+	// bert.Known is used for the models it knows. It is not part of
+	// OpenCLIP's model_cfg (open_clip_config.json carries it beside, under
+	// ConfigKey), but a bmca run config holds it as
+	// text_cfg.hf_model_config, so that a run of a model bert.Known does not
+	// know is complete in its recorded config.
+	HFModelConfig *bert.Config `json:"-" yaml:"hf_model_config,omitempty"`
 }
 
 // IsHF reports whether the text tower is a Hugging Face model.
