@@ -3,6 +3,8 @@
 // multi-head self-attention with the packed in_proj_weight/in_proj_bias and
 // out_proj of torch.nn.MultiheadAttention, the c_fc → GELU/QuickGELU → c_proj
 // MLP, the pre-norm ResidualAttentionBlock and the stack of resblocks.
+// GoMLX's own arithmetic is used where it fits OpenCLIP's variables and
+// precision (nn.LayerNorm); Linear and GELU say why they are not GoMLX's.
 //
 // Every function takes a *model.Scope positioned where OpenCLIP's module sits,
 // so GoMLX variable paths equal OpenCLIP state-dict names with "." replaced by
