@@ -187,9 +187,13 @@ type Train struct {
 	Pretrained string `yaml:"pretrained"`
 	// The step's recipe, declared, documented and validated by package
 	// train: AdamW (beta1, beta2, eps, weight_decay, wd_exclude,
-	// grad_clip_norm), accum_freq, lock_image, and the runtime (precision,
-	// grad_checkpointing).
+	// grad_clip_norm), accum_freq, lock_image.
 	train.Recipe `yaml:",inline"`
+	// How the towers compute, declared by package transformer: precision
+	// and grad_checkpointing. The command sets it on the model
+	// configuration, which the training steps and the evaluations inside
+	// the run both read.
+	transformer.Runtime `yaml:",inline"`
 	// The learning-rate schedule, declared by package train: schedule,
 	// lr, warmup, cooldown_steps, cooldown_power, cooldown_end. Its
 	// Total is Steps (see LRSchedule).
@@ -247,8 +251,8 @@ func Default() Config {
 			Recipe: train.Recipe{
 				AdamW:     train.AdamW{Beta1: 0.9, Beta2: 0.98, Eps: 1e-6, WeightDecay: 0.2, DecayRule: train.DecayOpenCLIP4},
 				AccumFreq: 1,
-				Runtime:   transformer.Runtime{Precision: transformer.Float32},
 			},
+			Runtime:  transformer.Runtime{Precision: transformer.Float32},
 			Schedule: train.Schedule{Kind: train.ScheduleCosine, PeakLR: 5e-4, Warmup: 10000, CooldownPower: 1},
 			LogEvery: 10,
 		},

@@ -29,6 +29,26 @@ type dataParallel struct {
 	replicated *distributed.ShardingSpec
 }
 
+// MeshSize resolves the number of devices a run asks for, n (0: every
+// device the backend has), to the devices it trains on and the
+// Recipe.Devices that runs them: no mesh (0) for one device, which runs
+// the plain single-device program, else a mesh of all of them.
+func MeshSize(backend compute.Backend, n int) (devices, mesh int, err error) {
+	have := backend.NumDevices()
+	switch {
+	case n < 0:
+		return 0, 0, fmt.Errorf("%d devices: must be ≥ 0 (0 = every device of the backend)", n)
+	case n == 0:
+		n = have
+	case n > have:
+		return 0, 0, fmt.Errorf("%d devices asked for, but backend %s has %d", n, backend.Name(), have)
+	}
+	if n == 1 {
+		return 1, 0, nil
+	}
+	return n, n, nil
+}
+
 // newDataParallel builds the mesh of the first n devices of backend.
 func newDataParallel(backend compute.Backend, n int) (*dataParallel, error) {
 	if have := backend.NumDevices(); n > have {

@@ -185,3 +185,20 @@ func mustMesh(t *testing.T, n int) *distributed.DeviceMesh {
 	}
 	return m
 }
+
+// TestMeshSizeOnOneDeviceBackend resolves device counts on the pure-Go
+// backend, which has one device: 0 (all) and 1 run the plain program
+// without a mesh; more, or a negative count, is an error.
+func TestMeshSizeOnOneDeviceBackend(t *testing.T) {
+	be := graphtest.Backend(t)
+	for _, n := range []int{0, 1} {
+		if devices, mesh, err := MeshSize(be, n); err != nil || devices != 1 || mesh != 0 {
+			t.Errorf("MeshSize(%d) = %d devices, mesh %d, %v; want 1 device, no mesh", n, devices, mesh, err)
+		}
+	}
+	for n, want := range map[int]string{2: "has 1", -1: "must be ≥ 0"} {
+		if _, _, err := MeshSize(be, n); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("MeshSize(%d): error %v, want one saying %q", n, err, want)
+		}
+	}
+}

@@ -62,9 +62,10 @@ type trained struct {
 
 // trainSteps runs steps optimiser steps of the tiny model, from the same
 // initialisation and on the same batches of 8 pairs whatever the recipe.
-func trainSteps(t *testing.T, be compute.Backend, recipe Recipe, steps int) trained {
+func trainSteps(t *testing.T, be compute.Backend, recipe Recipe, rt transformer.Runtime, steps int) trained {
 	t.Helper()
 	cfg := tinyConfig()
+	cfg.Runtime = rt
 	s, err := NewStepper(be, cfg, clip.Init(cfg, 5), recipe, nil, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -129,12 +130,13 @@ func identical(a, b weights.StateDict) (bool, string) {
 }
 
 var meshRecipes = []struct {
-	name   string
-	recipe Recipe
+	name    string
+	recipe  Recipe
+	runtime transformer.Runtime
 }{
-	{"f32", Recipe{AdamW: testAdamW}},
-	{"f32 accum 2", Recipe{AdamW: testAdamW, AccumFreq: 2}},
-	{"bf16 checkpointed", Recipe{AdamW: testAdamW, Runtime: transformer.Runtime{Precision: transformer.BFloat16Mixed, GradCheckpointing: true}}},
+	{"f32", Recipe{AdamW: testAdamW}, transformer.Runtime{}},
+	{"f32 accum 2", Recipe{AdamW: testAdamW, AccumFreq: 2}, transformer.Runtime{}},
+	{"bf16 checkpointed", Recipe{AdamW: testAdamW}, transformer.Runtime{Precision: transformer.BFloat16Mixed, GradCheckpointing: true}},
 }
 
 // TestOneDeviceMeshIsBitIdentical runs the partitioned program on a mesh of
@@ -144,10 +146,10 @@ func TestOneDeviceMeshIsBitIdentical(t *testing.T) {
 	be := xlaBackend(t, 1)
 	for _, tc := range meshRecipes {
 		t.Run(tc.name, func(t *testing.T) {
-			plain := trainSteps(t, be, tc.recipe, 3)
+			plain := trainSteps(t, be, tc.recipe, tc.runtime, 3)
 			r := tc.recipe
 			r.Devices = 1
-			mesh := trainSteps(t, be, r, 3)
+			mesh := trainSteps(t, be, r, tc.runtime, 3)
 			for i := range plain.stats {
 				if plain.stats[i].Loss != mesh.stats[i].Loss || plain.stats[i].GradNorm != mesh.stats[i].GradNorm {
 					t.Errorf("step %d: loss/grad norm %v/%v plain, %v/%v on a one-device mesh", i+1,
@@ -184,9 +186,9 @@ func TestDataParallelMatchesOneDevice(t *testing.T) {
 	for _, tc := range meshRecipes {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.recipe.AdamW.Eps = parityEps
-			one := trainSteps(t, be, tc.recipe, 3)
+			one := trainSteps(t, be, tc.recipe, tc.runtime, 3)
 			lossTol, weightTol := 1e-5, 1e-4
-			if tc.recipe.Precision == transformer.BFloat16Mixed {
+			if tc.runtime.Precision == transformer.BFloat16Mixed {
 				// The backward's bf16 products round each device's partial
 				// weight gradient to bfloat16 before the all-reduce sums
 				// them (as DDP under autocast does): bf16 rounding (2⁻⁸) of
@@ -200,7 +202,7 @@ func TestDataParallelMatchesOneDevice(t *testing.T) {
 				}
 				r := tc.recipe
 				r.Devices = n
-				many := trainSteps(t, be, r, 3)
+				many := trainSteps(t, be, r, tc.runtime, 3)
 				for i := range one.stats {
 					a, b := one.stats[i], many.stats[i]
 					if math.Abs(a.Loss-b.Loss) > lossTol*math.Abs(a.Loss) || math.Abs(a.GradNorm-b.GradNorm) > 10*lossTol*a.GradNorm {
@@ -335,7 +337,7 @@ func TestLoweredStepAllReducesGradients(t *testing.T) {
 	be := xlaBackend(t, 2)
 	cfg := tinyConfig()
 	if os.Getenv(loweredChildEnv) != "" {
-		trainSteps(t, be, Recipe{AdamW: testAdamW, Devices: 2}, 1)
+		trainSteps(t, be, Recipe{AdamW: testAdamW, Devices: 2}, transformer.Runtime{}, 1)
 		return
 	}
 	dump := t.TempDir()

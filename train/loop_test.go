@@ -78,22 +78,22 @@ func TestResumeIsBitIdentical(t *testing.T) {
 	cfg := tinyConfig()
 	src := newCyclingSource(cfg, 3, 6)
 	for _, tc := range []struct {
-		name   string
-		recipe Recipe
+		name    string
+		runtime transformer.Runtime
 	}{
-		{"f32", Recipe{AdamW: testAdamW}},
-		{"bf16 checkpointed", Recipe{AdamW: testAdamW, Runtime: transformer.Runtime{Precision: transformer.BFloat16Mixed, GradCheckpointing: true}}},
+		{"f32", transformer.Runtime{}},
+		{"bf16 checkpointed", transformer.Runtime{Precision: transformer.BFloat16Mixed, GradCheckpointing: true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			cfg := cfg
+			cfg.Runtime = tc.runtime
 			straight := testOptions(t, cfg, 20)
-			straight.Recipe = tc.recipe
 			resStraight, err := Loop(context.Background(), be, cfg, straight, src, Hooks{})
 			if err != nil {
 				t.Fatal(err)
 			}
 
 			split := testOptions(t, cfg, 10)
-			split.Recipe = tc.recipe
 			split.Schedule.Total = 20
 			if _, err := Loop(context.Background(), be, cfg, split, src, Hooks{}); err != nil {
 				t.Fatal(err)

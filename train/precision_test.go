@@ -21,7 +21,9 @@ func TestBFloat16MixedTrainsLikeFloat32(t *testing.T) {
 	pixels, tokens := randomBatch(7, cfg, 8)
 	const steps = 30
 	run := func(p transformer.Precision, accum int) ([]float64, weights.StateDict, weights.StateDict) {
-		s, err := NewStepper(be, cfg, clip.Init(cfg, 1), Recipe{AdamW: testAdamW, Runtime: transformer.Runtime{Precision: p}, AccumFreq: accum}, nil, 0)
+		cfg := cfg
+		cfg.Precision = p
+		s, err := NewStepper(be, cfg, clip.Init(cfg, 1), Recipe{AdamW: testAdamW, AccumFreq: accum}, nil, 0)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -13,7 +13,8 @@ import (
 func stepProgram(t *testing.T, p transformer.Precision) *graphstats.Summary {
 	t.Helper()
 	cfg := tinyConfig()
-	s, err := NewStepper(graphtest.Backend(t), cfg, clip.Init(cfg, 1), Recipe{AdamW: testAdamW, Runtime: transformer.Runtime{Precision: p}}, nil, 0)
+	cfg.Precision = p
+	s, err := NewStepper(graphtest.Backend(t), cfg, clip.Init(cfg, 1), Recipe{AdamW: testAdamW}, nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,8 +19,10 @@ import (
 )
 
 // Recipe is what the step graph needs to know beyond the optimiser. Its
-// YAML keys (with AdamW's and Runtime's) are those of a run config's train
-// section.
+// YAML keys (with AdamW's) are those of a run config's train section. How
+// the towers compute (precision, gradient checkpointing) is not part of
+// it: that is the model configuration's Runtime, which the step, the
+// evaluations inside a run and every command read from the one place.
 type Recipe struct {
 	// AdamW is the optimiser.
 	AdamW `yaml:",inline"`
@@ -36,13 +38,9 @@ type Recipe struct {
 	// (which must split evenly), with the loss and the update those of the
 	// whole batch. A mesh of 1 is the partitioned program on one device.
 	// A run config's train.devices counts devices differently (0 = all the
-	// backend has), so the mesh size is not a config key.
+	// backend has), so the mesh size is not a config key: MeshSize turns
+	// train.devices into it.
 	Devices int `yaml:"-"`
-	// Runtime is how the towers compute (OpenCLIP's --precision fp32 or
-	// amp_bf16, --grad-checkpointing). Weights, gradients and AdamW's
-	// moments are float32 under every precision, and checkpointing leaves
-	// the update unchanged.
-	transformer.Runtime `yaml:",inline"`
 }
 
 // Validate reports a recipe that cannot run, naming the field by its YAML
@@ -149,9 +147,12 @@ type optimizerSlot struct {
 }
 
 // NewStepper builds the training graphs for a model initialised from sd.
-// optState, when non-nil, restores the optimiser moments (names
-// "exp_avg.<param>" and "exp_avg_sq.<param>"); step is the number of steps
-// already taken (for AdamW's bias correction).
+// modelCfg.Runtime says how the towers compute (OpenCLIP's --precision
+// fp32, tf32 or amp_bf16, --grad-checkpointing); weights, gradients and
+// AdamW's moments are float32 under every precision, and checkpointing
+// leaves the update unchanged. optState, when non-nil, restores the
+// optimiser moments (names "exp_avg.<param>" and "exp_avg_sq.<param>");
+// step is the number of steps already taken (for AdamW's bias correction).
 func NewStepper(backend compute.Backend, modelCfg clip.Config, sd weights.StateDict, recipe Recipe, optState weights.StateDict, step int) (*Stepper, error) {
 	if recipe.AccumFreq < 1 {
 		recipe.AccumFreq = 1
@@ -160,7 +161,6 @@ func NewStepper(backend compute.Backend, modelCfg clip.Config, sd weights.StateD
 	if err != nil {
 		return nil, err
 	}
-	modelCfg.Runtime = recipe.Runtime
 	s := &Stepper{modelCfg: modelCfg, recipe: recipe, store: store, backend: backend, Step: step}
 	for _, t := range trainedSpecs(modelCfg, recipe) {
 		spec := t.spec

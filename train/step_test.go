@@ -12,7 +12,6 @@ import (
 
 	"github.com/bmca/bmca/model/clip"
 	"github.com/bmca/bmca/model/textenc"
-	"github.com/bmca/bmca/model/transformer"
 	"github.com/bmca/bmca/model/vit"
 )
 
@@ -201,13 +200,15 @@ func TestGradCheckpointingTakesTheSameSteps(t *testing.T) {
 			micro = inHalves(pixels, tokens, 8)
 		}
 		run := func(checkpointing bool) weights.StateDict {
-			s, err := NewStepper(be, cfg, clip.Init(cfg, 3), Recipe{AdamW: testAdamW, AccumFreq: accum, Runtime: transformer.Runtime{GradCheckpointing: checkpointing}}, nil, 0)
+			cfg := cfg
+			cfg.GradCheckpointing = checkpointing
+			s, err := NewStepper(be, cfg, clip.Init(cfg, 3), Recipe{AdamW: testAdamW, AccumFreq: accum}, nil, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer s.Finalize()
 			if s.modelCfg.GradCheckpointing != checkpointing {
-				t.Fatalf("the recipe's gradient checkpointing (%v) did not reach the model graphs", checkpointing)
+				t.Fatalf("the model's gradient checkpointing (%v) did not reach the step graphs", checkpointing)
 			}
 			for range 3 {
 				if _, err := s.TrainStep(micro, 1e-3); err != nil {

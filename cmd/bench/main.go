@@ -88,16 +88,13 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
-	devices, mesh := o.devices, 0
-	if devices == 0 {
-		devices = be.NumDevices()
+	devices, mesh, err := train.MeshSize(be, o.devices)
+	if err != nil {
+		return fmt.Errorf("--devices: %w", err)
 	}
-	if devices > 1 {
-		mesh = devices // one device runs the plain program, as train does
-	}
+	cfg.Runtime = transformer.Runtime{Precision: o.precision, GradCheckpointing: o.gradCheckpointing}
 	stepper, err := train.NewStepper(be, cfg, clip.Init(cfg, 1),
-		train.Recipe{AdamW: train.AdamW{Beta1: 0.9, Beta2: 0.98, Eps: 1e-6, WeightDecay: 0.2, ClipNorm: 1}, AccumFreq: accum, Devices: mesh,
-			Runtime: transformer.Runtime{Precision: o.precision, GradCheckpointing: o.gradCheckpointing}}, nil, 0)
+		train.Recipe{AdamW: train.AdamW{Beta1: 0.9, Beta2: 0.98, Eps: 1e-6, WeightDecay: 0.2, ClipNorm: 1}, AccumFreq: accum, Devices: mesh}, nil, 0)
 	if err != nil {
 		return err
 	}

@@ -136,7 +136,13 @@ func Train(ctx context.Context, cfg *config.Config, args TrainArgs) error {
 		}
 		tok = t.Tokenizer
 	}
-	be, err := OpenBackend(cfg.Backend, cfg.Train.Precision)
+	// How this run computes, set once on the model configuration that
+	// everything below receives: the training steps and the evaluations
+	// inside the run (which follow the training precision, as OpenCLIP's
+	// evaluate and zero_shot_eval run under the training autocast, and as
+	// the backend's TF32 switch applies to the whole run anyway).
+	model.Runtime = cfg.Train.Runtime
+	be, err := OpenBackend(cfg.Backend, model.Precision)
 	if err != nil {
 		return err
 	}
@@ -196,7 +202,7 @@ func Train(ctx context.Context, cfg *config.Config, args TrainArgs) error {
 	}
 	if suite != nil {
 		hooks.Evaluate = func(ctx context.Context, step int, enc *clip.Encoder) (map[string]float64, error) {
-			bar.note(fmt.Sprintf("%sevaluating suite %s at step %d", bar.synthetic, suite.Name, step))
+			bar.note(fmt.Sprintf("%sevaluating suite %s at step %d in %s", bar.synthetic, suite.Name, step, enc.Config().Precision))
 			results, err := tasks.Run(ctx, suite, EvalEnv(enc, tok, pre, cfg.Eval.BatchSize, nil))
 			if err != nil {
 				return nil, err
@@ -258,8 +264,8 @@ func trainSuite(cfg *config.Config, manifest *synth.Manifest, synthDir string) (
 // recipeDesc describes the run's recipe for the start line: steps and
 // batch, parameters and what weight decay reaches, and the arithmetic.
 func recipeDesc(cfg *config.Config, model clip.Config, devices int, r train.Recipe) string {
-	arithmetic := r.Precision.String()
-	if r.GradCheckpointing {
+	arithmetic := model.Precision.String()
+	if model.GradCheckpointing {
 		arithmetic += ", gradient checkpointing"
 	}
 	return fmt.Sprintf("%d steps × batch %s, %s params, %s, %s",

@@ -19,8 +19,12 @@ type Encoder struct {
 	textExec  *model.Exec
 }
 
-// NewEncoder prepares inference over the model held in store.
+// NewEncoder prepares inference over the model held in store, in the
+// precision c.Runtime names. Gradient checkpointing does not apply: an
+// encoder has no backward pass, and its checkpoints would only keep the
+// backend from fusing across blocks.
 func NewEncoder(backend compute.Backend, store *model.Store, c Config) (*Encoder, error) {
+	c.GradCheckpointing = false
 	e := &Encoder{cfg: c, store: store}
 	err := exceptions.TryCatch[error](func() {
 		e.imageExec = model.MustNewExec(backend, store, func(scope *model.Scope, pixels *Node) *Node {
