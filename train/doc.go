@@ -13,10 +13,20 @@
 // batch split, weights and optimiser state replicated, the loss and update
 // those of the whole batch); see dataParallel and docs/multi-gpu.md.
 //
-// A run is driven by Loop, which pulls batches from a resumable data source,
+// A run is driven by Loop, which pulls batches from a resumable data source
+// (prefetched, and copied to the device, while the previous step runs),
 // reports every step to a callback (the command draws the progress bar),
-// appends metrics as JSON lines, evaluates periodically and checkpoints every
-// N steps, at the end, and when its context is cancelled (Ctrl-C).
+// appends metrics as JSON lines, evaluates periodically and checkpoints
+// every N steps, at the end, and when its context is cancelled (Ctrl-C).
+// How the towers compute, in the steps and in the evaluations alike, is the
+// model configuration's Runtime (precision, gradient checkpointing):
 //
-//	result, err := train.Loop(ctx, backend, cfg, data, train.Hooks{OnStep: bar.Update})
+//	cfg.Runtime = transformer.Runtime{Precision: transformer.BFloat16Mixed}
+//	opts := train.Options{Output: dir, Steps: 1000, Schedule: schedule, Recipe: recipe, LogEvery: 10, Init: clip.Init(cfg, seed)}
+//	result, err := train.Loop(ctx, backend, cfg, opts, data, train.Hooks{OnStep: bar.Update})
+//
+// Loop's parts, one file each: run.go (the run read top to bottom: set-up,
+// the steps, the periodic evaluation and checkpoint, the stop policy),
+// clock.go (step timing and data wait), metrics.go (metrics.jsonl),
+// evaluate.go (the evaluation encoder) and prefetch.go.
 package train

@@ -17,9 +17,6 @@ import (
 	"gonum.org/v1/plot/vg/vgimg"
 )
 
-// dataRate is the metrics field of the data pipeline's own samples/s.
-const dataRate = "data_samples_per_s"
-
 // MetricsFile and PlotFile are the per-run files in the output directory.
 const (
 	MetricsFile = "metrics.jsonl"

@@ -19,6 +19,34 @@ func (b staged) micro() MicroBatch {
 	return MicroBatch{Pixels: b.Pixels, Tokens: b.Tokens, Size: b.Size}
 }
 
+// pending collects the micro-batches of one optimiser step as prefetch
+// delivers them, with their uploads.
+type pending struct {
+	micro []MicroBatch
+	dev   []deviceBatch
+}
+
+func newPending(accum int) *pending {
+	return &pending{micro: make([]MicroBatch, 0, accum), dev: make([]deviceBatch, 0, accum)}
+}
+
+// add appends b and returns how many micro-batches are collected.
+func (p *pending) add(b staged) int {
+	p.micro, p.dev = append(p.micro, b.micro()), append(p.dev, b.dev)
+	return len(p.micro)
+}
+
+// reset empties p after the step took the micro-batches (and released
+// their uploads).
+func (p *pending) reset() { p.micro, p.dev = p.micro[:0], p.dev[:0] }
+
+// release frees the uploads of a step that never ran.
+func (p *pending) release() {
+	for _, d := range p.dev {
+		d.release()
+	}
+}
+
 // prefetch is the loop's double buffering: a goroutine of its own pulls
 // batches from data, from the position from, and stages each (stage, the
 // stepper's upload to the device), keeping up to depth batches ready while
