@@ -3,6 +3,7 @@ package tasks
 import (
 	"context"
 	"fmt"
+	"math"
 )
 
 // ZeroShotLogitScale is the fixed scale of zero-shot logits (OpenCLIP's
@@ -101,4 +102,35 @@ func (c *Classifier) Logits(features []float32, n int) ([]float32, error) {
 		}
 	}
 	return out, nil
+}
+
+// Probabilities returns each row's class probabilities, the softmax of its
+// Logits, [n, NumClasses] row-major: OpenCLIP's zero-shot
+// (100 · image_features @ classifier).softmax(dim=-1).
+func (c *Classifier) Probabilities(features []float32, n int) ([]float32, error) {
+	logits, err := c.Logits(features, n)
+	if err != nil {
+		return nil, err
+	}
+	probs := make([]float32, len(logits))
+	for r := range n {
+		softmax(probs[r*c.NumClasses:(r+1)*c.NumClasses], logits[r*c.NumClasses:(r+1)*c.NumClasses])
+	}
+	return probs, nil
+}
+
+// softmax writes the softmax of logits to out, in float64 and shifted by
+// the largest logit so that no exponential overflows.
+func softmax(out, logits []float32) {
+	top := math.Inf(-1)
+	for _, v := range logits {
+		top = max(top, float64(v))
+	}
+	z := 0.0
+	for _, v := range logits {
+		z += math.Exp(float64(v) - top)
+	}
+	for k, v := range logits {
+		out[k] = float32(math.Exp(float64(v)-top) / z)
+	}
 }

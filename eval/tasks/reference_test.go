@@ -15,7 +15,7 @@ import (
 // TestOpenCLIPZeroShotReference rebuilds the tiny model's zero-shot
 // classifier from OpenCLIP's own template tokens and compares classifier and
 // logits with what open_clip.build_zero_shot_classifier produced
-// (shared/reference/README.md §D).
+// (shared/reference/README.md §D), and the probabilities of its softmax.
 func TestOpenCLIPZeroShotReference(t *testing.T) {
 	ref := reftest.Load(t, "tiny")
 	enc, _ := referenceEncoder(t, ref)
@@ -54,6 +54,13 @@ func TestOpenCLIPZeroShotReference(t *testing.T) {
 		t.Errorf("logits max abs diff %g > 5e-4", d)
 	} else {
 		t.Logf("logits max abs diff %.3g", d)
+	}
+	probs, err := cls.Probabilities(img, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := maxAbsDiff(probs, reftest.Floats(t, zs, "probs")); d > 1e-5 {
+		t.Errorf("probabilities max abs diff %g > 1e-5", d)
 	}
 }
 

@@ -1,7 +1,9 @@
 // Package cli is the wiring the bmca commands share: the --config/--set/
 // --output flags, building the tokenizer, preprocessing and evaluation
 // environment from a run config, preparing the synthetic demo data, and
-// printing evaluation tables. Only commands import it.
+// printing evaluation tables; and the commands' work behind their flags
+// (Train, Eval, EmbedJob), so that each main only parses flags, calls in
+// here and writes its output. Only commands import it.
 package cli
 
 import (

@@ -33,7 +33,7 @@ func maxAbsDiff(a, b []float32) float64 {
 }
 
 // TestOpenCLIPParity runs the reference models OpenCLIP itself produced and
-// compares features with its outputs. tiny-perturbed catches dropped
+// compares features and logits_per_image with its outputs. tiny-perturbed catches dropped
 // LayerNorm affines and attention biases; tiny-quickgelu the activation.
 func TestOpenCLIPParity(t *testing.T) {
 	for _, name := range []string{"tiny", "tiny-quickgelu", "tiny-perturbed"} {
@@ -63,13 +63,27 @@ func TestOpenCLIPParity(t *testing.T) {
 			}
 			for _, pair := range [][2]string{{"tokens", "text_features"}, {"tokens_edge", "text_features_edge"}} {
 				tokens := int32s(t, cases, pair[0])
-				txt, err := enc.EncodeTexts(tokens, cases[pair[0]].Shape[0])
+				m := cases[pair[0]].Shape[0]
+				txt, err := enc.EncodeTexts(tokens, m)
 				if err != nil {
 					t.Fatal(err)
 				}
 				if d := maxAbsDiff(txt, floats(t, cases, pair[1])); d > 1e-4 {
 					t.Errorf("%s max abs diff %g > 1e-4", pair[1], d)
 				}
+				if pair[0] != "tokens" {
+					continue
+				}
+				logits, err := enc.LogitsPerImage(img, txt, n, m)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if d := maxAbsDiff(logits, floats(t, cases, "logits_per_image")); d > 1e-4 {
+					t.Errorf("logits_per_image max abs diff %g > 1e-4", d)
+				}
+			}
+			if _, err := enc.LogitsPerImage(img, img, n, n+1); err == nil {
+				t.Error("LogitsPerImage accepted features of the wrong length")
 			}
 		})
 	}

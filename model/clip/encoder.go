@@ -13,10 +13,12 @@ import (
 // Encoder runs the two towers for inference. Graphs are compiled once per
 // batch size and cached. An Encoder is not safe for concurrent use.
 type Encoder struct {
-	cfg       Config
-	store     *model.Store
-	imageExec *model.Exec
-	textExec  *model.Exec
+	cfg        Config
+	backend    compute.Backend
+	store      *model.Store
+	imageExec  *model.Exec
+	textExec   *model.Exec
+	logitsExec *model.Exec // compiled at the first LogitsPerImage
 }
 
 // NewEncoder prepares inference over the model held in store, in the
@@ -25,7 +27,7 @@ type Encoder struct {
 // backend from fusing across blocks.
 func NewEncoder(backend compute.Backend, store *model.Store, c Config) (*Encoder, error) {
 	c.GradCheckpointing = false
-	e := &Encoder{cfg: c, store: store}
+	e := &Encoder{cfg: c, backend: backend, store: store}
 	err := exceptions.TryCatch[error](func() {
 		e.imageExec = model.MustNewExec(backend, store, func(scope *model.Scope, pixels *Node) *Node {
 			return EncodeImage(scope, c, pixels)
@@ -69,8 +71,32 @@ func (e *Encoder) EncodeTexts(tokens []int32, n int) ([]float32, error) {
 	return e.run(e.textExec, tensors.FromFlatDataAndDimensions(tokens, n, l))
 }
 
-func (e *Encoder) run(exec *model.Exec, input *tensors.Tensor) ([]float32, error) {
-	outputs, err := exec.Call(input)
+// LogitsPerImage is OpenCLIP's logits_per_image for n image and m text
+// feature rows as EncodeImages and EncodeTexts return them: exp(logit_scale)
+// times their cosine similarities (Logits), [n, m].
+func (e *Encoder) LogitsPerImage(img, txt []float32, n, m int) ([]float32, error) {
+	d := e.cfg.EmbedDim
+	if len(img) != n*d || len(txt) != m*d {
+		return nil, fmt.Errorf("logits: got %d image and %d text values, want %d×%d and %d×%d", len(img), len(txt), n, d, m, d)
+	}
+	if e.logitsExec == nil {
+		exec, err := model.NewExec(e.backend, e.store, func(scope *model.Scope, img, txt *Node) *Node {
+			return Logits(scope, img, txt)
+		})
+		if err != nil {
+			return nil, fmt.Errorf("logits: %w", err)
+		}
+		e.logitsExec = exec
+	}
+	logits, err := e.run(e.logitsExec, tensors.FromFlatDataAndDimensions(img, n, d), tensors.FromFlatDataAndDimensions(txt, m, d))
+	if err != nil {
+		return nil, fmt.Errorf("logits: %w", err)
+	}
+	return logits, nil
+}
+
+func (e *Encoder) run(exec *model.Exec, inputs ...any) ([]float32, error) {
+	outputs, err := exec.Call(inputs...)
 	if err != nil {
 		return nil, err
 	}
@@ -82,4 +108,7 @@ func (e *Encoder) run(exec *model.Exec, input *tensors.Tensor) ([]float32, error
 func (e *Encoder) Finalize() {
 	e.imageExec.Finalize()
 	e.textExec.Finalize()
+	if e.logitsExec != nil {
+		e.logitsExec.Finalize()
+	}
 }
