@@ -11,15 +11,18 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+
+	"github.com/bmca/bmca/internal/testshared"
 )
 
 // TestFastEntropyMatchesGeneric checks that the fast sequential decoder
-// (decodeSequential with its fastAC table and bulk refill) produces the
+// (sequentialScan: unstuffed segments, fast tables, eight-byte refills) produces the
 // planes of the generic one, on the package's reference JPEGs (restart
 // intervals, 4:2:0/4:2:2/4:4:0/4:4:4, progressive ones taking the generic
 // path either way) and on JPEGs encoded from noise and gradients at
 // qualities from 1 to 100, so that long codes, large coefficients, ZRL
-// runs, 0xff stuffing and every DCT scale are exercised.
+// runs, 0xff stuffing and every DCT scale are exercised; and on the real
+// figures of the shared material when it is present.
 func TestFastEntropyMatchesGeneric(t *testing.T) {
 	files, err := filepath.Glob("../../testdata/*.jpg")
 	if err != nil || len(files) == 0 {
@@ -32,6 +35,19 @@ func TestFastEntropyMatchesGeneric(t *testing.T) {
 			t.Fatal(err)
 		}
 		inputs[filepath.Base(f)] = raw
+	}
+	if dir := testshared.Locate(); dir != "" {
+		// Real figures: large scans, many stuffed 0xff bytes.
+		for _, g := range []string{"data/jats-with-figures/*/*.jpg", "data/jats-with-figures/*/*/*.jpg"} {
+			m, _ := filepath.Glob(filepath.Join(dir, g))
+			for _, f := range m {
+				raw, err := os.ReadFile(f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				inputs[filepath.Base(f)] = raw
+			}
+		}
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	for _, q := range []int{1, 10, 50, 75, 90, 100} {

@@ -23,25 +23,36 @@ type huffman struct {
 	maxCode   [18]int32
 	valOffset [17]int32
 	vals      [256]uint8
-	// fastAC, for AC tables, maps the next fastACBits bits to a whole
-	// coefficient (fastAC entry layout below), or 0 when the code and its
-	// extra bits are longer.
-	fastAC [1 << fastACBits]int32
+	// fast maps the next fastBits bits to a whole decoding step (fast
+	// entry layout below), so that the sequential decoder needs one look-up
+	// per symbol for every code of up to fastBits bits.
+	fast [1 << fastBits]int32
 }
 
-// fastACBits is the look-ahead of the fastAC table: a code and its
-// coefficient's extra bits that fit in it together, the bulk of a photo's,
-// decode in one step.
-const fastACBits = 10
+// fastBits is the look-ahead of the fast table. Nearly all codes of a
+// photo's or a figure's tables are this short, and nine in ten AC symbols
+// fit in it together with their coefficient's extra bits.
+const fastBits = 10
 
-// A fastAC entry packs the bits a code consumes (its length plus its extra
-// bits, bits 0–4), the zero run before the coefficient (bits 5–8), a flag
-// for the symbols without a coefficient (EOB and ZRL, bit 9), and the
-// sign-extended coefficient (bits 16–31).
+// A fast entry is one of three kinds, told apart by fastRare:
+//
+//   - fastRare clear: the code and its extra bits fit in the window. Bits
+//     0–4 are the bits they span; bits 5–10 the zero run before the value
+//     (63 for an end of block, which carries the position past any block's
+//     end, 15 for a ZRL); bits 16–31 the sign-extended value (DC difference
+//     or AC coefficient, 0 for EOB and ZRL). An AC step is then branch-free:
+//     skip the bits, advance by the run, store the value, advance by one.
+//   - fastRare set, bits 0–4 non-zero: the code fits but its extra bits do
+//     not. Bits 0–4 are the code length, bits 5–10 the run and bits 12–15
+//     the size of the value to read after the code.
+//   - fastRare set, bits 0–4 zero: a longer code, decoded by slowSymbol.
 const (
-	fastLenMask  = 0x1f
-	fastRunShift = 5
-	fastNoCoeff  = 1 << 9
+	fastLenMask   = 0x1f
+	fastRunShift  = 5
+	fastRunMask   = 0x3f
+	fastRare      = 1 << 11
+	fastSizeShift = 12
+	fastEOBRun    = 63
 )
 
 // processDHT reads one or more Huffman tables (section B.2.4.2).
@@ -93,36 +104,30 @@ func (d *decoder) processDHT(seg []byte) error {
 			code <<= 1
 		}
 		h.maxCode[17] = 1 << 30 // sentinel
-		if tc == 1 {
-			h.buildFastAC(&counts)
-		}
+		h.buildFast(&counts, tc == 1)
 	}
 	return nil
 }
 
-// buildFastAC fills the fastAC table from the code lengths, in the order
-// codes are assigned (section C).
-func (h *huffman) buildFastAC(counts *[17]int) {
-	clear(h.fastAC[:])
+// buildFast fills the fast table from the code lengths, in the order
+// codes are assigned (section C). AC symbols are (run, size) pairs; DC
+// symbols are sizes alone.
+func (h *huffman) buildFast(counts *[17]int, ac bool) {
+	for i := range h.fast {
+		h.fast[i] = fastRare // codes longer than fastBits
+	}
 	code, k := 0, 0
 	for l := 1; l <= 16; l++ {
 		for range counts[l] {
 			sym := h.vals[k]
 			run, size := int32(sym>>4), int(sym&0x0f)
-			if l+size <= fastACBits {
-				shift := fastACBits - l
+			if !ac {
+				run, size = 0, int(sym)
+			}
+			if l <= fastBits {
+				shift := fastBits - l
 				for j := code << shift; j < (code+1)<<shift; j++ {
-					e := int32(l+size) | run<<fastRunShift
-					if size == 0 {
-						e |= fastNoCoeff
-					} else {
-						x := int32(j>>(fastACBits-l-size)) & (1<<size - 1)
-						if x < 1<<(size-1) {
-							x += -1<<size + 1
-						}
-						e |= x << 16
-					}
-					h.fastAC[j] = e
+					h.fast[j] = fastEntry(j, l, run, size, ac)
 				}
 			}
 			code++
@@ -130,6 +135,26 @@ func (h *huffman) buildFastAC(counts *[17]int) {
 		}
 		code <<= 1
 	}
+}
+
+// fastEntry is the fast table entry for window bits j that start with a
+// code of length l for the symbol (run, size).
+func fastEntry(j, l int, run int32, size int, ac bool) int32 {
+	switch {
+	case size > 15 || l+size > fastBits:
+		// The value's extra bits run past the window (or the size is
+		// invalid, which the rare path reports).
+		return fastRare | int32(l) | run<<fastRunShift | int32(min(size, 15))<<fastSizeShift
+	case size == 0 && ac && run != 15:
+		return int32(l) | fastEOBRun<<fastRunShift // EOB (any run but 15 ends a sequential block)
+	case size == 0:
+		return int32(l) | run<<fastRunShift // ZRL, or a DC difference of 0
+	}
+	x := int32(j>>(fastBits-l-size)) & (1<<size - 1)
+	if x < 1<<(size-1) {
+		x += -1<<size + 1
+	}
+	return int32(l+size) | run<<fastRunShift | x<<16
 }
 
 // fill tops the accumulator up to at least 57 bits. Like libjpeg's

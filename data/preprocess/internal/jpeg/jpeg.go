@@ -83,6 +83,44 @@ type Options struct {
 	// MaxPixels refuses images whose width×height exceeds it, before any
 	// plane is allocated; 0 means no limit.
 	MaxPixels int64
+	// SubsampledChroma keeps every component at its own resolution divided
+	// by Scale: the chroma of a 4:2:0 image comes out at half the luma's
+	// size. libjpeg (and so the default) instead scales subsampled chroma up
+	// in the DCT domain where that saves an upsampling step; callers that
+	// resample each plane to its final size themselves save the larger
+	// inverse DCTs and read fewer samples. The planes are then no longer
+	// libjpeg's.
+	SubsampledChroma bool
+	// ScaleFor, when not nil, is called with the image's size once the frame
+	// header is read, before any plane is allocated, and the scale it
+	// returns (1, 2, 4 or 8) replaces Scale: a caller can choose the scale
+	// from the size without parsing the header twice.
+	ScaleFor func(width, height int) int
+	// Scratch, when not nil, lends Decode its buffers, so that a caller
+	// decoding many images does not allocate them each time. The returned
+	// Image's planes then live in the scratch: they are valid until the next
+	// Decode with it. A Scratch is not safe for concurrent use.
+	Scratch *Scratch
+}
+
+// Scratch holds the buffers of one Decode for reuse by the next
+// (Options.Scratch). The zero value is ready to use.
+type Scratch struct {
+	dec    decoder // its Huffman tables alone are tens of kilobytes
+	planes [maxComponents][]byte
+	coeffs [maxComponents][]block
+	seg    segment
+}
+
+// grow returns buf resized to n elements, all zero, reusing its storage
+// when it is large enough.
+func grow[T any](buf []T, n int) []T {
+	if cap(buf) < n {
+		return make([]T, n)
+	}
+	buf = buf[:n]
+	clear(buf)
+	return buf
 }
 
 // A FormatError reports that the input is not a valid JPEG.
@@ -196,6 +234,8 @@ type decoder struct {
 	// genericEntropy routes sequential scans through decodeBlock, the
 	// straightforward decoder the fast path is tested against.
 	genericEntropy bool
+	seg            segment // sequentialScan's unstuffed restart interval
+	scanned        [maxComponents]bool
 }
 
 // DecodeHeader reads the frame header: enough to refuse an image by its
@@ -210,14 +250,16 @@ func DecodeHeader(data []byte) (Header, error) {
 
 // Decode decodes a JPEG into component planes.
 func Decode(data []byte, opts Options) (*Image, error) {
-	switch opts.Scale {
-	case 0:
-		opts.Scale = 1
-	case 1, 2, 4, 8:
-	default:
-		return nil, fmt.Errorf("jpeg: scale 1/%d not supported (1, 2, 4 or 8)", opts.Scale)
+	if err := checkScale(&opts.Scale); err != nil {
+		return nil, err
 	}
-	d := decoder{data: data, opts: opts}
+	var d *decoder
+	if opts.Scratch != nil {
+		d = &opts.Scratch.dec
+		*d = decoder{data: data, opts: opts}
+	} else {
+		d = &decoder{data: data, opts: opts}
+	}
 	initRangeLimit(&d.rangeLim)
 	if err := d.parse(false); err != nil {
 		return nil, err
@@ -225,7 +267,26 @@ func Decode(data []byte, opts Options) (*Image, error) {
 	if d.progressive {
 		d.reconstructProgressive()
 	}
+	if d.opts.Scratch != nil {
+		for i := range d.nComp {
+			if !d.scanned[i] {
+				clear(d.comp[i].plane) // what a fresh plane would hold
+			}
+		}
+	}
 	return d.image(), nil
+}
+
+// checkScale accepts the scales Decode implements, 0 meaning 1.
+func checkScale(scale *int) error {
+	switch *scale {
+	case 0:
+		*scale = 1
+	case 1, 2, 4, 8:
+	default:
+		return fmt.Errorf("jpeg: scale 1/%d not supported (1, 2, 4 or 8)", *scale)
+	}
+	return nil
 }
 
 // parse walks the markers; headerOnly stops at the frame header.
@@ -415,6 +476,12 @@ func (d *decoder) processSOF(seg []byte) error {
 	if d.opts.MaxPixels > 0 && int64(d.width)*int64(d.height) > d.opts.MaxPixels {
 		return fmt.Errorf("jpeg: %d×%d pixels: %w (limit %d)", d.width, d.height, ErrTooLarge, d.opts.MaxPixels)
 	}
+	if d.opts.ScaleFor != nil {
+		d.opts.Scale = d.opts.ScaleFor(d.width, d.height)
+		if err := checkScale(&d.opts.Scale); err != nil {
+			return err
+		}
+	}
 	d.mxx = (d.width + 8*d.hmax - 1) / (8 * d.hmax)
 	d.myy = (d.height + 8*d.vmax - 1) / (8 * d.vmax)
 	return nil
@@ -480,7 +547,7 @@ func (d *decoder) setupScaling() {
 	for i := range d.nComp {
 		c := &d.comp[i]
 		ss := d.minSS
-		for ss < 8 && (d.hmax*d.minSS)%(c.h*ss*2) == 0 && (d.vmax*d.minSS)%(c.v*ss*2) == 0 {
+		for !d.opts.SubsampledChroma && ss < 8 && (d.hmax*d.minSS)%(c.h*ss*2) == 0 && (d.vmax*d.minSS)%(c.v*ss*2) == 0 {
 			ss *= 2
 		}
 		c.ss = ss
@@ -489,7 +556,19 @@ func (d *decoder) setupScaling() {
 		c.bw, c.bh = ceilDiv(compW, 8), ceilDiv(compH, 8)
 		// Interleaved scans cover whole MCUs, so the plane is padded to them.
 		c.pstr = d.mxx * c.h * ss
-		c.plane = make([]byte, c.pstr*d.myy*c.v*ss)
+		if sc := d.opts.Scratch; sc != nil {
+			// Not cleared: the scans write every block the image's samples
+			// lie in, and Decode clears the plane of a component no scan
+			// covers.
+			n := c.pstr * d.myy * c.v * ss
+			if cap(sc.planes[i]) < n {
+				sc.planes[i] = make([]byte, n)
+			}
+			sc.planes[i] = sc.planes[i][:n]
+			c.plane = sc.planes[i]
+		} else {
+			c.plane = make([]byte, c.pstr*d.myy*c.v*ss)
+		}
 	}
 }
 

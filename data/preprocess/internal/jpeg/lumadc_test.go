@@ -56,7 +56,7 @@ func lumaDCInputs(t *testing.T) map[string][]byte {
 // noiseJPEG encodes a w×h image mixing gradients and noise, so that its
 // blocks range from flat to busy (long codes, large coefficients, ZRL runs,
 // 0xff stuffing).
-func noiseJPEG(t *testing.T, rng *rand.Rand, w, h, quality int, gray bool) []byte {
+func noiseJPEG(t testing.TB, rng *rand.Rand, w, h, quality int, gray bool) []byte {
 	t.Helper()
 	var img image.Image
 	if gray {

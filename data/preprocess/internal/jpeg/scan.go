@@ -7,8 +7,6 @@
 
 package jpeg
 
-import "encoding/binary"
-
 // scanComp is one component of a scan.
 type scanComp struct {
 	ci     int   // index into decoder.comp
@@ -79,7 +77,13 @@ func (d *decoder) processSOS(seg []byte) error {
 		for i := range nComp {
 			c := &d.comp[scan[i].ci]
 			if d.coeffs[scan[i].ci] == nil && d.lumaDC == nil {
-				d.coeffs[scan[i].ci] = make([]block, d.mxx*c.h*d.myy*c.v)
+				n := d.mxx * c.h * d.myy * c.v
+				if sc := d.opts.Scratch; sc != nil {
+					sc.coeffs[scan[i].ci] = grow(sc.coeffs[scan[i].ci], n)
+					d.coeffs[scan[i].ci] = sc.coeffs[scan[i].ci]
+				} else {
+					d.coeffs[scan[i].ci] = make([]block, n)
+				}
 			}
 		}
 	}
@@ -91,6 +95,12 @@ func (d *decoder) processSOS(seg []byte) error {
 
 	if d.lumaDC != nil {
 		return d.lumaDCScan(scan[:nComp], zigStart, ah, al)
+	}
+	for _, sc := range scan[:nComp] {
+		d.scanned[sc.ci] = true
+	}
+	if !d.progressive && !d.genericEntropy {
+		return d.sequentialScan(scan[:nComp])
 	}
 	d.resetBits()
 	d.eobRun = 0
@@ -122,7 +132,7 @@ func (d *decoder) processSOS(seg []byte) error {
 		total := c.bw * c.bh
 		for by := range c.bh {
 			for bx := range c.bw {
-				if err := d.nextBlock(&st, sc, bx, by); err != nil {
+				if err := d.decodeBlock(&st, sc, bx, by); err != nil {
 					return err
 				}
 				if by*c.bw+bx+1 < total {
@@ -140,7 +150,7 @@ func (d *decoder) processSOS(seg []byte) error {
 					sc := scan[i]
 					c := &d.comp[sc.ci]
 					for j := range c.h * c.v {
-						if err := d.nextBlock(&st, sc, c.h*mx+j%c.h, c.v*my+j/c.h); err != nil {
+						if err := d.decodeBlock(&st, sc, c.h*mx+j%c.h, c.v*my+j/c.h); err != nil {
 							return err
 						}
 					}
@@ -168,127 +178,6 @@ type scanState struct {
 	ah, al           uint32
 	dc               [maxComponents]int32 // DC predictors
 	b                block
-}
-
-// nextBlock decodes the next block of the scan and reconstructs it unless
-// the image is progressive: sequential scans take the fast path.
-func (d *decoder) nextBlock(st *scanState, sc scanComp, bx, by int) error {
-	if d.progressive || d.genericEntropy {
-		return d.decodeBlock(st, sc, bx, by)
-	}
-	b := &st.b
-	*b = block{}
-	acSeen, err := d.decodeSequential(b, &d.huff[0][sc.td], &d.huff[1][sc.ta], &st.dc[sc.ci])
-	if err != nil {
-		return err
-	}
-	d.reconstructBlock(b, sc.ci, bx, by, !acSeen)
-	return nil
-}
-
-// decodeSequential decodes one block of a sequential scan into b, which
-// must be zero, and reports whether it has a non-zero AC coefficient. It
-// computes what decodeBlock does, faster: the bit accumulator and the read
-// position live in local variables, eight bytes without 0xff are loaded at
-// once, one refill check serves a code and its extra bits (at most 32
-// bits), and the fastAC table decodes most coefficients in one look-up.
-// Like libjpeg (jdhuff.c), a coefficient whose run overshoots the block is
-// read and stored at the last position (jpeg_natural_order's padding),
-// ending the block.
-func (d *decoder) decodeSequential(b *block, dcTab, acTab *huffman, pred *int32) (acSeen bool, err error) {
-	acc, nbits, pos, data := d.acc, d.nbits, d.pos, d.data
-	// refill tops the accumulator up to more than 56 bits: eight bytes at
-	// once when none is 0xff (no stuffing, no marker), else through fill.
-	refill := func() {
-		if !d.hitMarker && pos+8 <= len(data) {
-			x := binary.BigEndian.Uint64(data[pos:])
-			const lo, hi = 0x0101010101010101, 0x8080808080808080
-			if v := ^x; (v-lo)&^v&hi == 0 {
-				n := (64 - nbits) >> 3 // whole bytes that fit
-				acc |= x >> (64 - 8*n) << (64 - nbits - 8*n)
-				pos += int(n)
-				nbits += 8 * n
-				return
-			}
-		}
-		d.acc, d.nbits, d.pos = acc, nbits, pos
-		d.fill()
-		acc, nbits, pos = d.acc, d.nbits, d.pos
-	}
-	fail := func(msg string) (bool, error) {
-		d.acc, d.nbits, d.pos = acc, nbits, pos
-		return false, FormatError(msg)
-	}
-	if nbits < 32 {
-		refill()
-	}
-	t, n, ok := slowSymbol(dcTab, acc)
-	if !ok {
-		return fail("bad Huffman code")
-	}
-	acc <<= n
-	nbits -= n
-	if t > 16 {
-		return fail("excessive DC component")
-	}
-	if t > 0 {
-		x := int32(acc >> (64 - uint(t)))
-		acc <<= t
-		nbits -= uint(t)
-		if x < 1<<(t-1) {
-			x += -1<<t + 1
-		}
-		*pred += x
-	}
-	b[0] = *pred
-	for zig := 1; zig < blockSize; {
-		if nbits < 32 {
-			refill()
-		}
-		if e := acTab.fastAC[acc>>(64-fastACBits)]; e != 0 {
-			n := uint(e & fastLenMask)
-			acc <<= n
-			nbits -= n
-			zig += int(e>>fastRunShift) & 0x0f
-			if e&fastNoCoeff != 0 {
-				if e&(0x0f<<fastRunShift) != 0x0f<<fastRunShift {
-					break // EOB
-				}
-				zig++ // ZRL: sixteen zeros
-				continue
-			}
-			b[naturalPadded[zig&127]] = e >> 16
-			acSeen = true
-			zig++
-			continue
-		}
-		sym, n, ok := slowSymbol(acTab, acc)
-		if !ok {
-			return fail("bad Huffman code")
-		}
-		acc <<= n
-		nbits -= n
-		run, size := int(sym>>4), sym&0x0f
-		if size == 0 {
-			if run != 0x0f {
-				break
-			}
-			zig += 16
-			continue
-		}
-		x := int32(acc >> (64 - uint(size)))
-		acc <<= size
-		nbits -= uint(size)
-		if x < 1<<(size-1) {
-			x += -1<<size + 1
-		}
-		zig += run
-		b[naturalPadded[zig&127]] = x
-		acSeen = true
-		zig++
-	}
-	d.acc, d.nbits, d.pos = acc, nbits, pos
-	return acSeen, nil
 }
 
 // naturalPadded is unzig (zig-zag to natural order) padded as libjpeg's
