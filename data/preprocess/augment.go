@@ -1,9 +1,11 @@
 package preprocess
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"sync"
 )
 
 // Augment is OpenCLIP's default training transform: torchvision's
@@ -54,33 +56,82 @@ func (c Config) Train(a Augment) (func(encoded []byte, seed uint64) ([]float32, 
 	if err != nil {
 		return nil, fmt.Errorf("preprocess: augment %w", err)
 	}
+	planar := c.DCTScaling && (c.JPEG == "" || c.JPEG == JPEGGo)
+	lut := c.normLUT()
+	var scratch sync.Pool // *trainScratch, one per concurrent call
 	return func(encoded []byte, seed uint64) ([]float32, error) {
-		rng := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
-		var top, left, ch, cw, scale int
-		src, err := c.open(encoded, func(w, h int) int {
-			top, left, ch, cw = a.cropParams(rng, w, h)
-			scale = 1
-			if c.DCTScaling {
-				scale = draftScale(cw, ch, c.ImageSize, c.ImageSize)
+		if planar {
+			s, _ := scratch.Get().(*trainScratch)
+			if s == nil {
+				s = new(trainScratch)
 			}
-			return scale
-		})
-		if err != nil {
-			return nil, err
+			t, err := c.trainPlanar(encoded, a, seed, s, lut)
+			scratch.Put(s)
+			if !errors.Is(err, errNotPlanar) {
+				return t, err
+			}
 		}
-		_, sw, sh, _ := src.info()
-		win := window{bx: left, by: top, bw: cw, bh: ch}
-		if scale > 1 {
-			// The crop box in the DCT-scaled image, rounded to whole pixels.
-			s := float64(scale)
-			x0, y0 := int(math.Round(float64(left)/s)), int(math.Round(float64(top)/s))
-			x1 := min(int(math.Round(float64(left+cw)/s)), sw)
-			y1 := min(int(math.Round(float64(top+ch)/s)), sh)
-			win = window{bx: x0, by: y0, bw: max(x1-x0, 1), bh: max(y1-y0, 1)}
-		}
-		win.outW, win.outH, win.w, win.h = c.ImageSize, c.ImageSize, c.ImageSize, c.ImageSize
-		return c.transform(src, win)
+		return c.trainGeneral(encoded, a, seed)
 	}, nil
+}
+
+// trainGeneral is the training transform as a composition of the eval
+// path's steps: decode (at the DCT scale Pillow's draft would pick, with
+// DCTScaling) into Pillow's mode, resize the crop box, convert to RGB,
+// normalise. Without DCTScaling it is Pillow-exact for a given crop.
+func (c Config) trainGeneral(encoded []byte, a Augment, seed uint64) ([]float32, error) {
+	rng := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
+	return c.trainGeneralCrop(encoded, func(w, h int) (top, left, ch, cw int) { return a.cropParams(rng, w, h) })
+}
+
+// trainGeneralCrop is trainGeneral for the crop that crop draws for a w×h
+// image.
+func (c Config) trainGeneralCrop(encoded []byte, crop func(w, h int) (top, left, ch, cw int)) ([]float32, error) {
+	var top, left, ch, cw, scale int
+	src, err := c.open(encoded, func(w, h int) int {
+		top, left, ch, cw = crop(w, h)
+		scale = 1
+		if c.DCTScaling {
+			scale = draftScale(cw, ch, c.ImageSize, c.ImageSize)
+		}
+		return scale
+	})
+	if err != nil {
+		return nil, err
+	}
+	_, sw, sh, _ := src.info()
+	win := window{bx: left, by: top, bw: cw, bh: ch}
+	if scale > 1 {
+		// The crop box in the DCT-scaled image, rounded to whole pixels.
+		s := float64(scale)
+		x0, y0 := int(math.Round(float64(left)/s)), int(math.Round(float64(top)/s))
+		x1 := min(int(math.Round(float64(left+cw)/s)), sw)
+		y1 := min(int(math.Round(float64(top+ch)/s)), sh)
+		win = window{bx: x0, by: y0, bw: max(x1-x0, 1), bh: max(y1-y0, 1)}
+	}
+	win.outW, win.outH, win.w, win.h = c.ImageSize, c.ImageSize, c.ImageSize, c.ImageSize
+	return c.transform(src, win)
+}
+
+// trainPlanar is the training transform through trainJPEG, for the JPEGs
+// the pure-Go decoder reads. Anything else, and any JPEG that fails to
+// decode, gives errNotPlanar: the general path then draws the same crop from
+// the same seed and reports the error as it always has.
+func (c Config) trainPlanar(encoded []byte, a Augment, seed uint64, s *trainScratch, lut *normLUT) ([]float32, error) {
+	if f, err := detectFormat(encoded); err != nil || f != formatJPEG {
+		return nil, errNotPlanar
+	}
+	rng := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
+	var crop cropBox
+	pick := func(w, h int) int {
+		if checkSize(formatJPEG, w, h) != nil {
+			return -1 // refused: the general path reports it
+		}
+		crop.top, crop.left, crop.h, crop.w = a.cropParams(rng, w, h)
+		crop.scale = draftScale(crop.w, crop.h, c.ImageSize, c.ImageSize)
+		return crop.scale
+	}
+	return c.trainJPEG(encoded, pick, &crop, s, lut)
 }
 
 // cropParams is torchvision's RandomResizedCrop.get_params for a w×h image:
