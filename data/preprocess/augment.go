@@ -6,6 +6,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"sync"
+
+	jpegdec "github.com/bmca/bmca/data/preprocess/internal/jpeg"
 )
 
 // Augment is OpenCLIP's default training transform: torchvision's
@@ -123,15 +125,37 @@ func (c Config) trainPlanar(encoded []byte, a Augment, seed uint64, s *trainScra
 	}
 	rng := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
 	var crop cropBox
-	pick := func(w, h int) int {
-		if checkSize(formatJPEG, w, h) != nil {
-			return -1 // refused: the general path reports it
+	sizes := func(f jpegdec.Frame) (n [jpegdec.MaxComponents]int) {
+		if checkSize(formatJPEG, f.Width, f.Height) != nil {
+			return n // refused (size 0): the general path reports it
 		}
-		crop.top, crop.left, crop.h, crop.w = a.cropParams(rng, w, h)
-		crop.scale = draftScale(crop.w, crop.h, c.ImageSize, c.ImageSize)
-		return crop.scale
+		crop.top, crop.left, crop.h, crop.w = a.cropParams(rng, f.Width, f.Height)
+		return c.blockSizes(f, crop)
 	}
-	return c.trainJPEG(encoded, pick, &crop, s, lut)
+	return c.trainJPEG(encoded, sizes, &crop, s, lut)
+}
+
+// blockSizes picks, for each component of a frame, the smallest DCT block
+// size (N/8 of the component's resolution) at which the crop still covers
+// ImageSize samples each way, so that the decoder does no more work than
+// the resize needs and the resize has the fewest samples to read. A crop
+// less than 8/7 of ImageSize across in the luma takes every component at
+// full size, as at Pillow's draft scale 1 (the chroma then through libjpeg's
+// upsampling, folded into its resize).
+func (c Config) blockSizes(f jpegdec.Frame, crop cropBox) (n [jpegdec.MaxComponents]int) {
+	size := func(hf, vf int) int {
+		nx := (8*c.ImageSize*hf + crop.w - 1) / crop.w
+		ny := (8*c.ImageSize*vf + crop.h - 1) / crop.h
+		return min(max(nx, ny, 1), 8)
+	}
+	luma := size(1, 1)
+	for i := range f.Components {
+		n[i] = 8
+		if luma < 8 {
+			n[i] = size(f.HMax/f.H[i], f.VMax/f.V[i])
+		}
+	}
+	return n
 }
 
 // cropParams is torchvision's RandomResizedCrop.get_params for a w×h image:

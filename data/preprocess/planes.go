@@ -89,9 +89,10 @@ type planeScratch struct {
 // in the pixels of the decoded image, whose extent is size; the plane has
 // samples samples, each spanning factor pixels (1, 2 or 4: a subsampled
 // chroma plane), which libjpeg fills in either with its triangle filter
-// (fancy, for a factor of 2) or by repetition.
+// (fancy, for a factor of 2) or by repetition. With a factor of 1 the box
+// is in the plane's samples and may have fractional edges.
 type axis struct {
-	in0, in1      int
+	in0, in1      float64
 	size, samples int
 	factor        int
 	fancy         bool
@@ -103,10 +104,10 @@ type axis struct {
 // upsampling weights, so that the chroma is never upsampled as such.
 func (a axis) coeffs(c, tmp *coeffs, out int) {
 	if a.factor == 1 {
-		boxCoeffs(c, a.samples, float64(a.in0), float64(a.in1), out)
+		boxCoeffs(c, a.samples, a.in0, a.in1, out)
 		return
 	}
-	boxCoeffs(tmp, a.size, float64(a.in0), float64(a.in1), out)
+	boxCoeffs(tmp, a.size, a.in0, a.in1, out)
 	c.ksize = tmp.ksize/a.factor + 3
 	c.first = grow(c.first, out)
 	c.count = grow(c.count, out)

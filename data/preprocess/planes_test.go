@@ -31,7 +31,7 @@ func TestResamplePlaneMatchesPillow(t *testing.T) {
 				}
 			}
 			got := make([]uint8, outW*outH)
-			resamplePlane(got, pix, stride, axis{in1: w, size: w, samples: w, factor: 1}, axis{in1: h, size: h, samples: h, factor: 1}, outW, outH, &s)
+			resamplePlane(got, pix, stride, axis{in1: float64(w), size: w, samples: w, factor: 1}, axis{in1: float64(h), size: h, samples: h, factor: 1}, outW, outH, &s)
 			dense := make([]uint8, w*h)
 			for y := range h {
 				copy(dense[y*w:(y+1)*w], pix[y*stride:])

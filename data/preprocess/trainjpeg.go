@@ -2,31 +2,32 @@ package preprocess
 
 import (
 	"errors"
-	"math"
 
 	jpegdec "github.com/bmca/bmca/data/preprocess/internal/jpeg"
 )
 
 // The training transform's fast path for JPEGs (Config.DCTScaling with the
-// pure-Go decoder). It decodes at the DCT scale of the general path, for
-// the same crop, but never builds an RGB image:
+// pure-Go decoder). It never builds an RGB image:
 //
-//   - each component plane is resized on its own from the crop box in its
-//     own coordinates straight to the output size (a 4:2:0 image's chroma
-//     at scale 1 from its subsampled plane, with no upsampling first), and
-//     YCbCr becomes RGB after the resize, on the output pixels only;
+//   - each component is decoded at the smallest DCT block size (N/8 of its
+//     resolution, N from 1 to 8) at which the crop still covers the output
+//     size (Config.blockSizes): a 1500-pixel figure's luma at 2/8 and its
+//     4:2:0 chroma at 3/8, a 720-pixel one's at 5/8, where Pillow's draft
+//     offers only 1/1, 1/2, 1/4 and 1/8;
+//   - each plane is resized on its own from the crop box in its own
+//     coordinates, fractional edges included, straight to the output size
+//     (a 4:2:0 chroma at full size through libjpeg's upsampling folded into
+//     the resize coefficients), and YCbCr becomes RGB after the resize, on
+//     the output pixels only;
 //   - the normalised tensor is written from the resized planes;
 //   - the decoder's and resampler's buffers are reused from one image to
 //     the next.
 //
-// Grey and RGB JPEGs give the general path's tensor exactly: the luma box
-// is the same whole-pixel box, resized with the same coefficients.
 // Colour conversion is affine and the resampling weights sum to one, so
 // converting YCbCr after resizing changes only roundings and the clipping
-// of colours outside the RGB gamut and of bicubic overshoot at sharp edges;
-// chroma resized from its subsampled plane instead of libjpeg's fancy
-// upsampling differs a little more at colour edges
-// (TestTrainPlanarIsClose).
+// of colours outside the RGB gamut and of bicubic overshoot at sharp edges.
+// How far the result is from the exact transform is TestTrainPlanarIsClose's
+// business: closer than the general path's DCT scaling on the figures.
 
 // trainScratch is what one training transform call reuses from the last.
 type trainScratch struct {
@@ -52,38 +53,43 @@ func (c Config) normLUT() *normLUT {
 // pure-Go decoder does not read); the caller takes the general path.
 var errNotPlanar = errors.New("not a planar JPEG")
 
-// cropBox is a training crop of the full-size image and the DCT scale it
-// is decoded at.
+// cropBox is a training crop of the full-size image.
 type cropBox struct {
-	left, top, w, h, scale int
+	left, top, w, h int
 }
 
-// trainJPEG decodes a JPEG, with pick choosing the DCT scale from the
-// image's size and setting crop, and returns the normalised crop resized to
-// ImageSize. Any decoding error gives errNotPlanar.
-func (c Config) trainJPEG(encoded []byte, pick func(w, h int) int, crop *cropBox, s *trainScratch, lut *normLUT) ([]float32, error) {
-	img, err := jpegdec.Decode(encoded, jpegdec.Options{ScaleFor: pick, MaxPixels: MaxPixels, Scratch: &s.jpeg})
+// trainJPEG decodes a JPEG, with sizes choosing each component's DCT block
+// size from the frame and setting crop, and returns the normalised crop
+// resized to ImageSize. Any decoding error gives errNotPlanar.
+func (c Config) trainJPEG(encoded []byte, sizes func(jpegdec.Frame) [jpegdec.MaxComponents]int, crop *cropBox, s *trainScratch, lut *normLUT) ([]float32, error) {
+	img, err := jpegdec.Decode(encoded, jpegdec.Options{BlockSizes: sizes, MaxPixels: MaxPixels, Scratch: &s.jpeg})
 	if err != nil {
 		return nil, errNotPlanar
 	}
-	// The crop box in the decoded image, rounded to whole pixels as the
-	// general path rounds it, so that both resize the same luma box.
-	sw, sh := img.Width, img.Height
-	left, top, scale := crop.left, crop.top, crop.scale
-	bx0, by0, bx1, by1 := left, top, left+crop.w, top+crop.h
-	if scale > 1 {
-		f := float64(scale)
-		bx0, by0 = int(math.Round(float64(left)/f)), int(math.Round(float64(top)/f))
-		bx1 = min(int(math.Round(float64(left+crop.w)/f)), sw)
-		by1 = min(int(math.Round(float64(top+crop.h)/f)), sh)
-		bx1, by1 = max(bx1, bx0+1), max(by1, by0+1)
+	full := true // every component at full size: libjpeg's scale 1
+	for _, comp := range img.Components {
+		full = full && comp.BlockSize == 8
 	}
 	size := c.ImageSize
 	n := size * size
 	for i, comp := range img.Components {
 		s.planes[i] = grow(s.planes[i], n)
-		ax := axis{in0: bx0, in1: bx1, size: sw, samples: comp.Width, factor: comp.HFactor, fancy: comp.Fancy && comp.HFactor == 2}
-		ay := axis{in0: by0, in1: by1, size: sh, samples: comp.Height, factor: comp.VFactor, fancy: comp.Fancy && comp.VFactor == 2}
+		var ax, ay axis
+		if full {
+			// The general path's box, and libjpeg's upsampling of a
+			// subsampled chroma (the fancy filter where libjpeg uses it).
+			fh := comp.HFactor == 2 && comp.VFactor <= 2 && comp.Width > 2
+			fv := comp.VFactor == 2 && (comp.HFactor == 1 || comp.HFactor == 2 && comp.Width > 2)
+			ax = axis{float64(crop.left), float64(crop.left + crop.w), img.Width, comp.Width, comp.HFactor, fh}
+			ay = axis{float64(crop.top), float64(crop.top + crop.h), img.Height, comp.Height, comp.VFactor, fv}
+		} else {
+			// The box in the plane's samples: a sample spans
+			// 8·HFactor/BlockSize pixels, centred (JFIF's chroma siting).
+			sx := float64(comp.BlockSize) / float64(8*comp.HFactor)
+			sy := float64(comp.BlockSize) / float64(8*comp.VFactor)
+			ax = axis{float64(crop.left) * sx, float64(crop.left+crop.w) * sx, comp.Width, comp.Width, 1, false}
+			ay = axis{float64(crop.top) * sy, float64(crop.top+crop.h) * sy, comp.Height, comp.Height, 1, false}
+		}
 		resamplePlane(s.planes[i], comp.Pix, comp.Stride, ax, ay, size, size, &s.resize)
 	}
 	t := make([]float32, 3*n)

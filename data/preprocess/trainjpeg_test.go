@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	jpegdec "github.com/bmca/bmca/data/preprocess/internal/jpeg"
+	"github.com/bmca/bmca/internal/cputime"
 	"github.com/bmca/bmca/internal/testshared"
 )
 
@@ -40,27 +41,29 @@ func trainJPEGInputs(t *testing.T) map[string][]byte {
 }
 
 // TestTrainPlanarIsClose compares the training transform's JPEG fast path
-// (planes resized separately, subsampled chroma through the upsampling
-// folded into the resize, YCbCr converted after the resize) with the
-// composition of the eval path's steps at the same DCT scale and for the
-// same crop, on every JPEG layout and the real figures and medical images.
-// Differences are in 8-bit levels of the RGB output (the tensor times std,
-// times 255).
+// with the exact one (Pillow's composition, decoded at full size) for the
+// same crop, on every JPEG layout and, when the shared material is present,
+// the real figures and medical images; and with the DCT-scaled general
+// path it replaces, which decodes at Pillow's draft scale and rounds the
+// crop box to that scale's pixels. Differences are in 8-bit levels of the
+// RGB output (the tensor times std, times 255).
 //
-// Grey and RGB JPEGs must give the same tensor. For YCbCr the yardstick is
-// the augmentation itself: the fast path must stay closer to the exact one
-// than the exact one is to itself with the random crop moved by one pixel
-// of the decoded image, and within 10 levels for 99% of the values. The
-// largest differences are single pixels at saturated colour edges, where
-// clipping to the RGB gamut before or after the resize differs.
+// The tolerance: at most 5 levels on average and 24 at the 99th percentile
+// on each image, and over all images no further from the exact transform
+// than the general DCT-scaled path (on the figures that path is 3 to 5
+// levels away on average, 28 to 46 at the 99th percentile). A decoded-size
+// grey or RGB JPEG must give the exact tensor. Both paths trade the same
+// thing for speed: a band-limited reduction in the DCT domain instead of
+// Pillow's filter over the full-size pixels.
 func TestTrainPlanarIsClose(t *testing.T) {
-	cfg := OpenAI(224)
-	cfg.DCTScaling = true
+	fastCfg := OpenAI(224)
+	fastCfg.DCTScaling = true
+	exactCfg := OpenAI(224)
 	a, err := Augment{}.withDefaults()
 	if err != nil {
 		t.Fatal(err)
 	}
-	lut := cfg.normLUT()
+	lut := fastCfg.normLUT()
 	var s trainScratch
 	inputs := trainJPEGInputs(t)
 	names := make([]string, 0, len(inputs))
@@ -71,67 +74,56 @@ func TestTrainPlanarIsClose(t *testing.T) {
 	levels := func(d []float64, x, y []float32) []float64 {
 		n := len(x) / 3
 		for i := range x {
-			d = append(d, math.Abs(float64(x[i]-y[i]))*float64(cfg.Std[i/n])*255)
+			d = append(d, math.Abs(float64(x[i]-y[i]))*float64(fastCfg.Std[i/n])*255)
 		}
 		return d
 	}
-	var all []float64
+	var allFast, allDCT []float64
 	for _, name := range names {
 		raw := inputs[name]
 		hdr, err := jpegdec.DecodeHeader(raw)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var diffs, shifted []float64
+		var fastDiff, dctDiff []float64
+		full := true
 		for seed := range uint64(2) {
-			fast, err := cfg.trainPlanar(raw, a, seed, &s, lut)
+			fast, err := fastCfg.trainPlanar(raw, a, seed, &s, lut)
 			if err != nil {
 				t.Fatalf("%s seed %d: %v", name, seed, err)
 			}
-			exact, err := cfg.trainGeneral(raw, a, seed)
+			dct, err := fastCfg.trainGeneral(raw, a, seed)
 			if err != nil {
 				t.Fatal(err)
 			}
-			diffs = levels(diffs, fast, exact)
-			// The same crop one decoded pixel to the side.
+			exact, err := exactCfg.trainGeneral(raw, a, seed)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fastDiff, dctDiff = levels(fastDiff, fast, exact), levels(dctDiff, dct, exact)
 			rng := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
-			moved, err := cfg.trainGeneralCrop(raw, func(w, h int) (int, int, int, int) {
-				top, left, ch, cw := a.cropParams(rng, w, h)
-				step := draftScale(cw, ch, cfg.ImageSize, cfg.ImageSize)
-				switch {
-				case left+cw+step <= w:
-					left += step
-				case left >= step:
-					left -= step
-				case top+ch+step <= h:
-					top += step
-				default:
-					top -= step // the crop is 90% of the image: it has room one way
-				}
-				return top, left, ch, cw
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			shifted = levels(shifted, moved, exact)
+			top, left, ch, cw := a.cropParams(rng, hdr.Width, hdr.Height)
+			f := jpegdec.Frame{Width: hdr.Width, Height: hdr.Height, Components: hdr.Components, HMax: 1, VMax: 1, H: [4]int{1, 1, 1, 1}, V: [4]int{1, 1, 1, 1}}
+			full = full && fastCfg.blockSizes(f, cropBox{left, top, cw, ch})[0] == 8
 		}
-		mean, p99, maxd := stats(diffs)
-		shiftMean, _, _ := stats(shifted)
-		t.Logf("%-36s %dx%d %d comp.: mean %.2f  p99 %.0f  max %.0f levels (crop moved by a pixel: mean %.2f)",
-			name, hdr.Width, hdr.Height, hdr.Components, mean, p99, maxd, shiftMean)
-		switch {
-		case hdr.Components == 1 || name == "rgb444.jpg":
-			if maxd != 0 {
-				t.Errorf("%s: grey or RGB differs from the exact composition by up to %.0f levels, want 0", name, maxd)
-			}
-		case mean >= shiftMean || p99 > 10:
-			t.Errorf("%s: mean %.2f, 99th percentile %.0f levels from the exact composition; want below %.2f (a one-pixel crop shift) and ≤ 10",
-				name, mean, p99, shiftMean)
+		mean, p99, maxd := stats(fastDiff)
+		dctMean, dctP99, _ := stats(dctDiff)
+		t.Logf("%-36s %4dx%-4d: mean %.2f  p99 %2.0f  max %2.0f levels (DCT-scaled general path: mean %.2f  p99 %2.0f)",
+			name, hdr.Width, hdr.Height, mean, p99, maxd, dctMean, dctP99)
+		if (hdr.Components == 1 || name == "rgb444.jpg") && full && maxd != 0 {
+			t.Errorf("%s: a grey or RGB JPEG at full size differs from the exact transform by up to %.0f levels", name, maxd)
 		}
-		all = append(all, diffs...)
+		if mean > 5 || p99 > 24 {
+			t.Errorf("%s: mean %.2f, 99th percentile %.0f levels from the exact transform; want ≤ 5 and ≤ 24", name, mean, p99)
+		}
+		allFast, allDCT = append(allFast, fastDiff...), append(allDCT, dctDiff...)
 	}
-	mean, p99, maxd := stats(all)
-	t.Logf("all: mean %.2f  p99 %.0f  max %.0f levels", mean, p99, maxd)
+	mean, p99, maxd := stats(allFast)
+	dctMean, dctP99, dctMax := stats(allDCT)
+	t.Logf("all: mean %.2f  p99 %.0f  max %.0f levels (DCT-scaled general path: mean %.2f  p99 %.0f  max %.0f)", mean, p99, maxd, dctMean, dctP99, dctMax)
+	if mean > dctMean+0.05 {
+		t.Errorf("mean %.2f levels from the exact transform, the general DCT-scaled path's is %.2f", mean, dctMean)
+	}
 }
 
 func stats(d []float64) (mean, p99, maxd float64) {
@@ -142,4 +134,87 @@ func stats(d []float64) (mean, p99, maxd float64) {
 		sum += v
 	}
 	return sum / float64(len(s)), s[len(s)*99/100], s[len(s)-1]
+}
+
+// FuzzTrainJPEG feeds damaged JPEGs to the training transform with DCT
+// scaling (the planar fast path, and the general path it falls back to):
+// it must return a tensor of the right size or an error, never panic, and
+// the same bytes and seed must give the same result.
+//
+//	go test ./data/preprocess -run '^$' -fuzz FuzzTrainJPEG -fuzztime 5m -fuzzminimizetime 5s
+func FuzzTrainJPEG(f *testing.F) {
+	files, err := filepath.Glob("testdata/*.jpg")
+	if err != nil || len(files) == 0 {
+		f.Fatalf("no reference JPEGs: %v", err)
+	}
+	for i, file := range files {
+		raw, err := os.ReadFile(file)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(raw, uint64(i))
+		f.Add(raw[:len(raw)*3/4], uint64(i))
+	}
+	cfg := OpenAI(32)
+	cfg.DCTScaling = true
+	train, err := cfg.Train(Augment{Scale: [2]float64{0.1, 1}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, data []byte, seed uint64) {
+		if hdr, err := jpegdec.DecodeHeader(data); err == nil && hdr.Width*hdr.Height > 1<<22 {
+			return // large frames only make the fuzzer slow
+		}
+		a, errA := train(data, seed)
+		b, errB := train(data, seed)
+		if (errA == nil) != (errB == nil) || !slices.Equal(a, b) {
+			t.Fatalf("same input, different results: %v, %v", errA, errB)
+		}
+		if errA == nil && len(a) != 3*32*32 {
+			t.Fatalf("tensor of %d values", len(a))
+		}
+	})
+}
+
+// BenchmarkTrainFigures runs the training transform (DCT scaling, so the
+// planar path for the pure-Go decoder) over the shared real JPEG figures in
+// turn, one goroutine, in images per CPU-second; with the libjpeg build tag
+// also through libjpeg-turbo (the general path).
+//
+//	go test ./data/preprocess -run '^$' -bench TrainFigures -cpu 1
+func BenchmarkTrainFigures(b *testing.B) {
+	dir := testshared.Dir(b)
+	var raws [][]byte
+	for _, g := range []string{"data/jats-with-figures/*/*.jpg", "data/jats-with-figures/*/*/*.jpg"} {
+		m, _ := filepath.Glob(filepath.Join(dir, g))
+		for _, f := range m {
+			raw, err := os.ReadFile(f)
+			if err != nil {
+				b.Fatal(err)
+			}
+			raws = append(raws, raw)
+		}
+	}
+	if len(raws) == 0 {
+		b.Skip("no JPEG figures in the shared material")
+	}
+	for _, dec := range decoders() {
+		b.Run(string(dec), func(b *testing.B) {
+			cfg := OpenAI(224)
+			cfg.DCTScaling, cfg.JPEG = true, dec
+			train, err := cfg.Train(Augment{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			cpu0 := cputime.Process()
+			i := 0
+			for b.Loop() {
+				if _, err := train(raws[i%len(raws)], uint64(i)); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+			b.ReportMetric(float64(i)/(cputime.Process()-cpu0).Seconds(), "images/cpu-s")
+		})
+	}
 }

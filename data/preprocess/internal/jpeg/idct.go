@@ -8,6 +8,8 @@ package jpeg
 // is 32-bit, as libjpeg's int is. The zero-column and zero-row shortcuts are
 // kept: they give the same values as the full computation and save time.
 
+import "math"
+
 const (
 	constBits = 13
 	pass1Bits = 2
@@ -277,3 +279,64 @@ func idct1x1(in *block, q *block, out []byte, rl *[1024]uint8) {
 	dc := int32(in[0] * q[0])
 	out[0] = limit(rl, descale(int(dc), 3))
 }
+
+// idctNxN reconstructs an n×n block (n of 3, 5, 6 or 7) from the block's
+// n×n lowest-frequency coefficients: the inverse DCT of JPEG's definition,
+// f(x, y) = ¼ Σu Σv C(u) C(v) F(u, v) cos((2x+1)uπ/2n) cos((2y+1)vπ/2n),
+// which samples the block's band-limited content at the centres of an n×n
+// grid (the DC term stays the block's mean). Fixed point with 13-bit
+// cosines, as libjpeg's; the passes are a plain matrix product, cheap at
+// these sizes.
+func idctNxN(in *block, q *block, out []byte, stride, n int, rl *[1024]uint8) {
+	t := &idctCos[n]
+	var ws [8 * 8]int32
+	for u := range n {
+		// Column u: ws[y][u] = Σv F(v, u)·t[y][v], descaled to keep pass1Bits.
+		zero := true
+		for v := 1; v < n; v++ {
+			zero = zero && in[v*8+u] == 0
+		}
+		if zero {
+			dc := int32(descale(int(in[u]*q[u])*int(t[0][0]), constBits-pass1Bits))
+			for y := range n {
+				ws[y*8+u] = dc
+			}
+			continue
+		}
+		for y := range n {
+			acc := 0
+			for v := range n {
+				acc += int(in[v*8+u]*q[v*8+u]) * int(t[y][v])
+			}
+			ws[y*8+u] = int32(descale(acc, constBits-pass1Bits))
+		}
+	}
+	for y := range n {
+		w := ws[y*8 : y*8+n]
+		o := out[y*stride : y*stride+n]
+		for x := range n {
+			acc := 0
+			for u, wu := range w {
+				acc += int(wu) * int(t[x][u])
+			}
+			o[x] = limit(rl, descale(acc, constBits+pass1Bits))
+		}
+	}
+}
+
+// idctCos holds, for each n, t[x][u] = C(u)/2·cos((2x+1)uπ/2n) in 13-bit
+// fixed point (C(0) = 1/√2, else 1): idctNxN's matrix.
+var idctCos = func() (t [9][8][8]int32) {
+	for n := 1; n <= 8; n++ {
+		for x := range n {
+			for u := range n {
+				c := 0.5
+				if u == 0 {
+					c = 0.5 / math.Sqrt2
+				}
+				t[n][x][u] = int32(math.Round(c * math.Cos(float64(2*x+1)*float64(u)*math.Pi/float64(2*n)) * (1 << constBits)))
+			}
+		}
+	}
+	return t
+}()

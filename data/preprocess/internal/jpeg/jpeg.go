@@ -57,6 +57,9 @@ type Component struct {
 	// Fancy says whether libjpeg would upsample this component with its
 	// triangular ("fancy") filter rather than by replication.
 	Fancy bool
+	// BlockSize is the samples per side each 8×8 block was reconstructed
+	// at: the plane is at BlockSize/8 of the component's own resolution.
+	BlockSize int
 }
 
 // Image is a decoded JPEG.
@@ -83,14 +86,19 @@ type Options struct {
 	// MaxPixels refuses images whose width×height exceeds it, before any
 	// plane is allocated; 0 means no limit.
 	MaxPixels int64
-	// SubsampledChroma keeps every component at its own resolution divided
-	// by Scale: the chroma of a 4:2:0 image comes out at half the luma's
-	// size. libjpeg (and so the default) instead scales subsampled chroma up
-	// in the DCT domain where that saves an upsampling step; callers that
-	// resample each plane to its final size themselves save the larger
-	// inverse DCTs and read fewer samples. The planes are then no longer
-	// libjpeg's.
-	SubsampledChroma bool
+	// BlockSizes, when not nil, is called with the frame header once it is
+	// read, before any plane is allocated, and returns each component's
+	// scaled block size N, 1 to 8: the component's 8×8 blocks are
+	// reconstructed at N×N samples from their lowest-frequency
+	// coefficients, so that it comes out at N/8 of its own resolution
+	// (Component.BlockSize). Scale, ScaleFor and libjpeg's choice per
+	// component are then ignored; Image.Width and Height are the full image
+	// size and Component.Fancy is false. Sizes 1, 2, 4 and 8 use libjpeg's
+	// inverse DCTs; 3, 5, 6 and 7, which Pillow never asks libjpeg for, an
+	// N-point inverse DCT of the N×N lowest frequencies (a band-limited
+	// reduction, like the others). A caller resizing each plane to a given
+	// size can so decode each at the smallest size that still covers it.
+	BlockSizes func(Frame) [MaxComponents]int
 	// ScaleFor, when not nil, is called with the image's size once the frame
 	// header is read, before any plane is allocated, and the scale it
 	// returns (1, 2, 4 or 8) replaces Scale: a caller can choose the scale
@@ -101,6 +109,18 @@ type Options struct {
 	// Image's planes then live in the scratch: they are valid until the next
 	// Decode with it. A Scratch is not safe for concurrent use.
 	Scratch *Scratch
+}
+
+// MaxComponents is the most components a frame has.
+const MaxComponents = maxComponents
+
+// Frame is what the frame header says, for Options.BlockSizes: the image's
+// size, its number of components, their sampling factors and the largest.
+type Frame struct {
+	Width, Height int
+	Components    int
+	H, V          [MaxComponents]int
+	HMax, VMax    int
 }
 
 // Scratch holds the buffers of one Decode for reuse by the next
@@ -214,8 +234,9 @@ type decoder struct {
 	nComp         int
 	comp          [maxComponents]component
 	hmax, vmax    int
-	mxx, myy      int // MCUs per row and column in interleaved scans
-	minSS         int // libjpeg's min_DCT_scaled_size
+	mxx, myy      int                // MCUs per row and column in interleaved scans
+	minSS         int                // libjpeg's min_DCT_scaled_size
+	blockSizes    [maxComponents]int // Options.BlockSizes's answer
 
 	baseline, progressive bool
 	jfif                  bool
@@ -476,7 +497,19 @@ func (d *decoder) processSOF(seg []byte) error {
 	if d.opts.MaxPixels > 0 && int64(d.width)*int64(d.height) > d.opts.MaxPixels {
 		return fmt.Errorf("jpeg: %d×%d pixels: %w (limit %d)", d.width, d.height, ErrTooLarge, d.opts.MaxPixels)
 	}
-	if d.opts.ScaleFor != nil {
+	switch {
+	case d.opts.BlockSizes != nil:
+		f := Frame{Width: d.width, Height: d.height, Components: d.nComp, HMax: d.hmax, VMax: d.vmax}
+		for i := range d.nComp {
+			f.H[i], f.V[i] = d.comp[i].h, d.comp[i].v
+		}
+		d.blockSizes = d.opts.BlockSizes(f)
+		for i := range d.nComp {
+			if n := d.blockSizes[i]; n < 1 || n > 8 {
+				return fmt.Errorf("jpeg: block size %d for component %d not supported (1 to 8)", n, i)
+			}
+		}
+	case d.opts.ScaleFor != nil:
 		d.opts.Scale = d.opts.ScaleFor(d.width, d.height)
 		if err := checkScale(&d.opts.Scale); err != nil {
 			return err
@@ -544,11 +577,20 @@ func (d *decoder) colorSpace() ColorSpace {
 // in the DCT domain where that saves an upsampling step.
 func (d *decoder) setupScaling() {
 	d.minSS = 8 / d.opts.Scale
+	if d.opts.BlockSizes != nil {
+		d.minSS = 8
+		for i := range d.nComp {
+			d.minSS = min(d.minSS, d.blockSizes[i])
+		}
+	}
 	for i := range d.nComp {
 		c := &d.comp[i]
 		ss := d.minSS
-		for !d.opts.SubsampledChroma && ss < 8 && (d.hmax*d.minSS)%(c.h*ss*2) == 0 && (d.vmax*d.minSS)%(c.v*ss*2) == 0 {
+		for ss < 8 && (d.hmax*d.minSS)%(c.h*ss*2) == 0 && (d.vmax*d.minSS)%(c.v*ss*2) == 0 {
 			ss *= 2
+		}
+		if d.opts.BlockSizes != nil {
+			ss = d.blockSizes[i]
 		}
 		c.ss = ss
 		compW := ceilDiv(d.width*c.h, d.hmax)
@@ -579,18 +621,35 @@ func (d *decoder) image() *Image {
 		Height:     ceilDiv(d.height*d.minSS, 8),
 		ColorSpace: d.colorSpace(),
 	}
+	if d.opts.BlockSizes != nil {
+		img.Width, img.Height = d.width, d.height
+		for i := range d.nComp {
+			c := &d.comp[i]
+			img.Components = append(img.Components, Component{
+				Pix:       c.plane,
+				Stride:    c.pstr,
+				Width:     ceilDiv(d.width*c.h*c.ss, d.hmax*8),
+				Height:    ceilDiv(d.height*c.v*c.ss, d.vmax*8),
+				HFactor:   d.hmax / c.h,
+				VFactor:   d.vmax / c.v,
+				BlockSize: c.ss,
+			})
+		}
+		return img
+	}
 	doFancy := d.minSS > 1
 	for i := range d.nComp {
 		c := &d.comp[i]
 		hIn, vIn := c.h*c.ss/d.minSS, c.v*c.ss/d.minSS
 		hf, vf := d.hmax/max(hIn, 1), d.vmax/max(vIn, 1)
 		comp := Component{
-			Pix:     c.plane,
-			Stride:  c.pstr,
-			Width:   ceilDiv(d.width*c.h*c.ss, d.hmax*8),
-			Height:  ceilDiv(d.height*c.v*c.ss, d.vmax*8),
-			HFactor: hf,
-			VFactor: vf,
+			Pix:       c.plane,
+			Stride:    c.pstr,
+			Width:     ceilDiv(d.width*c.h*c.ss, d.hmax*8),
+			Height:    ceilDiv(d.height*c.v*c.ss, d.vmax*8),
+			HFactor:   hf,
+			VFactor:   vf,
+			BlockSize: c.ss,
 		}
 		switch {
 		case hf == 2 && (vf == 1 || vf == 2):

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -56,79 +57,147 @@ func samePlanes(a, b *Image) error {
 	return nil
 }
 
+// sizesFor returns a BlockSizes callback giving every component n samples
+// per block side.
+func sizesFor(n int) func(Frame) [MaxComponents]int {
+	return func(f Frame) (s [MaxComponents]int) {
+		for i := range f.Components {
+			s[i] = n
+		}
+		return s
+	}
+}
+
 // TestScratchReuse decodes images of every layout one after the other with
-// one Scratch, at every scale, with and without SubsampledChroma: each
-// result must be what a fresh Decode gives, whatever the scratch held
-// before (larger or smaller planes, progressive coefficients).
+// one Scratch, at every scale and at block sizes 3 and 6: each result must
+// be what a fresh Decode gives, whatever the scratch held before (larger or
+// smaller planes, progressive coefficients).
 func TestScratchReuse(t *testing.T) {
 	names, raws := optionInputs(t)
 	var s Scratch
+	var variants []Options
+	for _, scale := range []int{1, 2, 4, 8} {
+		variants = append(variants, Options{Scale: scale})
+	}
+	variants = append(variants, Options{BlockSizes: sizesFor(3)}, Options{BlockSizes: sizesFor(6)})
 	for pass := range 2 {
 		for i, raw := range raws {
-			for _, scale := range []int{1, 2, 4, 8} {
-				for _, sub := range []bool{false, true} {
-					want, err := Decode(raw, Options{Scale: scale, SubsampledChroma: sub})
-					if err != nil {
-						t.Fatalf("%s: %v", names[i], err)
-					}
-					got, err := Decode(raw, Options{Scale: scale, SubsampledChroma: sub, Scratch: &s})
-					if err != nil {
-						t.Fatalf("%s with scratch: %v", names[i], err)
-					}
-					if err := samePlanes(got, want); err != nil {
-						t.Errorf("pass %d, %s, scale 1/%d, subsampled chroma %v: %v", pass, names[i], scale, sub, err)
-					}
+			for v, opts := range variants {
+				want, err := Decode(raw, opts)
+				if err != nil {
+					t.Fatalf("%s: %v", names[i], err)
+				}
+				opts.Scratch = &s
+				got, err := Decode(raw, opts)
+				if err != nil {
+					t.Fatalf("%s with scratch: %v", names[i], err)
+				}
+				if err := samePlanes(got, want); err != nil {
+					t.Errorf("pass %d, %s, variant %d: %v", pass, names[i], v, err)
 				}
 			}
 		}
 	}
 }
 
-// TestSubsampledChroma checks that SubsampledChroma leaves each component
-// at its own resolution divided by the scale: the luma plane is the default
-// one, and a subsampled chroma plane at scale 1/s is the one libjpeg
-// computes at 1/(2s), where it scales that same chroma up by two in the DCT
-// domain to meet the luma — the same inverse DCT of the same blocks.
-func TestSubsampledChroma(t *testing.T) {
+// TestBlockSizes checks Options.BlockSizes: asked for the sizes libjpeg
+// picks at a scale (1, 2, 4 and 8, chroma scaled up to meet the luma), it
+// gives that scale's planes; at the other sizes every plane has the size
+// its block size implies, and a flat image stays flat at its colour.
+func TestBlockSizes(t *testing.T) {
 	names, raws := optionInputs(t)
-	tested := 0
 	for i, raw := range raws {
-		for _, scale := range []int{1, 2, 4} {
-			sub, err := Decode(raw, Options{Scale: scale, SubsampledChroma: true})
+		for _, scale := range []int{1, 2, 4, 8} {
+			want, err := Decode(raw, Options{Scale: scale})
 			if err != nil {
 				t.Fatal(err)
 			}
-			def, err := Decode(raw, Options{Scale: scale})
+			var sizes [MaxComponents]int
+			for c, comp := range want.Components {
+				sizes[c] = comp.BlockSize
+			}
+			got, err := Decode(raw, Options{BlockSizes: func(Frame) [MaxComponents]int { return sizes }})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := samePlanes(&Image{Width: sub.Width, Height: sub.Height, Components: sub.Components[:1]},
-				&Image{Width: def.Width, Height: def.Height, Components: def.Components[:1]}); err != nil {
-				t.Errorf("%s scale 1/%d: luma: %v", names[i], scale, err)
-			}
-			if len(sub.Components) < 3 || sub.Components[1].HFactor != 2 || sub.Components[1].VFactor != 2 {
-				continue // only 4:2:0 has a chroma plane that 1/(2s) decodes at the same size
-			}
-			half, err := Decode(raw, Options{Scale: 2 * scale})
-			if err != nil {
-				t.Fatal(err)
-			}
-			for c := 1; c < 3; c++ {
-				s, h := sub.Components[c], half.Components[c]
-				if s.Width != h.Width || s.Height != h.Height {
-					t.Fatalf("%s scale 1/%d: chroma %dx%d, want %dx%d", names[i], scale, s.Width, s.Height, h.Width, h.Height)
+			for c := range want.Components {
+				g, w := got.Components[c], want.Components[c]
+				if g.Width != w.Width || g.Height != w.Height || g.BlockSize != w.BlockSize {
+					t.Fatalf("%s scale 1/%d component %d: %dx%d at %d, want %dx%d at %d", names[i], scale, c,
+						g.Width, g.Height, g.BlockSize, w.Width, w.Height, w.BlockSize)
 				}
-				for y := range s.Height {
-					if !bytes.Equal(s.Pix[y*s.Stride:y*s.Stride+s.Width], h.Pix[y*h.Stride:y*h.Stride+h.Width]) {
-						t.Fatalf("%s scale 1/%d: chroma %d row %d differs from scale 1/%d's", names[i], scale, c, y, 2*scale)
+				for y := range g.Height {
+					if !bytes.Equal(g.Pix[y*g.Stride:y*g.Stride+g.Width], w.Pix[y*w.Stride:y*w.Stride+w.Width]) {
+						t.Fatalf("%s scale 1/%d component %d row %d differs", names[i], scale, c, y)
 					}
 				}
 			}
-			tested++
+		}
+		for n := 1; n <= 8; n++ {
+			img, err := Decode(raw, Options{BlockSizes: sizesFor(n)})
+			if err != nil {
+				t.Fatalf("%s block size %d: %v", names[i], n, err)
+			}
+			hdr, _ := DecodeHeader(raw)
+			if img.Width != hdr.Width || img.Height != hdr.Height {
+				t.Errorf("%s block size %d: image %dx%d, want the full %dx%d", names[i], n, img.Width, img.Height, hdr.Width, hdr.Height)
+			}
+			for c, comp := range img.Components {
+				if comp.BlockSize != n || comp.Width != ceilDiv(hdr.Width*n, comp.HFactor*8) || comp.Height != ceilDiv(hdr.Height*n, comp.VFactor*8) {
+					t.Errorf("%s block size %d component %d: %+v", names[i], n, c, comp)
+				}
+			}
 		}
 	}
-	if tested == 0 {
-		t.Fatal("no 4:2:0 input compared")
+	if _, err := Decode(raws[0], Options{BlockSizes: sizesFor(9)}); err == nil {
+		t.Error("block size 9 decoded, want an error")
+	}
+}
+
+// TestIDCTNxN checks the N-point inverse DCTs against the formula they
+// compute, in floating point, on random coefficient blocks: within one
+// level, as libjpeg's own integer IDCTs are of the exact one.
+func TestIDCTNxN(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	var rl [1024]uint8
+	initRangeLimit(&rl)
+	var q block
+	for i := range q {
+		q[i] = int32(1 + rng.IntN(8))
+	}
+	for trial := range 200 {
+		var b block
+		b[0] = int32(rng.IntN(200) - 100)
+		for range rng.IntN(12) {
+			b[rng.IntN(64)] = int32(rng.IntN(41) - 20)
+		}
+		for _, n := range []int{3, 5, 6, 7} {
+			out := make([]byte, n*n)
+			idctNxN(&b, &q, out, n, n, &rl)
+			for y := range n {
+				for x := range n {
+					f := 0.0
+					for v := range n {
+						for u := range n {
+							cu, cv := 1.0, 1.0
+							if u == 0 {
+								cu = 1 / math.Sqrt2
+							}
+							if v == 0 {
+								cv = 1 / math.Sqrt2
+							}
+							f += cu * cv * float64(b[v*8+u]*q[v*8+u]) *
+								math.Cos(float64(2*x+1)*float64(u)*math.Pi/float64(2*n)) *
+								math.Cos(float64(2*y+1)*float64(v)*math.Pi/float64(2*n))
+						}
+					}
+					want := min(max(math.Round(f/4+128), 0), 255)
+					if d := math.Abs(float64(out[y*n+x]) - want); d > 1 {
+						t.Fatalf("trial %d, n %d, (%d, %d): %d, want %.0f", trial, n, x, y, out[y*n+x], want)
+					}
+				}
+			}
+		}
 	}
 }
 
@@ -186,7 +255,10 @@ func FuzzDecode(f *testing.F) {
 	}
 	dirty := raws[0]
 	f.Fuzz(func(t *testing.T, data []byte, sel uint8) {
-		opts := Options{Scale: []int{1, 2, 4, 8}[sel%4], SubsampledChroma: sel&4 != 0, MaxPixels: 1 << 20}
+		opts := Options{Scale: []int{1, 2, 4, 8}[sel%4], MaxPixels: 1 << 20}
+		if sel&4 != 0 {
+			opts.BlockSizes = sizesFor(1 + int(sel>>3)%8)
+		}
 		fresh, errFresh := Decode(data, opts)
 		var s Scratch
 		opts.Scratch = &s

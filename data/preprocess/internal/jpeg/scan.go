@@ -437,7 +437,9 @@ func (d *decoder) reconstructBlock(b *block, ci, bx, by int, dcOnly bool) {
 		idct4x4(b, q, out, c.pstr, &d.rangeLim)
 	case 2:
 		idct2x2(b, q, out, c.pstr, &d.rangeLim)
-	default:
+	case 1:
 		idct1x1(b, q, out, &d.rangeLim)
+	default:
+		idctNxN(b, q, out, c.pstr, c.ss, &d.rangeLim)
 	}
 }

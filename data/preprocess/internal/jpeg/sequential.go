@@ -181,8 +181,10 @@ func (d *decoder) sequentialScan(scan []scanComp) error {
 				idct4x4(&b, r.q, out, r.stride, &d.rangeLim)
 			case 2:
 				idct2x2(&b, r.q, out, r.stride, &d.rangeLim)
-			default:
+			case 1:
 				idct1x1(&b, r.q, out, &d.rangeLim)
+			default:
+				idctNxN(&b, r.q, out, r.stride, r.ss, &d.rangeLim)
 			}
 			b = block{}
 		}
