@@ -284,45 +284,87 @@ func idct1x1(in *block, q *block, out []byte, rl *[1024]uint8) {
 // n×n lowest-frequency coefficients: the inverse DCT of JPEG's definition,
 // f(x, y) = ¼ Σu Σv C(u) C(v) F(u, v) cos((2x+1)uπ/2n) cos((2y+1)vπ/2n),
 // which samples the block's band-limited content at the centres of an n×n
-// grid (the DC term stays the block's mean). Fixed point with 13-bit
-// cosines, as libjpeg's; the passes are a plain matrix product, cheap at
-// these sizes.
+// grid (the DC term stays the block's mean). Most blocks that reach this
+// far hold few non-zero coefficients in that corner: each then adds its
+// basis image (idctBasis), n² multiplications per coefficient; busier
+// blocks take the separable product, 2n³.
 func idctNxN(in *block, q *block, out []byte, stride, n int, rl *[1024]uint8) {
-	t := &idctCos[n]
-	var ws [8 * 8]int32
-	for u := range n {
-		// Column u: ws[y][u] = Σv F(v, u)·t[y][v], descaled to keep pass1Bits.
-		zero := true
-		for v := 1; v < n; v++ {
-			zero = zero && in[v*8+u] == 0
-		}
-		if zero {
-			dc := int32(descale(int(in[u]*q[u])*int(t[0][0]), constBits-pass1Bits))
-			for y := range n {
-				ws[y*8+u] = dc
+	var f [64]int // dequantised, the n×n corner at v·8+u
+	var nz [64]uint8
+	k := 0
+	for v := range n {
+		for u := range n {
+			i := v*8 + u
+			if c := in[i]; c != 0 {
+				f[i] = int(c * q[i])
+				nz[k] = uint8(i)
+				k++
 			}
-			continue
 		}
+	}
+	var acc [64]int // the output at y·n+x, 26-bit fixed point
+	a := acc[:n*n]
+	if k <= 2*n {
+		basis := &idctBasis[n]
+		for _, i := range nz[:k] {
+			fi := f[i]
+			for j, w := range basis[i][:len(a)] {
+				a[j] += fi * int(w)
+			}
+		}
+	} else {
+		t := &idctCos[n]
+		var ws [8][8]int // pass 1, columns: ws[y][u] = Σv F(v, u)·t[y][v]
 		for y := range n {
-			acc := 0
-			for v := range n {
-				acc += int(in[v*8+u]*q[v*8+u]) * int(t[y][v])
+			ty := &t[y]
+			for u := range n {
+				s := 0
+				for v := range n {
+					s += f[v*8+u] * int(ty[v])
+				}
+				ws[y][u] = s
 			}
-			ws[y*8+u] = int32(descale(acc, constBits-pass1Bits))
+		}
+		for y := range n { // pass 2, rows: Σu ws[y][u]·t[x][u]
+			w := ws[y][:n]
+			for x := range n {
+				tx := &t[x]
+				s := 0
+				for u, wu := range w {
+					s += wu * int(tx[u])
+				}
+				a[y*n+x] = s
+			}
 		}
 	}
 	for y := range n {
-		w := ws[y*8 : y*8+n]
 		o := out[y*stride : y*stride+n]
-		for x := range n {
-			acc := 0
-			for u, wu := range w {
-				acc += int(wu) * int(t[x][u])
-			}
-			o[x] = limit(rl, descale(acc, constBits+pass1Bits))
+		for x := range o {
+			o[x] = limit(rl, descale(a[y*n+x], 2*constBits))
 		}
 	}
 }
+
+// idctBasis holds, for each n and frequency (v, u) at v·8+u, the n×n basis
+// image t[y][v]·t[x][u] of idctNxN (t: idctCos) at y·n+x, in 26-bit fixed
+// point; frequencies outside the n×n corner have none.
+var idctBasis = func() (b [9][64][]int32) {
+	for n := 1; n <= 8; n++ {
+		t := &idctCos[n]
+		for v := range n {
+			for u := range n {
+				img := make([]int32, n*n)
+				for y := range n {
+					for x := range n {
+						img[y*n+x] = t[y][v] * t[x][u]
+					}
+				}
+				b[n][v*8+u] = img
+			}
+		}
+	}
+	return b
+}()
 
 // idctCos holds, for each n, t[x][u] = C(u)/2·cos((2x+1)uπ/2n) in 13-bit
 // fixed point (C(0) = 1/√2, else 1): idctNxN's matrix.

@@ -155,8 +155,9 @@ func TestBlockSizes(t *testing.T) {
 }
 
 // TestIDCTNxN checks the N-point inverse DCTs against the formula they
-// compute, in floating point, on random coefficient blocks: within one
-// level, as libjpeg's own integer IDCTs are of the exact one.
+// compute, in floating point, on random coefficient blocks, sparse and
+// dense (both ways idctNxN computes): within one level, as libjpeg's own
+// integer IDCTs are of the exact one.
 func TestIDCTNxN(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 12))
 	var rl [1024]uint8
@@ -170,6 +171,12 @@ func TestIDCTNxN(t *testing.T) {
 		b[0] = int32(rng.IntN(200) - 100)
 		for range rng.IntN(12) {
 			b[rng.IntN(64)] = int32(rng.IntN(41) - 20)
+		}
+		if trial%4 == 0 {
+			// Dense low frequencies, which take the separable product.
+			for i := range 48 {
+				b[i] = int32(rng.IntN(41) - 20)
+			}
 		}
 		for _, n := range []int{3, 5, 6, 7} {
 			out := make([]byte, n*n)
