@@ -105,6 +105,9 @@ func (d *decoder) processDHT(seg []byte) error {
 		}
 		h.maxCode[17] = 1 << 30 // sentinel
 		h.buildFast(&counts, tc == 1)
+		if tc == 1 {
+			d.skipBuilt[th] = false // built from the old table
+		}
 	}
 	return nil
 }

@@ -280,22 +280,32 @@ func idct1x1(in *block, q *block, out []byte, rl *[1024]uint8) {
 	out[0] = limit(rl, descale(int(dc), 3))
 }
 
-// idctNxN reconstructs an n×n block (n of 3, 5, 6 or 7) from the block's
-// n×n lowest-frequency coefficients: the inverse DCT of JPEG's definition,
+// idctNxN reconstructs an n×n block (n from 2 to 7) from the block's n×n
+// lowest-frequency coefficients: the inverse DCT of JPEG's definition,
 // f(x, y) = ¼ Σu Σv C(u) C(v) F(u, v) cos((2x+1)uπ/2n) cos((2y+1)vπ/2n),
 // which samples the block's band-limited content at the centres of an n×n
-// grid (the DC term stays the block's mean). Most blocks that reach this
-// far hold few non-zero coefficients in that corner: each then adds its
-// basis image (idctBasis), n² multiplications per coefficient; busier
-// blocks take the separable product, 2n³.
+// grid. The DC term is the block's mean, F/8, added exactly (not through
+// the rounded cosines), as in every other IDCT here and in a DC-only
+// block's fill. Most blocks that reach n of 4 to 7 hold few non-zero
+// coefficients in that corner: each then adds its basis image (idctBasis),
+// n² multiplications per coefficient; busier blocks take the separable
+// product, 2n³. Sizes 2 and 3, the most used, have unrolled forms.
 func idctNxN(in *block, q *block, out []byte, stride, n int, rl *[1024]uint8) {
-	var f [64]int // dequantised, the n×n corner at v·8+u
+	switch n {
+	case 2:
+		idct2Trunc(in, q, out, stride, rl)
+		return
+	case 3:
+		idct3Trunc(in, q, out, stride, rl)
+		return
+	}
+	var f [64]int // dequantised, the n×n corner at v·8+u, but the DC
 	var nz [64]uint8
 	k := 0
 	for v := range n {
 		for u := range n {
 			i := v*8 + u
-			if c := in[i]; c != 0 {
+			if c := in[i]; c != 0 && i != 0 {
 				f[i] = int(c * q[i])
 				nz[k] = uint8(i)
 				k++
@@ -304,6 +314,13 @@ func idctNxN(in *block, q *block, out []byte, stride, n int, rl *[1024]uint8) {
 	}
 	var acc [64]int // the output at y·n+x, 26-bit fixed point
 	a := acc[:n*n]
+	// The DC term is the block's mean, f/8, exactly as in every other
+	// IDCT (and in a DC-only block's fill): it is added apart, not through
+	// the rounded cosines.
+	dc := int(in[0]*q[0]) << (2*constBits - 3)
+	for i := range a {
+		a[i] = dc
+	}
 	if k <= 2*n {
 		basis := &idctBasis[n]
 		for _, i := range nz[:k] {
@@ -333,7 +350,7 @@ func idctNxN(in *block, q *block, out []byte, stride, n int, rl *[1024]uint8) {
 				for u, wu := range w {
 					s += wu * int(tx[u])
 				}
-				a[y*n+x] = s
+				a[y*n+x] += s
 			}
 		}
 	}
@@ -365,6 +382,50 @@ var idctBasis = func() (b [9][64][]int32) {
 	}
 	return b
 }()
+
+// idct2Trunc is idctNxN for n = 2, where the cosines are ±1/√2 and every
+// output is a signed sum of the four coefficients over 8, computed exactly.
+func idct2Trunc(in *block, q *block, out []byte, stride int, rl *[1024]uint8) {
+	f00, f01 := int(in[0]*q[0]), int(in[1]*q[1])
+	f10, f11 := int(in[8]*q[8]), int(in[9]*q[9])
+	s0, d0 := f00+f10, f00-f10 // rows 0 and 1 before the horizontal step
+	s1, d1 := f01+f11, f01-f11
+	o := out[:stride+2]
+	o[0] = limit(rl, descale(s0+s1, 3))
+	o[1] = limit(rl, descale(s0-s1, 3))
+	o[stride] = limit(rl, descale(d0+d1, 3))
+	o[stride+1] = limit(rl, descale(d0-d1, 3))
+}
+
+// idct3Trunc is idctNxN for n = 3, the separable product unrolled over the
+// 3×3 corner, where the chroma of a large 4:2:0 figure lands.
+func idct3Trunc(in *block, q *block, out []byte, stride int, rl *[1024]uint8) {
+	t := &idctCos[3]
+	var f [3][3]int
+	for v := range 3 {
+		for u := range 3 {
+			f[v][u] = int(in[v*8+u] * q[v*8+u])
+		}
+	}
+	dc := f[0][0] << (2*constBits - 3) // the mean, exactly (see idctNxN)
+	f[0][0] = 0
+	var ws [3][3]int // ws[y][u] = Σv F(v, u)·t[y][v]
+	for y := range 3 {
+		ty := &t[y]
+		t0, t1, t2 := int(ty[0]), int(ty[1]), int(ty[2])
+		for u := range 3 {
+			ws[y][u] = f[0][u]*t0 + f[1][u]*t1 + f[2][u]*t2
+		}
+	}
+	for y := range 3 {
+		w := &ws[y]
+		o := out[y*stride : y*stride+3]
+		for x := range 3 {
+			tx := &t[x]
+			o[x] = limit(rl, descale(dc+w[0]*int(tx[0])+w[1]*int(tx[1])+w[2]*int(tx[2]), 2*constBits))
+		}
+	}
+}
 
 // idctCos holds, for each n, t[x][u] = C(u)/2·cos((2x+1)uπ/2n) in 13-bit
 // fixed point (C(0) = 1/√2, else 1): idctNxN's matrix.

@@ -93,11 +93,13 @@ type Options struct {
 	// coefficients, so that it comes out at N/8 of its own resolution
 	// (Component.BlockSize). Scale, ScaleFor and libjpeg's choice per
 	// component are then ignored; Image.Width and Height are the full image
-	// size and Component.Fancy is false. Sizes 1, 2, 4 and 8 use libjpeg's
-	// inverse DCTs; 3, 5, 6 and 7, which Pillow never asks libjpeg for, an
-	// N-point inverse DCT of the N×N lowest frequencies (a band-limited
-	// reduction, like the others). A caller resizing each plane to a given
-	// size can so decode each at the smallest size that still covers it.
+	// size and Component.Fancy is false. Size 8 is libjpeg's inverse DCT and
+	// 1 its DC average; 2 to 7 an N-point inverse DCT of the N×N lowest
+	// frequencies (a band-limited reduction, like libjpeg's, but not its
+	// jidctred arithmetic), and in sequential scans the AC symbols past that
+	// corner are only skipped, several per look-up. A caller resizing each
+	// plane to a given size can so decode each at the smallest size that
+	// still covers it.
 	BlockSizes func(Frame) [MaxComponents]int
 	// ScaleFor, when not nil, is called with the image's size once the frame
 	// header is read, before any plane is allocated, and the scale it
@@ -130,6 +132,7 @@ type Scratch struct {
 	planes [maxComponents][]byte
 	coeffs [maxComponents][]block
 	seg    segment
+	skip   [maxTh + 1]acSkipTable
 }
 
 // grow returns buf resized to n elements, all zero, reusing its storage
@@ -255,7 +258,9 @@ type decoder struct {
 	// genericEntropy routes sequential scans through decodeBlock, the
 	// straightforward decoder the fast path is tested against.
 	genericEntropy bool
-	seg            segment // sequentialScan's unstuffed restart interval
+	seg            segment                 // sequentialScan's unstuffed restart interval
+	skips          [maxTh + 1]*acSkipTable // sequentialScan's, by AC table (Options.BlockSizes)
+	skipBuilt      [maxTh + 1]bool
 	scanned        [maxComponents]bool
 }
 

@@ -430,15 +430,17 @@ func (d *decoder) reconstructBlock(b *block, ci, bx, by int, dcOnly bool) {
 		}
 		return
 	}
-	switch c.ss {
-	case 8:
+	switch {
+	case c.ss == 8:
 		idctIslow(b, q, out, c.pstr, &d.rangeLim)
-	case 4:
-		idct4x4(b, q, out, c.pstr, &d.rangeLim)
-	case 2:
-		idct2x2(b, q, out, c.pstr, &d.rangeLim)
-	case 1:
+	case c.ss == 1:
 		idct1x1(b, q, out, &d.rangeLim)
+	case d.opts.BlockSizes != nil:
+		idctNxN(b, q, out, c.pstr, c.ss, &d.rangeLim)
+	case c.ss == 4:
+		idct4x4(b, q, out, c.pstr, &d.rangeLim)
+	case c.ss == 2:
+		idct2x2(b, q, out, c.pstr, &d.rangeLim)
 	default:
 		idctNxN(b, q, out, c.pstr, c.ss, &d.rangeLim)
 	}

@@ -90,14 +90,34 @@ type bitReader struct {
 type blockRef struct {
 	ci     int
 	dc, ac *huffman
+	// last is the last zig-zag position the reconstruction reads; the
+	// symbols after it are only skipped, through skip.
+	last   int
+	skip   *acSkipTable
 	q      *block // the component's quantisation table
 	plane  []byte
 	stride int // plane stride
 	ss     int // DCT scaled size
+	// truncated selects idctNxN at every size but 1 and 8
+	// (Options.BlockSizes).
+	truncated bool
 	// off is the plane offset of the block in the MCU at (0, 0); an MCU
 	// step moves it by mcuX bytes across and mcuY down.
 	off, mcuX, mcuY int
 }
+
+// lastZig is, for n from 1 to 8, the last zig-zag position of the n×n
+// lowest frequencies, which idctNxN reads.
+var lastZig = func() (t [9]int) {
+	for zig, nat := range unzig {
+		n := max(nat/8, nat%8) + 1
+		t[n] = max(t[n], zig)
+	}
+	for n := 2; n <= 8; n++ {
+		t[n] = max(t[n], t[n-1])
+	}
+	return t
+}()
 
 // sequentialScan decodes a sequential scan of the components in scan and
 // reconstructs its blocks.
@@ -105,10 +125,16 @@ func (d *decoder) sequentialScan(scan []scanComp) error {
 	var refs [10]blockRef // an interleaved MCU holds at most 10 blocks
 	n := 0
 	mxx, myy := d.mxx, d.myy
+	truncated := d.opts.BlockSizes != nil
 	for _, sc := range scan {
 		c := &d.comp[sc.ci]
-		r := blockRef{ci: sc.ci, dc: &d.huff[0][sc.td], ac: &d.huff[1][sc.ta], q: &d.quant[c.tq],
-			plane: c.plane, stride: c.pstr, ss: c.ss}
+		r := blockRef{ci: sc.ci, dc: &d.huff[0][sc.td], ac: &d.huff[1][sc.ta], last: blockSize - 1, q: &d.quant[c.tq],
+			plane: c.plane, stride: c.pstr, ss: c.ss, truncated: truncated}
+		if truncated && c.ss < 8 {
+			// The reconstruction reads the n×n corner only: skip the rest.
+			r.last = lastZig[c.ss]
+			r.skip = d.skipTable(sc.ta)
+		}
 		if len(scan) == 1 {
 			// Non-interleaved: one block per MCU, covering only the blocks
 			// that hold image data (section A.2.2).
@@ -162,7 +188,7 @@ func (d *decoder) sequentialScan(scan []scanComp) error {
 			}
 			var nz int32
 			var err error
-			br, pred[r.ci], nz, err = decodeBlockSeq(seg.buf, br, &b, r.dc, r.ac, pred[r.ci])
+			br, pred[r.ci], nz, err = decodeBlockSeq(seg.buf, br, &b, r, pred[r.ci])
 			if err != nil {
 				return err
 			}
@@ -174,14 +200,16 @@ func (d *decoder) sequentialScan(scan []scanComp) error {
 				b[0] = 0
 				continue
 			}
-			switch r.ss {
-			case 8:
+			switch {
+			case r.ss == 8:
 				idctIslow(&b, r.q, out, r.stride, &d.rangeLim)
-			case 4:
+			case r.truncated && r.ss > 1:
+				idctNxN(&b, r.q, out, r.stride, r.ss, &d.rangeLim)
+			case r.ss == 4:
 				idct4x4(&b, r.q, out, r.stride, &d.rangeLim)
-			case 2:
+			case r.ss == 2:
 				idct2x2(&b, r.q, out, r.stride, &d.rangeLim)
-			case 1:
+			case r.ss == 1:
 				idct1x1(&b, r.q, out, &d.rangeLim)
 			default:
 				idctNxN(&b, r.q, out, r.stride, r.ss, &d.rangeLim)
@@ -219,8 +247,9 @@ func fill(out []byte, stride, ss int, v byte) {
 // the block has a non-zero AC coefficient. Like libjpeg (jdhuff.c), a
 // coefficient whose run overshoots the block is read and stored at the
 // last position (jpeg_natural_order's padding), ending the block.
-func decodeBlockSeq(buf []byte, br bitReader, b *block, dcTab, acTab *huffman, pred int32) (bitReader, int32, int32, error) {
+func decodeBlockSeq(buf []byte, br bitReader, b *block, r *blockRef, pred int32) (bitReader, int32, int32, error) {
 	acc, nbits, pos := br.acc, br.n, br.pos
+	dcTab, acTab, last := r.dc, r.ac, r.last
 	if nbits < 32 {
 		acc |= binary.BigEndian.Uint64(buf[pos:]) >> nbits
 		pos += int((63 - nbits) >> 3)
@@ -255,7 +284,8 @@ func decodeBlockSeq(buf []byte, br bitReader, b *block, dcTab, acTab *huffman, p
 	pred += e >> 16
 	b[0] = pred
 	var nz int32
-	for zig := 1; zig < blockSize; {
+	zig := 1
+	for zig <= last {
 		if nbits < 32 {
 			acc |= binary.BigEndian.Uint64(buf[pos:]) >> nbits
 			pos += int((63 - nbits) >> 3)
@@ -304,5 +334,60 @@ func decodeBlockSeq(buf []byte, br bitReader, b *block, dcTab, acTab *huffman, p
 		nz |= x
 		zig++
 	}
+	if zig < blockSize {
+		// The rest of the block is not reconstructed: skip its symbols,
+		// several per look-up where they fit in the skip table's window.
+		skip := r.skip
+		for zig < blockSize {
+			if nbits < 32 {
+				acc |= binary.BigEndian.Uint64(buf[pos:]) >> nbits
+				pos += int((63 - nbits) >> 3)
+				nbits |= 56
+			}
+			if e := skip[acc>>(64-skipBits)]; e != 0 {
+				if zig+int(e>>(skipRunShift+skipAdvShift)&(skipEnd-1)) <= blockSize {
+					e >>= skipRunShift // the whole run of symbols
+				}
+				n := uint(e & skipLenMask)
+				acc <<= n
+				nbits -= n
+				zig += int(e >> skipAdvShift & skipAdvMask) // past 64 after an end of block
+				continue
+			}
+			sym, n, ok := slowSymbol(acTab, acc)
+			if !ok {
+				return bitReader{acc, nbits, pos}, pred, 0, FormatError("bad Huffman code")
+			}
+			size := uint(sym & 0x0f)
+			acc <<= n + size
+			nbits -= n + size
+			switch {
+			case size != 0:
+				zig += int(sym>>4) + 1
+			case sym>>4 == 0x0f:
+				zig += 16
+			default:
+				zig = blockSize // end of block
+			}
+		}
+	}
 	return bitReader{acc, nbits, pos}, pred, nz, nil
+}
+
+// skipTable returns the skip table of AC table ta, building it for this
+// image the first time a scan asks (in the Scratch when there is one).
+func (d *decoder) skipTable(ta uint8) *acSkipTable {
+	if d.skipBuilt[ta] {
+		return d.skips[ta]
+	}
+	if d.skips[ta] == nil {
+		if sc := d.opts.Scratch; sc != nil {
+			d.skips[ta] = &sc.skip[ta]
+		} else {
+			d.skips[ta] = new(acSkipTable)
+		}
+	}
+	d.skips[ta].build(&d.huff[1][ta])
+	d.skipBuilt[ta] = true
+	return d.skips[ta]
 }
