@@ -125,11 +125,12 @@ type Data struct {
 	Augment Augment `yaml:"augment"`
 	// JPEGDecoder is "go" (pure Go, exact) or "libjpeg-turbo" (a build with -tags libjpeg).
 	JPEGDecoder preprocess.JPEGDecoder `yaml:"jpeg_decoder"`
-	// DCTScaling decodes a training JPEG whose crop is at least 2, 4 or 8
-	// times the model's input at that fraction of its size, in the DCT
-	// domain, as Pillow's draft() would (default true): about three times
-	// faster on BIOMEDICA-sized figures, not Pillow-exact. Evaluation never
-	// uses it.
+	// DCTScaling decodes a training JPEG whose crop is larger than the
+	// model's input at a reduced size in the DCT domain (default true): with
+	// the pure-Go decoder each colour component at the smallest N/8 that
+	// still covers the output, with libjpeg-turbo at the 1/2, 1/4 or 1/8
+	// Pillow's draft() would pick. About four times faster on
+	// BIOMEDICA-sized figures, not Pillow-exact. Evaluation never uses it.
 	DCTScaling bool `yaml:"dct_scaling"`
 	// Synthetic, when enabled, writes the built-in synthetic dataset first
 	// and trains on it (the demo); TrainShards is then ignored.

@@ -39,9 +39,11 @@ type Config struct {
 	JPEG JPEGDecoder
 	// DCTScaling lets a JPEG that is at least 2, 4 or 8 times larger than
 	// the resize target be decoded at that fraction of its size in the DCT
-	// domain, with the scale Pillow's Image.draft would choose. Decoding
-	// large photos gets several times faster, but the pixels are no longer
-	// those of OpenCLIP's transform, so leave it off for evaluation.
+	// domain, with the scale Pillow's Image.draft would choose (the
+	// training transform, with the pure-Go decoder, goes further: each
+	// component at the smallest N/8 that covers the output). Decoding large
+	// photos gets several times faster, but the pixels are no longer those
+	// of OpenCLIP's transform, so leave it off for evaluation.
 	DCTScaling bool
 }
 
