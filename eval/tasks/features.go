@@ -99,7 +99,9 @@ func FeatureKey(modelKey string, t Task, split string, paths []string, fingerpri
 		}
 	}
 	paths = abs
-	data, _ := json.Marshal(struct {
+	// Marshalling cannot fail: the key holds only strings, string slices,
+	// ints and bools (no maps, floats or custom marshallers).
+	data, err := json.Marshal(struct {
 		Version                        int
 		Model, Split, Fingerprint      string
 		Format                         formats.Format
@@ -118,6 +120,9 @@ func FeatureKey(modelKey string, t Task, split string, paths []string, fingerpri
 		t.PathTemplate, t.Subdir, t.ExcludeLabels, t.MaxExamples, t.Kind != Retrieval, t.Kind == Retrieval,
 		t.LabelColumns, t.Kind == ZeroShotMultiLabel,
 	})
+	if err != nil {
+		panic(fmt.Sprintf("feature key: %v", err))
+	}
 	sum := sha256.Sum256(data)
 	return hex.EncodeToString(sum[:])
 }
