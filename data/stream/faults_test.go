@@ -97,7 +97,7 @@ func TestRemoteFaults(t *testing.T) {
 	cfg := Config{
 		Shards:    []string{srv.URL("/{a,b,c,d,e}.tar")},
 		BatchSize: 4, Workers: 2, ImageSize: testImageSize,
-		HTTP: remote.Options{Backoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond, IdleTimeout: 200 * time.Millisecond, MaxAttempts: 4},
+		HTTP: remote.Options{Backoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond, IdleTimeout: time.Second, MaxAttempts: 4},
 	}
 	s, err := New(cfg, Deterministic(preprocess.OpenAI(testImageSize).Apply), tokenizer.NewByteLevel(24))
 	if err != nil {
