@@ -3,9 +3,9 @@
 // (from an analytic FLOP count) and peak resident memory. It is what the
 // GPU check script runs, and how CPU speed is tracked between versions.
 //
-//	go run ./cmd/bench --model tiny --batch 64 --steps 10
-//	go run ./cmd/bench --model small --batch 64 --steps 3
-//	go run ./cmd/bench --model ViT-B-16 --batch 256 --precision bf16 --backend xla:…/xla_cuda_plugin.so
+//	go run ./cmd/bench --model tiny --batch-size 64 --steps 10
+//	go run ./cmd/bench --model small --batch-size 64 --steps 3
+//	go run ./cmd/bench --model ViT-B-16 --batch-size 256 --precision bf16 --backend xla:…/xla_cuda_plugin.so
 package main
 
 import (
@@ -22,6 +22,7 @@ import (
 
 	"github.com/bmca/bmca/configs"
 	"github.com/bmca/bmca/internal/cli"
+	"github.com/bmca/bmca/internal/cli/cliflag"
 	"github.com/bmca/bmca/model/clip"
 	"github.com/bmca/bmca/model/textenc"
 	"github.com/bmca/bmca/model/transformer"
@@ -52,18 +53,27 @@ func main() {
 	var o options
 	fs := flag.NewFlagSet("bench", flag.ExitOnError)
 	fs.StringVar(&o.modelName, "model", "tiny", "model `NAME`: \"small\" or a built-in config ("+strings.Join(configs.ModelNames(), ", ")+")")
-	fs.IntVar(&o.batch, "batch", 64, "pairs per step (`N`)")
+	cliflag.BatchSize(fs, &o.batch, 64, "image–text pairs per step (`N`) over all devices, as train.batch_size")
 	fs.IntVar(&o.steps, "steps", 5, "timed steps (`N`), after one untimed step that compiles")
 	fs.IntVar(&o.accum, "accum", 1, "micro-batches per step (`N`), OpenCLIP's accum_freq")
-	fs.IntVar(&o.devices, "devices", 1, "devices (`N`) the step is split over, data-parallel as train.devices; --batch is the global batch (0: all of the backend's)")
-	fs.Var(&o.precision, "precision", "`MODE` f32 (default: exact float32 products, no TF32 on a GPU), tf32 (TF32 products on a CUDA GPU, OpenCLIP's default for fp32 training) or bf16 (bf16-mixed, OpenCLIP's amp_bf16), as train.precision")
+	fs.IntVar(&o.devices, "devices", 0, "devices (`N`) the step is split over, data-parallel, as train.devices: 0 (the default, as train's) is every device of the backend; --batch-size is the global batch")
+	cliflag.Precision(fs, &o.precision)
 	fs.BoolVar(&o.gradCheckpointing, "grad-checkpointing", false, "recompute each residual block in the backward pass, as train.grad_checkpointing")
-	fs.StringVar(&o.backendCfg, "backend", "", "GoMLX backend `CONFIG` (default $GOMLX_BACKEND or go:parallelism=-1)")
+	cliflag.Backend(fs, &o.backendCfg)
 	fs.BoolVar(&o.jsonOut, "json", false, "print one JSON object instead of text")
 	fs.StringVar(&o.profile, "cpuprofile", "", "write a CPU profile of the timed steps to `FILE` (go tool pprof)")
 	fs.BoolVar(&o.logCompile, "log-compile", false, "log the XLA backend's compilation of the step (compile time and the program's on-device memory: code, inputs, outputs, temporaries) to stderr; the timed steps are not logged")
 	fs.BoolVar(&o.program, "program", false, "only build the step's graph and print what it computes (matrix products by dtype, conversions, transposes) instead of timing it; needs no accelerator")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), "Usage: bench [--model NAME] [--batch-size N] [--steps N] [--accum N] [--devices N] [--precision MODE] [--backend CONFIG] [--json]\n\n"+
+			"Times training steps of a CLIP model on random data: ms/step, samples/s, GFLOP/s, peak memory.\n"+
+			"The first step compiles and is timed apart.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
 	_ = fs.Parse(os.Args[1:])
+	if fs.NArg() > 0 {
+		cli.Fatal("bench", fmt.Errorf("unexpected arguments %q (flags only; see --help)", fs.Args()))
+	}
 	if err := run(o); err != nil {
 		cli.Fatal("bench", err)
 	}
@@ -82,7 +92,7 @@ func run(o options) error {
 		}
 	}
 	if batch < 2 || steps < 1 || accum < 1 {
-		return fmt.Errorf("--batch must be ≥ 2, --steps and --accum ≥ 1")
+		return fmt.Errorf("--batch-size must be ≥ 2, --steps and --accum ≥ 1")
 	}
 	be, err := cli.OpenBackend(o.backendCfg, o.precision)
 	if err != nil {
@@ -91,6 +101,9 @@ func run(o options) error {
 	devices, mesh, err := train.MeshSize(be, o.devices)
 	if err != nil {
 		return fmt.Errorf("--devices: %w", err)
+	}
+	if batch%devices != 0 {
+		return fmt.Errorf("--batch-size %d does not split over %d devices; use a multiple of %d (or set --devices)", batch, devices, devices)
 	}
 	cfg.Runtime = transformer.Runtime{Precision: o.precision, GradCheckpointing: o.gradCheckpointing}
 	stepper, err := train.NewStepper(be, cfg, clip.Init(cfg, 1),

@@ -4,8 +4,8 @@
 // --classes it prints zero-shot class probabilities per image instead of,
 // or besides, writing them.
 //
-//	go run ./cmd/embed --checkpoint runs/demo --images a.png b.jpg --texts "a chest x-ray" "an MRI" --out feats.safetensors
-//	go run ./cmd/embed --checkpoint bmc-clip/ --pixels cases.safetensors:pixels --tokens cases.safetensors:tokens --out feats.safetensors
+//	go run ./cmd/embed --checkpoint runs/demo --images a.png b.jpg --texts "a chest x-ray" "an MRI" --output feats.safetensors
+//	go run ./cmd/embed --checkpoint bmc-clip/ --pixels cases.safetensors:pixels --tokens cases.safetensors:tokens --output feats.safetensors
 //	go run ./cmd/embed --checkpoint bmc-clip/ --vocab bpe_simple_vocab_16e6.txt.gz --images x.png --classes "tuberculosis,normal"
 package main
 
@@ -23,6 +23,7 @@ import (
 
 	"github.com/bmca/bmca/cmd/internal/modelflag"
 	"github.com/bmca/bmca/internal/cli"
+	"github.com/bmca/bmca/internal/cli/cliflag"
 	"github.com/bmca/bmca/model/transformer"
 	"github.com/bmca/bmca/model/weights"
 )
@@ -100,19 +101,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.Var(inputFlag{&o.images, true}, "pixels", "ready image tensor `F.safetensors:NAME`, float [N,3,H,W] (H = W = the model's image_size); rows join --images in command-line order")
 	fs.Var(inputFlag{&o.texts, false}, "texts", "`TEXT`s to tokenize and encode; several may follow one flag; repeatable")
 	fs.Var(inputFlag{&o.texts, true}, "tokens", "ready token ids `F.safetensors:NAME`, int64 or int32 [M,L] (L = the model's context_length); rows join --texts in command-line order")
-	fs.StringVar(&o.out, "out", "", "output `FILE` (.safetensors): image_features [N,E], text_features [M,E] (not normalised) and logits_per_image [N,M], float32; with --classes also zero_shot_probs [N,C]")
+	cliflag.Output(fs, &o.out, "output `FILE` (.safetensors): image_features [N,E], text_features [M,E] (not normalised) and logits_per_image [N,M], float32; with --classes also zero_shot_probs [N,C]")
 	fs.StringVar(&o.dumpPixels, "dump-pixels", "", "also write the preprocessed images as tensor \"pixels\" [N,3,H,W] to `FILE` (.safetensors)")
 	fs.StringVar(&o.classes, "classes", "", "zero-shot mode: comma-separated class `NAMES`; prints each image's class probabilities (softmax of 100 · cosine similarity to the class prompts)")
 	fs.StringVar(&o.templates, "templates", "", "zero-shot prompt templates `FILE`: one per line, or a JSON list, with {c} (or {}) for the class name; default \""+cli.DefaultTemplate+"\"")
 	fs.StringVar(&o.tokenizer, "tokenizer", "", "tokenizer `NAME` for --texts and --classes (clip-bpe, bert-wordpiece, byte-level or auto); default: the training run's, else auto, the model's own: bert-wordpiece over text_cfg.hf_tokenizer_name for a Hugging Face text tower (a tokenizer/ folder next to the checkpoint, else the Hugging Face cache, downloaded if missing), clip-bpe over --vocab otherwise")
 	fs.StringVar(&o.vocab, "vocab", "", "vocabulary `FILE`: for clip-bpe OpenCLIP's bpe_simple_vocab_16e6.txt.gz; for a Hugging Face text tower (bert-wordpiece) a BERT vocab.txt, the tokenizer folder holding it, or hf-hub:ORG/NAME; default: the training run's")
-	fs.StringVar(&o.backend, "backend", "", "GoMLX `BACKEND` (default $GOMLX_BACKEND, else the pure-Go CPU backend)")
-	fs.IntVar(&o.batch, "batch-size", 32, "images or texts encoded at once (`N`)")
-	fs.Var(&o.precision, "precision", cli.PrecisionUsage)
+	cliflag.Backend(fs, &o.backend)
+	cliflag.BatchSize(fs, &o.batch, 32, "images or texts encoded at once (`N`)")
+	cliflag.Precision(fs, &o.precision)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: embed --checkpoint PATH [--model-config FILE] [--images FILE ...] [--texts TEXT ...]\n"+
 			"             [--pixels F.safetensors:NAME] [--tokens F.safetensors:NAME] [--dump-pixels FILE]\n"+
-			"             (--out OUT.safetensors | --classes \"a,b,c\" [--templates FILE])\n\n"+
+			"             (--output OUT.safetensors | --classes \"a,b,c\" [--templates FILE])\n\n"+
 			"Encodes images and texts with a CLIP model as OpenCLIP's encode_image/encode_text do.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
@@ -126,7 +127,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fs.Usage()
 		return errors.New("nothing to encode: give --images, --pixels, --texts or --tokens")
 	case o.out == "" && o.classes == "":
-		return errors.New("--out is required (or --classes for a zero-shot table)")
+		return errors.New("--output is required (or --classes for a zero-shot table)")
 	case o.classes != "" && len(o.images) == 0:
 		return errors.New("--classes needs images (--images or --pixels)")
 	case o.batch < 1:

@@ -247,7 +247,7 @@ func TestErrors(t *testing.T) {
 		want string
 	}{
 		{[]string{"--checkpoint", w, "--out", out}, "nothing to encode"},
-		{[]string{"--checkpoint", w, "--pixels", c + ":pixels"}, "--out is required"},
+		{[]string{"--checkpoint", w, "--pixels", c + ":pixels"}, "--output is required"},
 		{[]string{"--checkpoint", w, "--pixels", c + ":nope", "--out", out}, "has no tensor \"nope\""},
 		{[]string{"--checkpoint", w, "--pixels", c + ":tokens", "--out", out}, "the model takes [N,3,32,32]"},
 		{[]string{"--checkpoint", w, "--tokens", c + ":pixels", "--out", out}, "the model takes [M,77]"},

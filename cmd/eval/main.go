@@ -2,9 +2,9 @@
 // retrieval, linear probes) on one or more checkpoints, prints the results
 // and writes a leaderboard.
 //
-//	go run ./cmd/eval --checkpoint runs/demo --suite configs/suites/demo.yaml --out runs/demo/eval
-//	go run ./cmd/eval --suite configs/suites/biomedica40.yaml --compare base=runs/a bmc=runs/b --out eval/
-//	go run ./cmd/eval --suite configs/suites/biomedica40.yaml --wise-ft runs/a runs/b --alphas 0:1:0.1 --out eval/wise-ft
+//	go run ./cmd/eval --checkpoint runs/demo --suite configs/suites/demo.yaml --output runs/demo/eval
+//	go run ./cmd/eval --suite configs/suites/biomedica40.yaml --compare base=runs/a bmc=runs/b --output eval/
+//	go run ./cmd/eval --suite configs/suites/biomedica40.yaml --wise-ft runs/a runs/b --alphas 0:1:0.1 --output eval/wise-ft
 //	go run ./cmd/eval --suite configs/suites/biomedica40.yaml --train-shards 'biomedica:commercial' --checkpoint runs/a --exclude-overlap
 //
 // `eval prepare` fetches and lays out a suite's data first (see prepare.go):
@@ -24,6 +24,7 @@ import (
 
 	"github.com/bmca/bmca/eval/contamination"
 	"github.com/bmca/bmca/internal/cli"
+	"github.com/bmca/bmca/internal/cli/cliflag"
 	"github.com/bmca/bmca/model/transformer"
 )
 
@@ -45,13 +46,14 @@ func main() {
 	suitePath := fs.String("suite", "", "evaluation suite YAML `FILE` (e.g. configs/suites/demo.yaml, configs/suites/biomedica40.yaml)")
 	var flags cli.ConfigFlags
 	flags.Register(fs, "")
-	fs.StringVar(&flags.Output, "out", "", "output `DIR` for results.json, leaderboard.md/.csv and charts (same as --output)")
-	batch := fs.Int("batch-size", 0, "images or prompts encoded at once (`N`; default: the run config's eval.batch_size)")
+	flags.RegisterOutput(fs, "output `DIR` for results.json, leaderboard.md/.csv and charts")
+	var batch int
+	cliflag.BatchSize(fs, &batch, 0, "images or prompts encoded at once (`N`; default: the run config's eval.batch_size)")
 	cacheDir := fs.String("cache", defaultCache(), "feature cache `DIR` (features are reused across runs of the same checkpoint and data; the training shards' hashes of --train-shards are kept in DIR/"+cli.TrainHashesDir+", so a second check of the same shards reads neither shard nor image); \"off\" disables it")
 	noCache := fs.Bool("no-cache", false, "do not read or write the feature cache (nor the training shards' hashes)")
 	dataRoot := fs.String("data-root", "", "folder the suite's relative data paths are resolved against (`DIR`; default: the suite's data_root, e.g. $BMCA_EVAL_DATA)")
 	var precision transformer.Precision
-	fs.Var(&precision, "precision", cli.PrecisionUsage)
+	cliflag.Precision(fs, &precision)
 	only := fs.String("tasks", "", "comma-separated task names or domains to run (`LIST`; default: all)")
 	alphas := fs.String("alphas", cli.DefaultAlphas, "mixing weights of --wise-ft BASE OTHER: `START:STOP:STEP` (stop included) or a list a,b,c")
 	var trainShards shardList
@@ -60,9 +62,10 @@ func main() {
 	overlapRehash := fs.Bool("overlap-rehash", false, "decode every training image for its perceptual hash, ignoring the hashes bmca's ETL stores in the json (image_phash) and those cached from earlier checks (which are rewritten)")
 	excludeOverlap := fs.Bool("exclude-overlap", false, "score every task without the evaluation images found in --train-shards (the scores with them stay in results.json as metrics_with_overlap)")
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), "Usage: eval --suite FILE (--checkpoint PATH | --compare [LABEL=]PATH ... | --wise-ft BASE OTHER [--alphas 0:1:0.1]) [--out DIR] [flags]\n\n"+
+		fmt.Fprint(fs.Output(), "Usage: eval --suite FILE (--checkpoint PATH | --compare [LABEL=]PATH ... | --wise-ft BASE OTHER [--alphas 0:1:0.1]) [--output DIR] [flags]\n\n"+
 			"Evaluates checkpoints on every task of a suite. The tokenizer, backend and (for the demo) the\n"+
-			"synthetic dataset come from the run config stored in each checkpoint unless --config is given;\n"+
+			"synthetic dataset come from the run config stored in each checkpoint unless --config is given\n"+
+			"(--backend replaces the backend either way);\n"+
 			"a checkpoint without one (a hub model, an export) uses its own tokenizer (tokenizer.name auto):\n"+
 			"a Hugging Face text tower's hf_tokenizer_name (from the Hugging Face cache, downloaded if\n"+
 			"missing), else CLIP's BPE over --set tokenizer.vocab=FILE. Each model's own preprocess_cfg\n"+
@@ -85,7 +88,7 @@ func main() {
 			"each shard's hashes are cached (--cache), so checking the same shards again reads neither.\n\n"+
 			"A checkpoint may be an OpenCLIP model on the Hugging Face Hub, hf-hub:ORG/NAME[@REVISION]\n"+
 			"(HF_TOKEN, HF_ENDPOINT, HF_HOME, HF_HUB_OFFLINE apply as in Python's huggingface_hub).\n"+
-			"--out DIR gets results.json, leaderboard.md, leaderboard.csv and chart-<domain>.png.\n"+
+			"--output DIR gets results.json, leaderboard.md, leaderboard.csv and chart-<domain>.png.\n"+
 			"`eval prepare --suite FILE` downloads and lays out the suite's data first (eval prepare --help).\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
@@ -116,7 +119,7 @@ func main() {
 	ctx, stop := signalContext()
 	defer stop()
 	evalArgs := cli.EvalArgs{Checkpoint: *checkpoint, Compare: compare, WiseFT: wise, Alphas: alphaList, Suite: *suitePath,
-		TrainShards: trainShards, OverlapDistance: *overlapDistance, OverlapRehash: *overlapRehash, ExcludeOverlap: *excludeOverlap, Config: &flags, BatchSize: *batch,
+		TrainShards: trainShards, OverlapDistance: *overlapDistance, OverlapRehash: *overlapRehash, ExcludeOverlap: *excludeOverlap, Config: &flags, BatchSize: batch,
 		Output: flags.Output, CacheDir: *cacheDir, DataRoot: *dataRoot, Tasks: tasks, Precision: precision, Out: os.Stdout, Progress: os.Stderr}
 	if _, err := cli.Eval(ctx, evalArgs); err != nil {
 		cli.Fatal("eval", err)

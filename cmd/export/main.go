@@ -5,10 +5,10 @@
 // single .safetensors, .pt or .bin file (its format is detected from its
 // bytes), or an OpenCLIP model on the Hugging Face Hub (hf-hub:ORG/NAME).
 //
-//	go run ./cmd/export --checkpoint runs/demo --out exported/
-//	go run ./cmd/export --checkpoint BMC_CLIP_CF.pt --model-config ViT-L-14 --out bmc-clip/ --dtype bf16
-//	go run ./cmd/export --checkpoint bmc-clip/ --out bmc-clip-hf/ --format hf
-//	go run ./cmd/export --checkpoint hf-hub:laion/CLIP-ViT-B-32-laion2B-s34B-b79K --out laion-b32/
+//	go run ./cmd/export --checkpoint runs/demo --output exported/
+//	go run ./cmd/export --checkpoint BMC_CLIP_CF.pt --model-config ViT-L-14 --output bmc-clip/ --dtype bf16
+//	go run ./cmd/export --checkpoint bmc-clip/ --output bmc-clip-hf/ --format hf
+//	go run ./cmd/export --checkpoint hf-hub:laion/CLIP-ViT-B-32-laion2B-s34B-b79K --output laion-b32/
 package main
 
 import (
@@ -24,6 +24,7 @@ import (
 
 	"github.com/bmca/bmca/cmd/internal/modelflag"
 	"github.com/bmca/bmca/internal/cli"
+	"github.com/bmca/bmca/internal/cli/cliflag"
 	"github.com/bmca/bmca/model/checkpoint"
 	"github.com/bmca/bmca/model/weights"
 )
@@ -48,11 +49,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	var mf modelflag.Flags
 	mf.Register(fs)
-	out := fs.String("out", "", "output `DIR` (created if missing; existing files of the same names are replaced atomically)")
+	var out string
+	cliflag.Output(fs, &out, "output `DIR` (created if missing; existing files of the same names are replaced atomically)")
 	format := fs.String("format", "openclip", "output layout: `openclip` (open_clip_model.safetensors + open_clip_config.json) or hf (transformers CLIPModel: model.safetensors + config.json)")
 	dtype := fs.String("dtype", "", "convert every tensor to `f32, bf16 or f16`; default: keep the checkpoint's dtypes, so exporting a training checkpoint copies it")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: export --checkpoint PATH --out DIR [--format openclip|hf] [--dtype f32|bf16|f16] [--model-config FILE|NAME] [--partial]\n\n"+
+		fmt.Fprintf(fs.Output(), "Usage: export --checkpoint PATH --output DIR [--format openclip|hf] [--dtype f32|bf16|f16] [--model-config FILE|NAME] [--partial]\n\n"+
 			"Writes the model as a checkpoint that OpenCLIP loads with load_state_dict(strict=True)\n"+
 			"(or, with --format hf, that transformers' CLIPModel.from_pretrained loads).\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -60,9 +62,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if mf.Checkpoint == "" || *out == "" || fs.NArg() > 0 {
+	if mf.Checkpoint == "" || out == "" || fs.NArg() > 0 {
 		fs.Usage()
-		return fmt.Errorf("--checkpoint and --out are required (and nothing else on the command line: %q)", fs.Args())
+		return fmt.Errorf("--checkpoint and --output are required (and nothing else on the command line: %q)", fs.Args())
 	}
 	opts := checkpoint.ExportOptions{Format: checkpoint.ExportFormat(*format)}
 	if opts.Format != checkpoint.ExportOpenCLIP && opts.Format != checkpoint.ExportHF {
@@ -81,7 +83,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer ck.Close()
 	modelflag.Warn(stderr, ck)
-	files, err := ck.Export(*out, opts)
+	files, err := ck.Export(out, opts)
 	if err != nil {
 		return err
 	}

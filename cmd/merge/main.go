@@ -6,7 +6,7 @@
 // (training_state.json, for the tokenizer) and merge.json saying how it was
 // made.
 //
-//	go run ./cmd/merge --alpha 0.5 runs/openclip-base runs/bmc-continued --out runs/wise-ft-0.5
+//	go run ./cmd/merge --alpha 0.5 runs/openclip-base runs/bmc-continued --output runs/wise-ft-0.5
 //
 // To sweep α and evaluate each mix without writing them, see
 // cmd/eval --wise-ft.
@@ -31,6 +31,7 @@ import (
 	"github.com/bmca/bmca/cmd/internal/modelflag"
 	"github.com/bmca/bmca/internal/atomicfile"
 	"github.com/bmca/bmca/internal/cli"
+	"github.com/bmca/bmca/internal/cli/cliflag"
 	"github.com/bmca/bmca/model/checkpoint"
 	"github.com/bmca/bmca/model/merge"
 	"github.com/bmca/bmca/train"
@@ -68,9 +69,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("merge", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	alphaText := fs.String("alpha", "", "mixing weight `A`: 0 gives BASE, 1 gives OTHER, 0.5 their mean (WiSE-FT's α; values outside [0, 1] extrapolate)")
-	out := fs.String("out", "", "output `DIR` (created if missing; refused if it is BASE's or OTHER's own directory)")
+	var out string
+	cliflag.Output(fs, &out, "output `DIR` (created if missing; refused if it is BASE's or OTHER's own directory)")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: merge --alpha A BASE OTHER --out DIR\n\n"+
+		fmt.Fprintf(fs.Output(), "Usage: merge --alpha A BASE OTHER --output DIR\n\n"+
 			"Writes θ = (1−A)·θ_BASE + A·θ_OTHER for every tensor (computed in float64, stored in BASE's\n"+
 			"dtypes; A = 0 and 1 reproduce BASE and OTHER bit for bit) as an OpenCLIP checkpoint directory\n"+
 			"with BASE's model config and preprocessing. BASE and OTHER are bmca checkpoint or run\n"+
@@ -89,9 +91,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		inputs = append(inputs, fs.Arg(0))
 		args = fs.Args()[1:]
 	}
-	if len(inputs) != 2 || *alphaText == "" || *out == "" {
+	if len(inputs) != 2 || *alphaText == "" || out == "" {
 		fs.Usage()
-		return fmt.Errorf("want --alpha A BASE OTHER --out DIR (got %d checkpoints: %q)", len(inputs), inputs)
+		return fmt.Errorf("want --alpha A BASE OTHER --output DIR (got %d checkpoints: %q)", len(inputs), inputs)
 	}
 	alpha, err := strconv.ParseFloat(*alphaText, 64)
 	if err != nil || math.IsNaN(alpha) || math.IsInf(alpha, 0) {
@@ -108,8 +110,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer other.ck.Close()
 	for _, in := range []*input{base, other} {
-		if same, _ := sameDir(*out, filepath.Dir(in.ck.Path)); same {
-			return fmt.Errorf("--out %s is where %s's weights are: write the merge elsewhere", *out, in.path)
+		if same, _ := sameDir(out, filepath.Dir(in.ck.Path)); same {
+			return fmt.Errorf("--output %s is where %s's weights are: write the merge elsewhere", out, in.path)
 		}
 	}
 	if diffs := merge.ConfigDiff(base.ck.Config(), other.ck.Config()); len(diffs) > 0 {
@@ -131,7 +133,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	files, err := checkpoint.WriteOpenCLIP(*out, base.ck.Config(), base.ck.Model.Preprocess, mixed)
+	files, err := checkpoint.WriteOpenCLIP(out, base.ck.Config(), base.ck.Model.Preprocess, mixed)
 	if err != nil {
 		return err
 	}
@@ -140,7 +142,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		p := filepath.Join(*out, train.StateFile)
+		p := filepath.Join(out, train.StateFile)
 		if err := atomicfile.WriteFile(p, state, 0o644); err != nil {
 			return err
 		}
@@ -152,7 +154,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	p := filepath.Join(*out, MergeFile)
+	p := filepath.Join(out, MergeFile)
 	if err := atomicfile.WriteFile(p, append(prov, '\n'), 0o644); err != nil {
 		return err
 	}

@@ -20,11 +20,12 @@ import (
 	"github.com/bmca/bmca/etl/pmc"
 	"github.com/bmca/bmca/etl/sample"
 	"github.com/bmca/bmca/etl/shardwriter"
+	"github.com/bmca/bmca/internal/cli/cliflag"
 )
 
 const usage = `Usage:
-  shards --input PATH [--input PATH ...] --out DIR [flags]
-  shards --merge --out DIR
+  shards --input PATH [--input PATH ...] --output DIR [flags]
+  shards --merge --output DIR
 
 Builds BIOMEDICA-format shards from PubMed Central Open Access article
 packages. Each input is a package .tar.gz (as the OA service publishes it),
@@ -50,10 +51,10 @@ DIR/bad_packages.jsonl. DIR/manifest.json summarises the output.
 Past one machine, split the run: start N tasks with --part I/N (I from 0 to
 N-1), each writing DIR/part-IIIII-of-NNNNN, then run --merge once:
   SLURM:       #SBATCH --array=0-15
-               shards --input /data/oa_package --out /data/bmca --part ${SLURM_ARRAY_TASK_ID}/16
+               shards --input /data/oa_package --output /data/bmca --part ${SLURM_ARRAY_TASK_ID}/16
   Kubernetes:  an indexed Job (completionMode: Indexed, completions: 16) running
-               shards --input /data/oa_package --out /data/bmca --part ${JOB_COMPLETION_INDEX}/16
-  then:        shards --merge --out /data/bmca
+               shards --input /data/oa_package --output /data/bmca --part ${JOB_COMPLETION_INDEX}/16
+  then:        shards --merge --output /data/bmca
 
 Flags:
 `
@@ -95,14 +96,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("shards", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Var(&o.inputs, "input", "a package `PATH`: .tar.gz, extracted folder, .nxml, or a folder of them; repeatable")
-	fs.StringVar(&o.out, "out", "", "output `DIR` (required); a --part run writes DIR/part-IIIII-of-NNNNN")
+	cliflag.Output(fs, &o.out, "output `DIR` (required); a --part run writes DIR/part-IIIII-of-NNNNN")
 	fs.StringVar(&o.format, "format", "wds", "shard `FORMAT`s: wds (WebDataset .tar), parquet, or wds,parquet for both")
 	fs.StringVar(&o.fileList, "file-list", "", "the OA file list `CSV` (File, Article Citation, Accession ID, Last Updated, PMID, License);\nits License column splits commercial / noncommercial / other, its citation fills article_citation;\nwithout it both come from each article's XML")
 	fs.IntVar(&o.workers, "workers", 0, "packages processed at once (`N`; 0 = one per CPU); never changes the output")
 	fs.IntVar(&o.shardSamples, "shard-samples", pipeline.DefaultShardSamples, "at most `N` samples per shard")
 	fs.Int64Var(&o.shardMiB, "shard-mib", pipeline.DefaultShardBytes>>20, "at most `MiB` mebibytes per shard (images + captions + JSON)")
 	fs.StringVar(&o.part, "part", "", "process only part `I/N` of the packages (0 ≤ I < N), split by a hash of each package's name,\ninto DIR/part-IIIII-of-NNNNN; run every part, then --merge")
-	fs.BoolVar(&o.merge, "merge", false, "combine the complete parts under --out into --out, removing images duplicated across parts")
+	fs.BoolVar(&o.merge, "merge", false, "combine the complete parts under --output into --output, removing images duplicated across parts")
 	fs.BoolVar(&o.verifyJPEG, "verify-jpeg", false, "fully decode every JPEG figure (slower) instead of checking its header only")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress bar")
 	fs.Usage = func() {
@@ -171,7 +172,7 @@ func (o options) config() (pipeline.Config, error) {
 		return pipeline.Config{}, errors.New("no --input given")
 	}
 	if o.out == "" {
-		return pipeline.Config{}, errors.New("no --out given")
+		return pipeline.Config{}, errors.New("no --output given")
 	}
 	formats, err := shardwriter.ParseFormats(o.format)
 	if err != nil {
@@ -203,11 +204,11 @@ func (o options) config() (pipeline.Config, error) {
 
 func runMerge(ctx context.Context, o options, stdout, stderr io.Writer) int {
 	if o.out == "" {
-		fmt.Fprintln(stderr, "shards: --merge needs --out, the folder holding the part-IIIII-of-NNNNN outputs")
+		fmt.Fprintln(stderr, "shards: --merge needs --output, the folder holding the part-IIIII-of-NNNNN outputs")
 		return exitUsage
 	}
 	if len(o.inputs) > 0 || o.part != "" {
-		fmt.Fprintln(stderr, "shards: --merge takes only --out: it reads the parts' outputs, not the inputs")
+		fmt.Fprintln(stderr, "shards: --merge takes only --output: it reads the parts' outputs, not the inputs")
 		return exitUsage
 	}
 	start := time.Now()

@@ -20,6 +20,7 @@ import (
 	"os"
 	"strconv"
 
+	"github.com/bmca/bmca/internal/cli/cliflag"
 	"github.com/bmca/bmca/text/tokenizer"
 )
 
@@ -28,9 +29,10 @@ func main() {
 	name := fs.String("tokenizer", tokenizer.NameCLIPBPE, "tokenizer `NAME`: clip-bpe (OpenCLIP's SimpleTokenizer) or bert-wordpiece (BERT uncased WordPiece through OpenCLIP's HFTokenizer, as for BiomedCLIP)")
 	vocab := fs.String("vocab", "", "vocabulary `PATH`: for clip-bpe OpenCLIP's bpe_simple_vocab_16e6.txt.gz, or a Hugging Face folder with vocab.json and merges.txt;\nfor bert-wordpiece a BERT vocab.txt, or the Hugging Face tokenizer folder holding it")
 	contextLength := fs.Int("context-length", 0, "ids per text (`N`), start and end tokens included; 0: 77 for clip-bpe, 256 (BiomedCLIP's) for bert-wordpiece")
-	batch := fs.Int("batch", 4096, "texts encoded together (`N`), spread over all cores")
+	var batch int
+	cliflag.BatchSize(fs, &batch, 4096, "texts encoded together (`N`), spread over all cores")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: tokenize [--tokenizer clip-bpe|bert-wordpiece] --vocab PATH [--context-length N] < texts.jsonl > ids.jsonl\n\n"+
+		fmt.Fprintf(fs.Output(), "Usage: tokenize [--tokenizer clip-bpe|bert-wordpiece] --vocab PATH [--context-length N] [--batch-size N] < texts.jsonl > ids.jsonl\n\n"+
 			"Reads JSON lines {\"text\": ...} and writes {\"ids\": [...]} for each, in order, with\n"+
 			"OpenCLIP's SimpleTokenizer (%s)\n"+
 			"or BERT's uncased WordPiece tokenizer as OpenCLIP's HFTokenizer runs it.\n\nFlags:\n", tokenizer.CLIPVocabSource)
@@ -42,7 +44,7 @@ func main() {
 		fatal(err)
 	}
 	out := bufio.NewWriterSize(os.Stdout, 1<<20)
-	if err := run(os.Stdin, out, tok, max(*batch, 1)); err != nil {
+	if err := run(os.Stdin, out, tok, max(batch, 1)); err != nil {
 		_ = out.Flush()
 		fatal(err)
 	}

@@ -5,6 +5,7 @@
 //	go run ./cmd/train --config configs/demo.yaml
 //	go run ./cmd/train --config configs/vit-b16.yaml --set train.steps=20 --output runs/try
 //	go run ./cmd/train --config configs/demo.yaml --resume latest
+//	bin/train --config configs/vit-b16.yaml --backend xla:/abs/xla_cuda_plugin.so --precision amp_bf16
 package main
 
 import (
@@ -22,13 +23,18 @@ func main() {
 	fs := flag.NewFlagSet("train", flag.ExitOnError)
 	var flags cli.ConfigFlags
 	flags.Register(fs, "")
+	flags.RegisterOutput(fs, "run `DIR` for checkpoints, metrics and results (overrides the config's output)")
+	flags.RegisterPrecision(fs)
 	resume := fs.String("resume", "", "continue a run from a checkpoint `PATH` (a step-NNNNNNNN dir or a run dir), or \"latest\" for the newest checkpoint in the output dir")
 	allowChanges := fs.Bool("allow-changes", false, "with --resume: accept a config whose recipe, data or seed differ from the run config the checkpoint recorded (the run then no longer continues the recorded one exactly); logging, evaluation, checkpoint cadence, output and train.steps may change without it")
 	pretrained := fs.String("pretrained", "", "start from the weights in checkpoint `PATH` instead of a random init: a bmca run or checkpoint dir, an OpenCLIP or Hugging Face dir, a .safetensors/.pt/.bin file (format detected from the bytes), or a hub model hf-hub:ORG/NAME[@REVISION]; its model config must match the run's model section, and its preprocess_cfg is kept")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: train --config FILE [--set key=value ...] [--output DIR] [--resume PATH|latest [--allow-changes]] [--pretrained PATH]\n\n"+
+		fmt.Fprintf(fs.Output(), "Usage: train --config FILE [--set key=value ...] [--output DIR] [--backend CONFIG] [--precision MODE]\n"+
+			"             [--resume PATH|latest [--allow-changes]] [--pretrained PATH]\n\n"+
 			"Trains a CLIP model as configured. Ctrl-C (or SIGTERM) finishes the current step,\n"+
-			"writes a checkpoint and exits 0; --resume latest continues exactly where it stopped.\n\nFlags:\n")
+			"writes a checkpoint and exits 0; --resume latest continues exactly where it stopped.\n"+
+			"--output, --backend and --precision override the config's output, backend and\n"+
+			"train.precision (after any --set); without them the config's values apply.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	_ = fs.Parse(os.Args[1:])

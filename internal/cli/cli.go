@@ -1,5 +1,6 @@
-// Package cli is the wiring the bmca commands share: the --config/--set/
-// --output flags, building the tokenizer, preprocessing and evaluation
+// Package cli is the wiring the bmca commands share: the run-config flags
+// (--config, --set and their shorthands --output, --backend, --precision;
+// the flags every command shares are declared in package cliflag), building the tokenizer, preprocessing and evaluation
 // environment from a run config, preparing the synthetic demo data, and
 // printing evaluation tables; and the commands' work behind their flags
 // (Train, Eval, EmbedJob), so that each main only parses flags, calls in
@@ -22,7 +23,9 @@ import (
 	"github.com/bmca/bmca/data/synth"
 	"github.com/bmca/bmca/eval/tasks"
 	"github.com/bmca/bmca/internal/atomicfile"
+	"github.com/bmca/bmca/internal/cli/cliflag"
 	"github.com/bmca/bmca/model/checkpoint"
+	"github.com/bmca/bmca/model/transformer"
 	"github.com/bmca/bmca/text/tokenizer"
 )
 
@@ -32,18 +35,51 @@ type multiFlag []string
 func (m *multiFlag) String() string     { return strings.Join(*m, ", ") }
 func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
-// ConfigFlags are the flags every command takes.
+// ConfigFlags are the flags of the commands that read a run config
+// (train, eval): the config file, --set overrides, and the flags that are
+// shorthands for overrides (--output, --backend, train's --precision).
 type ConfigFlags struct {
-	Path   string
-	Sets   multiFlag
+	Path string
+	Sets multiFlag
+	// Output, when given, replaces the config's output (train) or is
+	// where the command writes (eval).
 	Output string
+	// Backend, when given, replaces the config's backend.
+	Backend string
+	// precision, when given, replaces the config's train.precision.
+	precision precisionOverride
 }
 
-// Register adds --config, --set and --output to fs.
+// Register adds --config, --set and --backend to fs.
 func (f *ConfigFlags) Register(fs *flag.FlagSet, defaultConfig string) {
 	fs.StringVar(&f.Path, "config", defaultConfig, "run configuration YAML `FILE` (see the README's config reference)")
 	fs.Var(&f.Sets, "set", "override one config field, `key=value` with the YAML path as key (e.g. train.steps=20); repeatable")
-	fs.StringVar(&f.Output, "output", "", "run `DIR` for checkpoints, metrics and results (overrides the config's output)")
+	cliflag.Backend(fs, &f.Backend)
+}
+
+// RegisterOutput adds --output (and its alias --out) to fs; usage says
+// what the command writes there.
+func (f *ConfigFlags) RegisterOutput(fs *flag.FlagSet, usage string) {
+	cliflag.Output(fs, &f.Output, usage)
+}
+
+// RegisterPrecision adds --precision to fs as an override of the
+// config's train.precision, for the command that trains.
+func (f *ConfigFlags) RegisterPrecision(fs *flag.FlagSet) {
+	cliflag.Precision(fs, &f.precision)
+}
+
+// overrides are the --set values followed by those of the shorthand
+// flags given (--backend, --precision), which therefore win.
+func (f *ConfigFlags) overrides() []string {
+	sets := append([]string(nil), f.Sets...)
+	if f.Backend != "" {
+		sets = append(sets, "backend="+strconv.Quote(f.Backend))
+	}
+	if f.precision.given {
+		sets = append(sets, "train.precision="+f.precision.p.String())
+	}
+	return sets
 }
 
 // Load reads the config with the overrides applied.
@@ -51,7 +87,7 @@ func (f *ConfigFlags) Load() (*config.Config, error) {
 	if f.Path == "" {
 		return nil, fmt.Errorf("--config is required")
 	}
-	sets := append([]string(nil), f.Sets...)
+	sets := f.overrides()
 	if f.Output != "" {
 		// --output is relative to the working directory, not to the config
 		// file as paths inside the config are.
@@ -62,6 +98,25 @@ func (f *ConfigFlags) Load() (*config.Config, error) {
 		sets = append(sets, "output="+strconv.Quote(out))
 	}
 	return config.Load(f.Path, sets)
+}
+
+// precisionOverride is a --precision that replaces the config's
+// train.precision only when given; it prints the same default (f32) as
+// the other commands' --precision.
+type precisionOverride struct {
+	p     transformer.Precision
+	given bool
+}
+
+func (o *precisionOverride) String() string { return o.p.String() }
+
+// Set parses s as transformer.ParsePrecision does.
+func (o *precisionOverride) Set(s string) error {
+	if err := o.p.Set(s); err != nil {
+		return err
+	}
+	o.given = true
+	return nil
 }
 
 // Preprocess is the one place a model's image transform is decided, for

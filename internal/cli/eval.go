@@ -179,10 +179,6 @@ func SplitList(args []string, flagName string) (rest, values []string, err error
 	return rest, compare, nil
 }
 
-// PrecisionUsage is the help of the --precision flag of the commands that
-// encode (eval, embed).
-const PrecisionUsage = "arithmetic of the encoders' matrix products, `MODE` f32 (the default; exact against OpenCLIP's fp32 on every backend: no TF32 on a GPU), tf32 (f32 with TF32 matrix products on a CUDA GPU, features move by about 1e-3; the same as f32 on the CPU) or bf16 (OpenCLIP's amp_bf16; on a CUDA GPU it takes tensor cores and flash attention, features move by about 1e-3)"
-
 // Eval runs cmd/eval: it evaluates each checkpoint on the suite, prints a
 // table per model and the per-domain means, writes the leaderboard files to
 // args.Output, and returns every result (each with Model and Pretrained set).
@@ -661,7 +657,7 @@ func runConfig(ckpt *train.Checkpoint, flags *ConfigFlags) (*config.Config, stri
 	}
 	var sets []string
 	if flags != nil {
-		sets = flags.Sets
+		sets = flags.overrides()
 	}
 	if len(ckpt.State.RunConfig) == 0 {
 		const origin = "the defaults for a checkpoint without a run config"
