@@ -42,11 +42,11 @@ go build -o "$WORK/bin/" ./cmd/train ./cmd/export ./cmd/embed
   --set train.steps=3 --set train.batch_size=16 --set train.warmup=1 --set eval.suite= \
   --set data.synthetic.dir="$WORK/synth" --set data.synthetic.train_samples=64 \
   --set data.synthetic.eval_samples_per_task=4 >"$WORK/train.log" 2>&1 || { cat "$WORK/train.log"; exit 1; }
-"$WORK/bin/export" --checkpoint "$WORK/run" --out "$WORK/openclip" >/dev/null
-"$WORK/bin/export" --checkpoint "$WORK/run" --out "$WORK/hf" --format hf >/dev/null
+"$WORK/bin/export" --checkpoint "$WORK/run" --output "$WORK/openclip" >/dev/null
+"$WORK/bin/export" --checkpoint "$WORK/run" --output "$WORK/hf" --format hf >/dev/null
 
 "$VENV/bin/python" scripts/check_exports.py inputs --openclip "$WORK/openclip" --out "$WORK/inputs.safetensors"
 "$WORK/bin/embed" --checkpoint "$WORK/run" --pixels "$WORK/inputs.safetensors:pixels" \
-  --tokens "$WORK/inputs.safetensors:tokens" --out "$WORK/ours.safetensors" 2>/dev/null
+  --tokens "$WORK/inputs.safetensors:tokens" --output "$WORK/ours.safetensors" 2>/dev/null
 "$VENV/bin/python" scripts/check_exports.py compare --openclip "$WORK/openclip" --hf "$WORK/hf" \
   --inputs "$WORK/inputs.safetensors" --ours "$WORK/ours.safetensors" --tol "$TOL"

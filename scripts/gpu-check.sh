@@ -163,7 +163,7 @@ peer() {
 }
 
 say "1. smoke: one tiny step"
-bench smoke 180 --model tiny --batch 8 --steps 1
+bench smoke 180 --model tiny --batch-size 8 --steps 1
 
 say "2. f32 parity against OpenCLIP's fp32 reference"
 ref="$STAGE/reference/tiny"
@@ -172,7 +172,7 @@ if [[ -f "$ref/cases.safetensors" ]]; then
     tol=1e-4
     [[ $p == tf32 ]] && tol=1e-2 # tf32 is not meant to be exact: its distance is reported
     run "$RESULTS/embed-$p.log" timeout 120 "$BIN/embed" --precision "$p" --checkpoint "$ref/weights.safetensors" --model-config "$ref/config.json" \
-      --pixels "$ref/cases.safetensors:pixels" --tokens "$ref/cases.safetensors:tokens" --out "$RESULTS/embed-$p.safetensors" \
+      --pixels "$ref/cases.safetensors:pixels" --tokens "$ref/cases.safetensors:tokens" --output "$RESULTS/embed-$p.safetensors" \
       || { failures+=("embed $p"); tail -3 "$RESULTS/embed-$p.log"; continue; }
     if [[ $dry == 0 ]]; then
       "$PYTHON" scripts/gpu/parity.py "$ref/cases.safetensors" "$RESULTS/embed-$p.safetensors" "embed $p" "$tol" | tee -a "$log"
@@ -194,7 +194,7 @@ for model in "${models[@]}"; do
   for p in "${precisions[@]}"; do
     limit=150
     [[ $model == ViT-L-14 ]] && limit=200
-    bench "$model-$p" "$limit" --model "$model" --batch "$batch" --precision "$p" --steps "$steps"
+    bench "$model-$p" "$limit" --model "$model" --batch-size "$batch" --precision "$p" --steps "$steps"
     peer "openclip-$model-${peer_precision[$p]}" 150 --model "$oc_model" --batch "$batch" --precision "${peer_precision[$p]}" --steps "$steps"
   done
 done
@@ -206,7 +206,7 @@ elif [[ $dump == 1 ]]; then
   model=${models[0]}
   rm -rf "$RESULTS/xla-dump"
   run "$RESULTS/dump.log" env XLA_FLAGS="${XLA_FLAGS:-} --xla_dump_to=$RESULTS/xla-dump --xla_dump_hlo_as_text" \
-    timeout 200 "$BIN/bench" --model "$model" --batch "$batch" --precision bf16 --steps 1 \
+    timeout 200 "$BIN/bench" --model "$model" --batch-size "$batch" --precision bf16 --steps 1 \
     || { failures+=("XLA dump"); tail -3 "$RESULTS/dump.log"; }
   if [[ $dry == 0 ]]; then
     "$PYTHON" scripts/gpu/hlo_summary.py "$RESULTS/xla-dump" | tee "$RESULTS/hlo-summary.txt" || failures+=("HLO summary")
@@ -222,7 +222,7 @@ if [[ $nsys == 1 ]]; then
   if command -v nsys >/dev/null; then
     say "Nsight Systems: 3 ViT-B-16 bf16 steps"
     run "$RESULTS/nsys.log" timeout 300 nsys profile --force-overwrite true -o "$RESULTS/nsys-b16-bf16" \
-      "$BIN/bench" --model "${models[0]}" --batch "$batch" --precision bf16 --steps 3 \
+      "$BIN/bench" --model "${models[0]}" --batch-size "$batch" --precision bf16 --steps 3 \
       || failures+=("nsys profile")
     run "$RESULTS/nsys-kernels.txt" timeout 120 nsys stats --report cuda_gpu_kern_sum --format table "$RESULTS/nsys-b16-bf16.nsys-rep" \
       || failures+=("nsys stats")

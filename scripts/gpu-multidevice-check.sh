@@ -44,8 +44,8 @@ echo "# 1. multi-device tests (tiny model; 2- and 4-device cases skip on fewer G
 
 echo "# 2. ViT-B-16 bf16, global batch 256·GPUs: one GPU, then all $GPUS"
 B=$((256 * GPUS))
-timeout 150 "$BIN/bench" --json --model ViT-B-16 --precision bf16 --batch 256 --steps 5 --devices 1
+timeout 150 "$BIN/bench" --json --model ViT-B-16 --precision bf16 --batch-size 256 --steps 5 --devices 1
 if ((GPUS > 1)); then
-  timeout 200 "$BIN/bench" --json --model ViT-B-16 --precision bf16 --batch "$B" --steps 5 --devices "$GPUS"
+  timeout 200 "$BIN/bench" --json --model ViT-B-16 --precision bf16 --batch-size "$B" --steps 5 --devices "$GPUS"
 fi
 echo "# scaling = samples_per_s(all GPUs) / samples_per_s(one GPU); ideal $GPUS"

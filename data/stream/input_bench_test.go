@@ -27,7 +27,7 @@ import (
 // steadier than wall time on a shared machine. The peer is OpenCLIP's
 // training transform with Pillow, one dataloader worker per core: the
 // shared tools/peers/openclip_train_transform_bench.py over the same shards
-// (cmd/shards --input <shared>/data/jats-with-figures --out DIR).
+// (cmd/shards --input <shared>/data/jats-with-figures --output DIR).
 //
 //	go test ./data/stream -run '^$' -bench TrainInput -cpu 1,2 -benchtime 150x
 func BenchmarkTrainInput(b *testing.B) {

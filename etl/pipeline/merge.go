@@ -188,7 +188,7 @@ func findParts(out string) ([]Part, error) {
 		parts = append(parts, Part{Index: i, Count: n})
 	}
 	if len(parts) == 0 {
-		return nil, fmt.Errorf("pipeline: merge: no part-IIIII-of-NNNNN folders in %s (expected the output of runs with --part I/N and this --out)", out)
+		return nil, fmt.Errorf("pipeline: merge: no part-IIIII-of-NNNNN folders in %s (expected the output of runs with --part I/N and this --output)", out)
 	}
 	slices.SortFunc(parts, func(a, b Part) int { return a.Index - b.Index })
 	var missing []string

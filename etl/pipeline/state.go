@@ -130,7 +130,7 @@ func restore(lines []journalLine, want journalHeader, dir string) (*state, error
 				return nil, fmt.Errorf("%s: first line is not a header", filepath.Join(dir, JournalName))
 			}
 			if !sameHeader(*l.Header, want) {
-				return nil, fmt.Errorf("%s was written with formats %v, part %s (journal version %d), not formats %v, part %s: use the same flags to resume, or another --out",
+				return nil, fmt.Errorf("%s was written with formats %v, part %s (journal version %d), not formats %v, part %s: use the same flags to resume, or another --output",
 					dir, l.Header.Formats, l.Header.Part, l.Header.Version, want.Formats, want.Part)
 			}
 			continue

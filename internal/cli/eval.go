@@ -642,7 +642,7 @@ func printPaired(w io.Writer, b *leaderboard.Board) {
 		}
 		fmt.Fprintln(w)
 	}
-	fmt.Fprintf(w, "per-task differences: leaderboard.md (with --out)\n")
+	fmt.Fprintf(w, "per-task differences: leaderboard.md (with --output)\n")
 }
 
 // runConfig is --config when given, else the run config saved in the

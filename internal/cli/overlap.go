@@ -18,7 +18,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 )
 
-// OverlapFile is the contamination report cmd/eval writes to --out.
+// OverlapFile is the contamination report cmd/eval writes to --output.
 const OverlapFile = "train_overlap.json"
 
 // TrainHashesDir is the folder of the feature cache (EvalArgs.CacheDir)

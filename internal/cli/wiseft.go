@@ -18,7 +18,7 @@ import (
 // DefaultAlphas is the WiSE-FT sweep of cmd/eval --alphas.
 const DefaultAlphas = "0:1:0.1"
 
-// WiseFTChart is the plot of the sweep written to --out.
+// WiseFTChart is the plot of the sweep written to --output.
 const WiseFTChart = "wise-ft.png"
 
 // ParseAlphas reads a sweep: "START:STOP:STEP" (STOP included when the
