@@ -124,9 +124,6 @@ type window struct {
 	w, h           int // kept window size
 }
 
-// wholeImage returns a window whose box is the whole w×h source.
-func wholeImage(w, h int) window { return window{bw: w, bh: h} }
-
 // spans returns the source rows and columns (box-relative) the resampler
 // reads, and the coefficients of each pass that runs.
 func (win window) spans() (hor, vert coeffs, needH, needV bool, col0, col1, row0, row1 int) {

@@ -261,12 +261,6 @@ var licenseGroups = map[string][]string{
 	"noncommercial": {"CC BY-NC", "CC BY-NC-SA", "CC BY-NC-ND"},
 }
 
-// active reports whether the filter imposes anything.
-func (f Filter) active() bool {
-	return len(f.Licenses)+len(f.IncludePrimary)+len(f.ExcludePrimary)+len(f.IncludeSecondary)+
-		len(f.ExcludeSecondary)+len(f.PanelTypes) > 0 || f.ClusterCap > 0 || f.ClusterWeights != nil || f.DefaultClusterWeight != 0
-}
-
 // fields lists the metadata keys the filter reads.
 func (f Filter) fields() []string {
 	var out []string

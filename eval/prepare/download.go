@@ -63,8 +63,7 @@ func (e *env) download(ctx context.Context, f tasks.DataFile, dst string) error 
 	}
 	complete := f.Size > 0 && have == f.Size
 	if !complete {
-		var err error
-		if complete, err = e.fetch(ctx, f, part, have); err != nil {
+		if err := e.fetch(ctx, f, part, have); err != nil {
 			return err
 		}
 	}
@@ -78,16 +77,17 @@ func (e *env) download(ctx context.Context, f tasks.DataFile, dst string) error 
 	return e.record(f, dst)
 }
 
-// fetch appends the bytes from offset on to part. It reports complete
-// when the server says there is nothing past offset.
-func (e *env) fetch(ctx context.Context, f tasks.DataFile, part string, offset int64) (bool, error) {
+// fetch appends the bytes from offset on to part; a server that says
+// there is nothing past offset leaves part as it is. Whether part is then
+// the whole file is for the checksums to say.
+func (e *env) fetch(ctx context.Context, f tasks.DataFile, part string, offset int64) error {
 	r, err := remote.OpenAt(ctx, f.URL, offset, e.remoteOptions(f.URL))
 	var se *remote.StatusError
 	if errors.As(err, &se) && se.Status == http.StatusRequestedRangeNotSatisfiable && offset > 0 {
-		return true, nil // the partial file is already whole
+		return nil // the partial file is already whole
 	}
 	if err != nil {
-		return false, fmt.Errorf("download: %w", err)
+		return fmt.Errorf("download: %w", err)
 	}
 	defer r.Close()
 	flag := os.O_WRONLY | os.O_CREATE | os.O_APPEND
@@ -96,7 +96,7 @@ func (e *env) fetch(ctx context.Context, f tasks.DataFile, part string, offset i
 	}
 	out, err := os.OpenFile(part, flag, 0o644)
 	if err != nil {
-		return false, err
+		return err
 	}
 	total := r.Size()
 	if total < 0 {
@@ -113,9 +113,9 @@ func (e *env) fetch(ctx context.Context, f tasks.DataFile, part string, offset i
 		err = cerr
 	}
 	if err != nil {
-		return false, fmt.Errorf("download %s: %w (the partial file is kept; run again to resume)", f.URL, err)
+		return fmt.Errorf("download %s: %w (the partial file is kept; run again to resume)", f.URL, err)
 	}
-	return true, nil
+	return nil
 }
 
 func byteBar(w io.Writer, total int64, desc string) *progressbar.ProgressBar {

@@ -175,15 +175,17 @@ func multiLabelMetrics(scores []float32, targets []bool, classes []string, b Boo
 		m[MetricMeanAUROC] = mAUC
 	}
 	maps.DeleteFunc(m, func(_ string, v float64) bool { return math.IsNaN(v) }) // absent beats null in the JSON
-	pool := sync.Pool{New: func() any { return make([]int32, n) }}
+	// The pool holds pointers, so that Put does not allocate.
+	pool := sync.Pool{New: func() any { w := make([]int32, n); return &w }}
 	stats := bootstrap(n, b, 2, func(idx []int, out []float64) {
-		w := pool.Get().([]int32)
+		wp := pool.Get().(*[]int32)
+		w := *wp
 		clear(w)
 		for _, i := range idx {
 			w[i]++
 		}
 		out[0], out[1], _ = means(w, nil)
-		pool.Put(w)
+		pool.Put(wp)
 	})
 	for s, name := range multiLabelMetricKeys {
 		if _, ok := m[name]; !ok {

@@ -24,7 +24,6 @@ import (
 var (
 	mlAngles  = []int{0, 30, 100, 200}
 	mlTargets = [][]int{{1, 0, 0}, {1, 1, 0}, {0, 1, 0}, {0, 0, 0}}
-	mlClasses = []string{"0 degrees", "120 degrees", "240 degrees"}
 	mlNames   = []string{"A", "B", "C"} // the data set's own labels
 )
 

@@ -3,7 +3,6 @@ package checkpoint_test
 import (
 	"bufio"
 	"encoding/binary"
-	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -153,7 +152,7 @@ func BenchmarkLoadViTL14(b *testing.B) {
 					b.ReportMetric(float64(peak)/(1<<20), "peak-RSS-MiB")
 					b.ReportMetric(float64(above)/float64(st.Size()), "peak-above-start/file-byte")
 				}
-				b.Log(fmt.Sprintf("%s: %.2f GB file", path, float64(st.Size())/1e9))
+				b.Logf("%s: %.2f GB file", path, float64(st.Size())/1e9)
 			})
 		}
 	}

@@ -27,7 +27,7 @@ func sampleStateDict() StateDict {
 		return b
 	}
 	return StateDict{
-		"visual.conv1.weight":  FromFloat32s([]int{2, 3, 1, 1}, []float32{1, -2.5, 0.1, float32(math.Inf(1)), 0, -0.0}),
+		"visual.conv1.weight":  FromFloat32s([]int{2, 3, 1, 1}, []float32{1, -2.5, 0.1, float32(math.Inf(1)), 0, float32(math.Copysign(0, -1))}),
 		"logit_scale":          FromFloat32s([]int{}, []float32{2.6592600}),
 		"half":                 {DType: F16, Shape: []int{3}, Data: seq(6)},
 		"brain":                {DType: BF16, Shape: []int{2, 2}, Data: seq(8)},
