@@ -17,12 +17,12 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/bmca/bmca/configs"
 	"github.com/bmca/bmca/internal/cli"
 	"github.com/bmca/bmca/internal/cli/cliflag"
+	"github.com/bmca/bmca/internal/cputime"
 	"github.com/bmca/bmca/model/clip"
 	"github.com/bmca/bmca/model/textenc"
 	"github.com/bmca/bmca/model/transformer"
@@ -148,14 +148,14 @@ func run(o options) error {
 		defer pprof.StopCPUProfile()
 	}
 	start = time.Now()
-	cpuStart := cpuTime()
+	cpuStart := cputime.Process()
 	for i := 0; i < steps; i++ {
 		if _, err := stepper.TrainStep(micro, 1e-5); err != nil {
 			return err
 		}
 	}
 	perStep := time.Since(start) / time.Duration(steps)
-	cpuPerStep := (cpuTime() - cpuStart) / time.Duration(steps)
+	cpuPerStep := (cputime.Process() - cpuStart) / time.Duration(steps)
 	img, txt := clip.ForwardFLOPs(cfg)
 	trainFLOPs := 3 * (img + txt) * float64(batch*accum)
 	if accum > 1 {
@@ -226,16 +226,6 @@ func setXLALogging(v int) {
 	fs := flag.NewFlagSet("klog", flag.ContinueOnError)
 	klog.InitFlags(fs)
 	_ = fs.Set("v", strconv.Itoa(v))
-}
-
-// cpuTime is the process's user+system CPU time; on a shared machine it is
-// a steadier measure than wall time.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // peakRSSMiB reads the process's peak resident set (Linux); 0 elsewhere.
