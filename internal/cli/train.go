@@ -11,11 +11,13 @@ import (
 	"time"
 
 	"github.com/bmca/bmca/config"
+	"github.com/bmca/bmca/data/preprocess"
 	"github.com/bmca/bmca/data/synth"
 	"github.com/bmca/bmca/eval/tasks"
 	"github.com/bmca/bmca/internal/dirlock"
 	"github.com/bmca/bmca/model/checkpoint"
 	"github.com/bmca/bmca/model/clip"
+	"github.com/bmca/bmca/model/weights"
 	"github.com/bmca/bmca/text/tokenizer"
 	"github.com/bmca/bmca/train"
 )
@@ -36,10 +38,6 @@ type TrainArgs struct {
 // Train runs cmd/train: it prepares data, model and evaluation from cfg,
 // trains, and prints and stores the final evaluation.
 func Train(ctx context.Context, cfg *config.Config, args TrainArgs) error {
-	resumePath, pretrainedPath := args.Resume, args.Pretrained
-	if pretrainedPath == "" {
-		pretrainedPath = cfg.Train.Pretrained
-	}
 	// A config built or changed in code has not been through Load's
 	// validation; one that has passes again at no cost.
 	if err := cfg.Validate(); err != nil {
@@ -49,78 +47,24 @@ func Train(ctx context.Context, cfg *config.Config, args TrainArgs) error {
 		fmt.Fprintf(args.Out, "warning: %s\n", w)
 	}
 	start := time.Now()
-	model := cfg.Model.Config
-	synthetic := cfg.Data.Synthetic.Enabled
-
-	// One run per output folder: a second one would interleave checkpoints
-	// and metrics. Everything below, reading "latest" included, happens
-	// under the lock.
-	if err := os.MkdirAll(cfg.Output, 0o755); err != nil {
-		return fmt.Errorf("output: %w", err)
-	}
-	lock, err := dirlock.Acquire(cfg.Output)
+	lock, err := lockOutput(cfg.Output, args.Out)
 	if err != nil {
-		return fmt.Errorf("output: %w", err)
+		return err
 	}
 	defer lock.Release()
-	removed, err := train.CleanLeftovers(cfg.Output)
-	if len(removed) > 0 {
-		fmt.Fprintf(args.Out, "removed what an interrupted save left in %s: %s\n", cfg.Output, strings.Join(removed, ", "))
-	}
+
+	model := cfg.Model.Config
+	from, err := startingPoint(ctx, cfg, model, args)
 	if err != nil {
 		return err
 	}
-
-	// The model's preprocessing: OpenAI's for a new model, else the one
-	// the resumed or pretrained checkpoint was made with. Training, the
-	// evaluations and the saved checkpoints all use it.
-	modelPre := checkpoint.ModelConfig{Config: model, Preprocess: clip.OpenAIPreprocess, Source: "OpenCLIP's default for a new model"}
-	var resume *train.Checkpoint
-	from := "" // the checkpoint the run starts from, where a saved tokenizer may lie
-	if resumePath != "" {
-		if resumePath == "latest" {
-			resumePath = cfg.Output
-		}
-		ck, err := OpenCheckpoint(ctx, resumePath, checkpoint.Options{}, args.Progress)
-		if err != nil {
-			return fmt.Errorf("--resume: %w", err)
-		}
-		resume, err = train.FromOpen(ck)
-		ck.Close()
-		if err != nil {
-			return fmt.Errorf("--resume: %w", err)
-		}
-		if err := sameModel(resume.ModelConfig, model); err != nil {
-			return fmt.Errorf("--resume %s: %w", resumePath, err)
-		}
-		if err := checkResume(args.Out, resume, cfg, args.AllowChanges); err != nil {
-			return fmt.Errorf("--resume: %w", err)
-		}
-		modelPre.Preprocess, modelPre.Source = resume.PreprocessConfig(), resume.Dir
-		from = resume.Dir
-	}
-	init := clip.Init(model, cfg.Train.Seed)
-	if pretrainedPath != "" && resume == nil {
-		ck, err := openPretrained(ctx, pretrainedPath, model, args.Progress)
-		if err != nil {
-			return fmt.Errorf("--pretrained: %w", err)
-		}
-		modelPre.Preprocess, modelPre.Source = ck.Model.Preprocess, ck.Model.Source
-		from = ck.Dir
-		init, err = ck.StateDict()
-		ck.Close()
-		if err != nil {
-			return fmt.Errorf("--pretrained: %w", err)
-		}
-	}
-	pre, err := Preprocess(modelPre)
+	pre, err := Preprocess(from.model)
 	if err != nil {
 		return err
 	}
-
 	var manifest *synth.Manifest
 	var synthDir string
-	if synthetic {
+	if cfg.Data.Synthetic.Enabled {
 		if manifest, synthDir, err = SyntheticData(ctx, cfg, args.Out); err != nil {
 			return err
 		}
@@ -130,7 +74,7 @@ func Train(ctx context.Context, cfg *config.Config, args TrainArgs) error {
 	var tok tokenizer.Tokenizer
 	if cfg.Data.Tensors == "" || cfg.Eval.Suite != "" {
 		t, err := ResolveTokenizer(ctx, TokenizerRequest{Choice: cfg.Tokenizer, Origin: "the run config", Model: model,
-			CheckpointDir: from, Flags: ConfigTokenizerFlags, Progress: args.Progress})
+			CheckpointDir: from.dir, Flags: ConfigTokenizerFlags, Progress: args.Progress})
 		if err != nil {
 			return err
 		}
@@ -146,48 +90,186 @@ func Train(ctx context.Context, cfg *config.Config, args TrainArgs) error {
 	if err != nil {
 		return err
 	}
-	var source train.Source
-	var dataStats func() any
-	var dataReport func() train.DataReport
-	if cfg.Data.Tensors != "" {
-		ts, err := openTensorSource(cfg, model)
-		if err != nil {
-			return err
-		}
-		defer ts.Close()
-		// B comes from the file; the recorded run config says so.
-		cfg.Train.BatchSize = ts.MicroBatchSize()
-		source = ts
-	} else {
-		ss, err := newSource(cfg, TrainShards(manifest, synthDir, cfg), tok, model, pre)
-		if err != nil {
-			return err
-		}
-		source, dataStats, dataReport = ss, func() any { return ss.Stats() }, ss.Report
+	in, err := openTrainInput(cfg, model, tok, pre, TrainShards(manifest, synthDir, cfg))
+	if err != nil {
+		return err
 	}
-
+	defer in.close()
 	devices, meshSize, err := trainDevices(cfg, be)
 	if err != nil {
 		return err
 	}
-
 	suite, err := trainSuite(cfg, manifest, synthDir)
 	if err != nil {
 		return err
 	}
-	runConfig, err := cfg.MarshalRun()
+	opts, err := trainOptions(cfg, meshSize, from)
 	if err != nil {
-		return fmt.Errorf("recording the run config in checkpoints: %w", err)
-	}
-	recipe := cfg.Train.Recipe // the config's train section holds it, but for the mesh
-	recipe.Devices = meshSize
-	opts := train.Options{
-		Output: cfg.Output, Steps: cfg.Train.Steps, Schedule: cfg.Train.LRSchedule(), Recipe: recipe,
-		CheckpointEvery: cfg.Train.CheckpointEvery, Keep: cfg.Train.KeepCheckpoints, LogEvery: cfg.Train.LogEvery,
-		EvalEvery: cfg.Eval.Every, Seed: cfg.Train.Seed, RunConfig: runConfig, Preprocess: modelPre.Preprocess, Init: init, Resume: resume,
+		return err
 	}
 
-	bar := newProgress(args.Progress, cfg.Train.Steps, synthetic)
+	bar := newProgress(args.Progress, cfg.Train.Steps, cfg.Data.Synthetic.Enabled)
+	hooks, lastResults := trainHooks(cfg, bar, in, suite, tok, pre)
+	fmt.Fprintf(args.Out, "training %s%s: %s, backend %s, output %s\n", describe(model), syntheticLabel(cfg),
+		recipeDesc(cfg, model, devices, opts.Recipe), be.Description(), cfg.Output)
+	res, err := train.Loop(ctx, be, model, opts, in.source(), hooks)
+	bar.finish()
+	if err != nil {
+		if errors.Is(err, train.ErrNonFinite) {
+			return fmt.Errorf("training diverged: %w", err)
+		}
+		return err
+	}
+	return reportRun(args.Out, cfg, res, time.Since(start), *lastResults)
+}
+
+// lockOutput creates the output folder and takes its lock: one run per
+// folder, since a second would interleave checkpoints and metrics.
+// Everything after it, reading "latest" included, happens under the lock.
+// What an interrupted save left behind is removed and named.
+func lockOutput(output string, out io.Writer) (*dirlock.Lock, error) {
+	if err := os.MkdirAll(output, 0o755); err != nil {
+		return nil, fmt.Errorf("output: %w", err)
+	}
+	lock, err := dirlock.Acquire(output)
+	if err != nil {
+		return nil, fmt.Errorf("output: %w", err)
+	}
+	removed, err := train.CleanLeftovers(output)
+	if len(removed) > 0 {
+		fmt.Fprintf(out, "removed what an interrupted save left in %s: %s\n", output, strings.Join(removed, ", "))
+	}
+	if err != nil {
+		lock.Release()
+		return nil, err
+	}
+	return lock, nil
+}
+
+// runStart is where a run's weights come from: a resumed checkpoint, a
+// pretrained one, or a fresh initialisation.
+type runStart struct {
+	// model carries the preprocessing training, its evaluations and the
+	// saved checkpoints use: OpenAI's for a new model, else the one the
+	// resumed or pretrained checkpoint was made with.
+	model checkpoint.ModelConfig
+	// dir is the checkpoint the run starts from ("" for a new model),
+	// where a saved tokenizer may lie.
+	dir    string
+	init   weights.StateDict
+	resume *train.Checkpoint
+}
+
+// startingPoint opens --resume (checked against the config) or else
+// --pretrained / train.pretrained, or initialises a new model.
+func startingPoint(ctx context.Context, cfg *config.Config, model clip.Config, args TrainArgs) (runStart, error) {
+	from := runStart{model: checkpoint.ModelConfig{Config: model, Preprocess: clip.OpenAIPreprocess, Source: "OpenCLIP's default for a new model"}}
+	if path := args.Resume; path != "" {
+		if path == "latest" {
+			path = cfg.Output
+		}
+		ck, err := OpenCheckpoint(ctx, path, checkpoint.Options{}, args.Progress)
+		if err != nil {
+			return from, fmt.Errorf("--resume: %w", err)
+		}
+		resume, err := train.FromOpen(ck)
+		ck.Close()
+		if err != nil {
+			return from, fmt.Errorf("--resume: %w", err)
+		}
+		if err := sameModel(resume.ModelConfig, model); err != nil {
+			return from, fmt.Errorf("--resume %s: %w", path, err)
+		}
+		if err := checkResume(args.Out, resume, cfg, args.AllowChanges); err != nil {
+			return from, fmt.Errorf("--resume: %w", err)
+		}
+		from.model.Preprocess, from.model.Source = resume.PreprocessConfig(), resume.Dir
+		from.dir, from.resume = resume.Dir, resume
+		from.init = clip.Init(model, cfg.Train.Seed)
+		return from, nil
+	}
+	pretrained := args.Pretrained
+	if pretrained == "" {
+		pretrained = cfg.Train.Pretrained
+	}
+	if pretrained == "" {
+		from.init = clip.Init(model, cfg.Train.Seed)
+		return from, nil
+	}
+	ck, err := openPretrained(ctx, pretrained, model, args.Progress)
+	if err != nil {
+		return from, fmt.Errorf("--pretrained: %w", err)
+	}
+	defer ck.Close()
+	from.model.Preprocess, from.model.Source = ck.Model.Preprocess, ck.Model.Source
+	from.dir = ck.Dir
+	if from.init, err = ck.StateDict(); err != nil {
+		return from, fmt.Errorf("--pretrained: %w", err)
+	}
+	return from, nil
+}
+
+// trainInput is the run's data: a replayed batch file (data.tensors) or
+// the streamed shards, with what the progress line reports of the latter.
+type trainInput struct {
+	tensors *tensorSource
+	shards  *streamSource
+}
+
+// openTrainInput opens data.tensors, else a stream over shards.
+func openTrainInput(cfg *config.Config, model clip.Config, tok tokenizer.Tokenizer, pre preprocess.Config, shards []string) (trainInput, error) {
+	if cfg.Data.Tensors != "" {
+		ts, err := openTensorSource(cfg, model)
+		if err != nil {
+			return trainInput{}, err
+		}
+		// B comes from the file; the recorded run config says so.
+		cfg.Train.BatchSize = ts.MicroBatchSize()
+		return trainInput{tensors: ts}, nil
+	}
+	ss, err := newSource(cfg, shards, tok, model, pre)
+	if err != nil {
+		return trainInput{}, err
+	}
+	return trainInput{shards: ss}, nil
+}
+
+// close releases a batch file; a stream needs no closing.
+func (in trainInput) close() {
+	if in.tensors != nil {
+		in.tensors.Close()
+	}
+}
+
+// source is what the loop reads batches from.
+func (in trainInput) source() train.Source {
+	if in.tensors != nil {
+		return in.tensors
+	}
+	return in.shards
+}
+
+// trainOptions gathers the loop's options from the config and the
+// starting point; the recipe's device count is the mesh actually used.
+func trainOptions(cfg *config.Config, meshSize int, from runStart) (train.Options, error) {
+	runConfig, err := cfg.MarshalRun()
+	if err != nil {
+		return train.Options{}, fmt.Errorf("recording the run config in checkpoints: %w", err)
+	}
+	recipe := cfg.Train.Recipe
+	recipe.Devices = meshSize
+	return train.Options{
+		Output: cfg.Output, Steps: cfg.Train.Steps, Schedule: cfg.Train.LRSchedule(), Recipe: recipe,
+		CheckpointEvery: cfg.Train.CheckpointEvery, Keep: cfg.Train.KeepCheckpoints, LogEvery: cfg.Train.LogEvery,
+		EvalEvery: cfg.Eval.Every, Seed: cfg.Train.Seed, RunConfig: runConfig, Preprocess: from.model.Preprocess,
+		Init: from.init, Resume: from.resume,
+	}, nil
+}
+
+// trainHooks connects the loop to the progress bar, the metrics plot and
+// the evaluation suite; the returned pointer holds the last evaluation's
+// results once the loop has run.
+func trainHooks(cfg *config.Config, bar *progress, in trainInput, suite *tasks.Suite, tok tokenizer.Tokenizer, pre preprocess.Config) (train.Hooks, *[]tasks.Result) {
 	var lastResults []tasks.Result
 	hooks := train.Hooks{
 		OnStep: bar.update,
@@ -197,8 +279,9 @@ func Train(ctx context.Context, cfg *config.Config, args TrainArgs) error {
 				bar.note(fmt.Sprintf("warning: metrics plot: %v", err))
 			}
 		},
-		DataStats: dataStats,
-		Data:      dataReport,
+	}
+	if in.shards != nil {
+		hooks.DataStats, hooks.Data = func() any { return in.shards.Stats() }, in.shards.Report
 	}
 	if suite != nil {
 		hooks.Evaluate = func(ctx context.Context, step int, enc *clip.Encoder) (map[string]float64, error) {
@@ -214,34 +297,36 @@ func Train(ctx context.Context, cfg *config.Config, args TrainArgs) error {
 			return Summary(results), nil
 		}
 	}
-	label := ""
-	if synthetic {
-		label = " on SYNTHETIC data"
+	return hooks, &lastResults
+}
+
+// syntheticLabel marks every summary line of a run on the built-in
+// synthetic data, so its numbers are never mistaken for real ones.
+func syntheticLabel(cfg *config.Config) string {
+	if cfg.Data.Synthetic.Enabled {
+		return " on SYNTHETIC data"
 	}
-	fmt.Fprintf(args.Out, "training %s%s: %s, backend %s, output %s\n", describe(model), label, recipeDesc(cfg, model, devices, opts.Recipe), be.Description(), cfg.Output)
-	res, err := train.Loop(ctx, be, model, opts, source, hooks)
-	bar.finish()
-	if err != nil {
-		if errors.Is(err, train.ErrNonFinite) {
-			return fmt.Errorf("training diverged: %w", err)
-		}
-		return err
-	}
+	return ""
+}
+
+// reportRun prints how the run ended and stores the final evaluation.
+func reportRun(out io.Writer, cfg *config.Config, res *train.Result, wall time.Duration, lastResults []tasks.Result) error {
 	if err := train.PlotMetrics(cfg.Output); err != nil {
-		fmt.Fprintf(args.Out, "warning: metrics plot: %v\n", err)
+		fmt.Fprintf(out, "warning: metrics plot: %v\n", err)
 	}
+	label := syntheticLabel(cfg)
 	if res.Interrupted {
-		fmt.Fprintf(args.Out, "interrupted at step %d%s: checkpoint %s; continue with --resume latest\n", res.Step, label, res.Checkpoint)
+		fmt.Fprintf(out, "interrupted at step %d%s: checkpoint %s; continue with --resume latest\n", res.Step, label, res.Checkpoint)
 		return nil
 	}
-	fmt.Fprintf(args.Out, "done: %d steps%s, final loss %.4f, %s, checkpoint %s, wall time %s\n",
-		res.Step, label, res.Loss, stepTiming(res), res.Checkpoint, time.Since(start).Round(time.Second))
+	fmt.Fprintf(out, "done: %d steps%s, final loss %.4f, %s, checkpoint %s, wall time %s\n",
+		res.Step, label, res.Loss, stepTiming(res), res.Checkpoint, wall.Round(time.Second))
 	if res.EvalInterrupted {
-		fmt.Fprintf(args.Out, "the final evaluation was interrupted (training is complete and saved); --resume latest with the same config evaluates the finished run\n")
+		fmt.Fprintf(out, "the final evaluation was interrupted (training is complete and saved); --resume latest with the same config evaluates the finished run\n")
 		return nil
 	}
 	if lastResults != nil {
-		PrintResults(args.Out, lastResults, synthetic)
+		PrintResults(out, lastResults, cfg.Data.Synthetic.Enabled)
 		if err := WriteResults(cfg.Output, lastResults); err != nil {
 			return err
 		}
