@@ -136,6 +136,9 @@ func (s *Stream) readEpoch(ctx context.Context, epoch int, skip int64, once bool
 	if once {
 		lanes, buf = 1, newShuffler(1, s.cfg.Seed, epoch)
 	}
+	// Counted before the lanes start: a lane can fail its first shard before
+	// this goroutine runs again, and that failure belongs to this epoch.
+	errorsBefore := s.Stats().ShardErrors
 	laneCtx, stopLanes := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -147,7 +150,6 @@ func (s *Stream) readEpoch(ctx context.Context, epoch int, skip int64, once bool
 	}
 
 	end := &epochEnd{skipped: skip}
-	errorsBefore := s.Stats().ShardErrors
 	perEpoch := s.cfg.SamplesPerEpoch
 	if once {
 		perEpoch = 0
