@@ -83,6 +83,12 @@ type planeScratch struct {
 	mid            []int64
 	packed         []int64
 	acc            []int64
+	// The vector kernel's buffers (planes_vector.go): the crop box
+	// transposed, the horizontal pass's output, and that back in rows.
+	transposed, vmidT, vmid []int32
+	// scalar keeps resamplePlane on the scalar kernel, which tests compare
+	// the vector one with.
+	scalar bool
 }
 
 // axis is one direction of a plane's resize. The crop box [in0, in1) is
@@ -166,6 +172,9 @@ func resamplePlane(dst, pix []uint8, stride int, ax, ay axis, outW, outH int, s 
 		s.hk[i] = int64(k)
 	}
 	s.vk = fixedPointInto(s.vk, vert)
+	if !s.scalar && resampleVector(dst, pix, stride, col0, col1, row0, row1, outW, outH, s) {
+		return
+	}
 	n2 := (outW + 1) / 2 // output pairs per row
 	s.mid = grow(s.mid, (row1-row0)*n2)
 	s.packed = grow(s.packed, 2*(col1-col0))
