@@ -83,9 +83,7 @@ type planeScratch struct {
 	mid            []int64
 	packed         []int64
 	acc            []int64
-	// The vector kernel's buffers (planes_vector.go): the crop box
-	// transposed, the horizontal pass's output, and that back in rows.
-	transposed, vmidT, vmid []int32
+	vec            vectorScratch // the vector kernel's buffers, in builds that have it
 	// scalar keeps resamplePlane on the scalar kernel, which tests compare
 	// the vector one with.
 	scalar bool
@@ -172,7 +170,7 @@ func resamplePlane(dst, pix []uint8, stride int, ax, ay axis, outW, outH int, s 
 		s.hk[i] = int64(k)
 	}
 	s.vk = fixedPointInto(s.vk, vert)
-	if !s.scalar && resampleVector(dst, pix, stride, col0, col1, row0, row1, outW, outH, s) {
+	if !s.scalar && resampleVector(dst, pix, stride, col0, col1, row0, row1, outW, outH, hor, vert, s.hk, s.vk, &s.vec) {
 		return
 	}
 	n2 := (outW + 1) / 2 // output pairs per row

@@ -4,9 +4,12 @@ package preprocess
 
 // resampleVector needs GOEXPERIMENT=simd on amd64; elsewhere the scalar
 // kernel runs.
-func resampleVector(dst, pix []uint8, stride, col0, col1, row0, row1, outW, outH int, s *planeScratch) bool {
+func resampleVector(dst, pix []uint8, stride, col0, col1, row0, row1, outW, outH int, hor, vert *coeffs, hk []int64, vk []int32, s *vectorScratch) bool {
 	return false
 }
+
+// vectorScratch is empty: this build has no vector kernel.
+type vectorScratch struct{}
 
 // hasVectorResample says whether resamplePlane takes resampleVector here.
 func hasVectorResample() bool { return false }

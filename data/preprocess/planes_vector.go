@@ -13,11 +13,10 @@ var vectorResample = archsimd.X86.AVX2()
 // (TestResampleVectorMatchesScalar). The horizontal pass runs down eight
 // rows at once over the crop box transposed; the vertical pass along eight
 // output columns at once. It returns false where the CPU lacks AVX2.
-func resampleVector(dst, pix []uint8, stride, col0, col1, row0, row1, outW, outH int, s *planeScratch) bool {
+func resampleVector(dst, pix []uint8, stride, col0, col1, row0, row1, outW, outH int, hor, vert *coeffs, hk []int64, vk []int32, s *vectorScratch) bool {
 	if !vectorResample {
 		return false
 	}
-	hor, vert := &s.hor, &s.vert
 	inW, inH := col1-col0, row1-row0
 	inH8, outW8 := (inH+7)&^7, (outW+7)&^7
 	// t[x*inH8+y] is the box's sample (x, y); the padding rows repeat the
@@ -43,10 +42,10 @@ func resampleVector(dst, pix []uint8, stride, col0, col1, row0, row1, outW, outH
 	var lanes [16]int32
 
 	// The horizontal pass, clipped to bytes as Pillow's, into midT[x*inH8+y].
-	s.vmidT = grow(s.vmidT, outW8*inH8)
-	midT := s.vmidT
+	s.midT = grow(s.midT, outW8*inH8)
+	midT := s.midT
 	for x := range outW {
-		k := s.hk[x*hor.ksize : x*hor.ksize+hor.count[x]]
+		k := hk[x*hor.ksize : x*hor.ksize+hor.count[x]]
 		col := t[hor.first[x]*inH8:]
 		out := midT[x*inH8 : (x+1)*inH8]
 		y0 := 0
@@ -72,8 +71,8 @@ func resampleVector(dst, pix []uint8, stride, col0, col1, row0, row1, outW, outH
 		}
 	}
 	// Back to rows, mid[y*outW8+x], eight columns at a time.
-	s.vmid = grow(s.vmid, inH*outW8)
-	mid := s.vmid
+	s.mid = grow(s.mid, inH*outW8)
+	mid := s.mid
 	for x0 := 0; x0 < outW8; x0 += 8 {
 		var cols [8][]int32
 		for i := range cols {
@@ -87,7 +86,7 @@ func resampleVector(dst, pix []uint8, stride, col0, col1, row0, row1, outW, outH
 	}
 
 	for yy := range outH {
-		k := s.vk[yy*vert.ksize : yy*vert.ksize+vert.count[yy]]
+		k := vk[yy*vert.ksize : yy*vert.ksize+vert.count[yy]]
 		rows := mid[(vert.first[yy]-row0)*outW8:]
 		out := dst[yy*outW : (yy+1)*outW]
 		x0 := 0
@@ -118,6 +117,12 @@ func resampleVector(dst, pix []uint8, stride, col0, col1, row0, row1, outW, outH
 		}
 	}
 	return true
+}
+
+// vectorScratch holds resampleVector's buffers for reuse: the crop box
+// transposed, the horizontal pass's output, and that back in rows.
+type vectorScratch struct {
+	transposed, midT, mid []int32
 }
 
 // hasVectorResample says whether resamplePlane takes resampleVector here.
