@@ -21,14 +21,6 @@ func trainJPEGInputs(t *testing.T) map[string][]byte {
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no reference JPEGs: %v", err)
 	}
-	if dir := testshared.Locate(); dir != "" {
-		for _, g := range []string{"data/jats-with-figures/*/*.jpg", "data/jats-with-figures/*/*/*.jpg", "data/images/*/*.jp*g"} {
-			m, _ := filepath.Glob(filepath.Join(dir, g))
-			files = append(files, m...)
-		}
-	} else {
-		t.Log("shared material absent: only the small reference JPEGs are compared")
-	}
 	inputs := map[string][]byte{}
 	for _, f := range files {
 		raw, err := os.ReadFile(f)
@@ -36,6 +28,13 @@ func trainJPEGInputs(t *testing.T) map[string][]byte {
 			t.Fatal(err)
 		}
 		inputs[filepath.Base(f)] = raw
+	}
+	if dir := testshared.Locate(); dir != "" {
+		for _, f := range testshared.RealJPEGs(t, dir, true) {
+			inputs[f.Name] = f.Data
+		}
+	} else {
+		t.Log("shared material absent: only the small reference JPEGs are compared")
 	}
 	return inputs
 }
@@ -183,17 +182,9 @@ func FuzzTrainJPEG(f *testing.F) {
 //
 //	go test ./data/preprocess -run '^$' -bench TrainFigures -cpu 1
 func BenchmarkTrainFigures(b *testing.B) {
-	dir := testshared.Dir(b)
 	var raws [][]byte
-	for _, g := range []string{"data/jats-with-figures/*/*.jpg", "data/jats-with-figures/*/*/*.jpg"} {
-		m, _ := filepath.Glob(filepath.Join(dir, g))
-		for _, f := range m {
-			raw, err := os.ReadFile(f)
-			if err != nil {
-				b.Fatal(err)
-			}
-			raws = append(raws, raw)
-		}
+	for _, f := range testshared.RealJPEGs(b, testshared.Dir(b), false) {
+		raws = append(raws, f.Data)
 	}
 	if len(raws) == 0 {
 		b.Skip("no JPEG figures in the shared material")

@@ -79,3 +79,35 @@ func fileExists(p string) bool {
 	st, err := os.Stat(p)
 	return err == nil && !st.IsDir()
 }
+
+// File is one shared file read into memory.
+type File struct {
+	Name string // the file's base name
+	Data []byte
+}
+
+// RealJPEGs reads, from the shared folder dir, the figures of the real
+// articles with figures (JPEGs of 0.4–2.2 megapixels) and, with medical, the
+// real labelled medical JPEGs too, in a fixed order.
+func RealJPEGs(t testing.TB, dir string, medical bool) []File {
+	t.Helper()
+	globs := []string{"data/jats-with-figures/*/*.jpg", "data/jats-with-figures/*/*/*.jpg"}
+	if medical {
+		globs = append(globs, "data/images/*/*.jp*g")
+	}
+	var files []File
+	for _, g := range globs {
+		matches, err := filepath.Glob(filepath.Join(dir, filepath.FromSlash(g)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range matches {
+			raw, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			files = append(files, File{Name: filepath.Base(p), Data: raw})
+		}
+	}
+	return files
+}

@@ -2,8 +2,6 @@ package jpeg
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/bmca/bmca/internal/cputime"
@@ -15,19 +13,11 @@ import (
 // MB of JPEG per CPU-second (run with -cpu 1 for the one-core rate). At
 // 1/4 and 1/8 the entropy decoding is most of the work.
 func BenchmarkDecodeFigures(b *testing.B) {
-	dir := testshared.Dir(b)
 	var files [][]byte
 	var total int
-	for _, g := range []string{"data/jats-with-figures/*/*.jpg", "data/jats-with-figures/*/*/*.jpg"} {
-		m, _ := filepath.Glob(filepath.Join(dir, g))
-		for _, f := range m {
-			raw, err := os.ReadFile(f)
-			if err != nil {
-				b.Fatal(err)
-			}
-			files = append(files, raw)
-			total += len(raw)
-		}
+	for _, f := range testshared.RealJPEGs(b, testshared.Dir(b), false) {
+		files = append(files, f.Data)
+		total += len(f.Data)
 	}
 	if len(files) == 0 {
 		b.Skip("no JPEG figures in the shared material")

@@ -38,15 +38,8 @@ func TestFastEntropyMatchesGeneric(t *testing.T) {
 	}
 	if dir := testshared.Locate(); dir != "" {
 		// Real figures: large scans, many stuffed 0xff bytes.
-		for _, g := range []string{"data/jats-with-figures/*/*.jpg", "data/jats-with-figures/*/*/*.jpg"} {
-			m, _ := filepath.Glob(filepath.Join(dir, g))
-			for _, f := range m {
-				raw, err := os.ReadFile(f)
-				if err != nil {
-					t.Fatal(err)
-				}
-				inputs[filepath.Base(f)] = raw
-			}
+		for _, f := range testshared.RealJPEGs(t, dir, false) {
+			inputs[f.Name] = f.Data
 		}
 	}
 	rng := rand.New(rand.NewPCG(1, 2))

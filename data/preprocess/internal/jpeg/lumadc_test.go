@@ -28,20 +28,19 @@ func lumaDCInputs(t *testing.T) map[string][]byte {
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no reference JPEGs: %v", err)
 	}
-	if dir := testshared.Locate(); dir != "" {
-		for _, g := range []string{"data/jats-with-figures/*/*.jpg", "data/jats-with-figures/*/*/*.jpg", "data/images/*/*.jp*g"} {
-			m, _ := filepath.Glob(filepath.Join(dir, g))
-			files = append(files, m...)
-		}
-	} else {
-		t.Log("shared material absent: the real images are not compared")
-	}
 	for _, f := range files {
 		raw, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
 		}
 		inputs[filepath.Base(f)] = raw
+	}
+	if dir := testshared.Locate(); dir != "" {
+		for _, f := range testshared.RealJPEGs(t, dir, true) {
+			inputs[f.Name] = f.Data
+		}
+	} else {
+		t.Log("shared material absent: the real images are not compared")
 	}
 	rng := rand.New(rand.NewPCG(5, 6))
 	for _, q := range []int{1, 10, 50, 75, 90, 100} {
@@ -148,19 +147,11 @@ func TestLumaDCErrors(t *testing.T) {
 // figures and images by Decode and by DecodeLumaDC, in MB of JPEG and
 // images per CPU-second (run with -cpu 1 for the one-core rate).
 func BenchmarkLumaDC(b *testing.B) {
-	dir := testshared.Dir(b)
 	var files [][]byte
 	var total int
-	for _, g := range []string{"data/jats-with-figures/*/*.jpg", "data/jats-with-figures/*/*/*.jpg", "data/images/*/*.jp*g"} {
-		m, _ := filepath.Glob(filepath.Join(dir, g))
-		for _, f := range m {
-			raw, err := os.ReadFile(f)
-			if err != nil {
-				b.Fatal(err)
-			}
-			files = append(files, raw)
-			total += len(raw)
-		}
+	for _, f := range testshared.RealJPEGs(b, testshared.Dir(b), true) {
+		files = append(files, f.Data)
+		total += len(f.Data)
 	}
 	for _, mode := range []string{"Decode", "DecodeLumaDC"} {
 		b.Run(mode, func(b *testing.B) {
