@@ -248,6 +248,12 @@ func TestPlotMetricsDrawsTheRun(t *testing.T) {
 	if b := img.Bounds(); b.Dx() < 400 || b.Dy() < 500 {
 		t.Errorf("plot is %v, want a readable size", b)
 	}
+	if err := os.WriteFile(filepath.Join(dir, MetricsFile), []byte(`{"kind":"eval","step":1,"modality/acc1":0.5}`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := PlotMetrics(dir); !errors.Is(err, ErrNothingToPlot) {
+		t.Errorf("a metrics file without training lines: %v, want ErrNothingToPlot", err)
+	}
 	if err := os.WriteFile(filepath.Join(dir, MetricsFile), []byte("{not json\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}

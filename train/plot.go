@@ -3,6 +3,7 @@ package train
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -23,10 +24,16 @@ const (
 	PlotFile    = "metrics.png"
 )
 
+// ErrNothingToPlot says that metrics.jsonl holds no training line yet: a
+// checkpoint came before the first logged step.
+var ErrNothingToPlot = errors.New("no training lines to plot yet")
+
 // PlotMetrics draws loss, learning rate and throughput against the step
 // from runDir/metrics.jsonl into runDir/metrics.png (written atomically).
 // The throughput panel also shows, dashed, what the data pipeline alone
 // could deliver, when the run logged it.
+//
+// Before the first training line is logged it returns ErrNothingToPlot.
 func PlotMetrics(runDir string) error {
 	f, err := os.Open(filepath.Join(runDir, MetricsFile))
 	if err != nil {
@@ -57,7 +64,7 @@ func PlotMetrics(runDir string) error {
 		return err
 	}
 	if len(series["loss"]) == 0 {
-		return fmt.Errorf("%s has no training lines to plot", MetricsFile)
+		return fmt.Errorf("%s: %w", MetricsFile, ErrNothingToPlot)
 	}
 	titles := map[string]string{"loss": "contrastive loss", "lr": "learning rate", "samples_per_s": "throughput (samples/s)"}
 	plots := make([][]*plot.Plot, len(names))

@@ -275,7 +275,7 @@ func trainHooks(cfg *config.Config, bar *progress, in trainInput, suite *tasks.S
 		OnStep: bar.update,
 		OnCheckpoint: func(dir string, step int) {
 			bar.note(fmt.Sprintf("%scheckpoint step %d → %s", bar.synthetic, step, dir))
-			if err := train.PlotMetrics(cfg.Output); err != nil {
+			if err := train.PlotMetrics(cfg.Output); err != nil && !errors.Is(err, train.ErrNothingToPlot) {
 				bar.note(fmt.Sprintf("warning: metrics plot: %v", err))
 			}
 		},

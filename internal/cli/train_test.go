@@ -255,3 +255,20 @@ func TestResumeWithChangedConfig(t *testing.T) {
 		t.Errorf("report:\n%s", out.String())
 	}
 }
+
+// TestCheckpointBeforeTheFirstLogLineIsQuiet: a checkpoint saved before any
+// training line is logged has nothing to plot yet, which is not worth a
+// warning; the run's end still draws the plot.
+func TestCheckpointBeforeTheFirstLogLineIsQuiet(t *testing.T) {
+	cfg := toyRun(t, t.TempDir(), "train.checkpoint_every=1", "train.log_every=100")
+	var progress strings.Builder
+	if err := Train(context.Background(), cfg, TrainArgs{Out: io.Discard, Progress: &progress}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(progress.String(), "metrics plot") {
+		t.Errorf("progress warns about the plot:\n%s", progress.String())
+	}
+	if _, err := os.Stat(filepath.Join(cfg.Output, train.PlotFile)); err != nil {
+		t.Errorf("no plot at the end of the run: %v", err)
+	}
+}
