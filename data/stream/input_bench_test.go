@@ -1,10 +1,15 @@
 package stream_test
 
 import (
+	"archive/tar"
 	"context"
 	"fmt"
+	"io"
+	"os"
+	"path"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/bmca/bmca/data/preprocess"
@@ -96,4 +101,80 @@ func realFigureShards(b *testing.B) []string {
 		b.Fatalf("no shards built from %s (%+v): %v", in, sum, err)
 	}
 	return shards
+}
+
+// BenchmarkTrainTransform is the peer's own measurement made on our side:
+// the image and caption members of the same real-figure shards read into
+// memory first, then, per sample, the training transform (decode,
+// RandomResizedCrop at 224, normalise) and the CLIP BPE tokenisation of its
+// caption, one sample at a time on one goroutine. It leaves out what
+// BenchmarkTrainInput adds (tar reading, shuffling, batching), which the
+// peer script (tools/peers/openclip_train_transform_bench.py) leaves out too.
+//
+//	go test ./data/stream -run '^$' -bench TrainTransform -cpu 1 -benchtime 300x
+func BenchmarkTrainTransform(b *testing.B) {
+	type sample struct {
+		image   []byte
+		caption string
+	}
+	var samples []sample
+	for _, shard := range realFigureShards(b) {
+		f, err := os.Open(shard)
+		if err != nil {
+			b.Fatal(err)
+		}
+		members := map[string]map[string][]byte{}
+		tr := tar.NewReader(f)
+		for {
+			h, err := tr.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			data, err := io.ReadAll(tr)
+			if err != nil {
+				b.Fatal(err)
+			}
+			key, ext, _ := strings.Cut(path.Base(h.Name), ".")
+			key = path.Join(path.Dir(h.Name), key)
+			if members[key] == nil {
+				members[key] = map[string][]byte{}
+			}
+			members[key][ext] = data
+		}
+		f.Close()
+		for _, m := range members {
+			if img, caption := m["jpg"], m["txt"]; img != nil && caption != nil {
+				samples = append(samples, sample{img, string(caption)})
+			}
+		}
+	}
+	if len(samples) == 0 {
+		b.Fatal("no jpg+txt samples in the real-figure shards")
+	}
+	tok, err := tokenizer.NewCLIP(testshared.Path(b, "data/tokenizer/bpe_simple_vocab_16e6.txt.gz"), 77)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pre := preprocess.OpenAI(224)
+	pre.DCTScaling = true
+	img, err := pre.Train(preprocess.Augment{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	n := 0
+	cpu0 := cputime.Process()
+	for b.Loop() {
+		s := samples[n%len(samples)]
+		if _, err := img(s.image, uint64(n)); err != nil {
+			b.Fatal(err)
+		}
+		tok.Encode(s.caption)
+		n++
+	}
+	if cpu := (cputime.Process() - cpu0).Seconds(); cpu > 0 {
+		b.ReportMetric(float64(n)/cpu, "samples/cpu-s")
+	}
 }
