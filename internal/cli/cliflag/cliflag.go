@@ -16,7 +16,10 @@
 // working and --help shows one canonical spelling.
 package cliflag
 
-import "flag"
+import (
+	"flag"
+	"fmt"
+)
 
 // Names of the shared flags.
 const (
@@ -87,10 +90,44 @@ func Precision(fs *flag.FlagSet, v flag.Value) {
 }
 
 // aliases registers name's aliases on the value already registered as name.
+// Both spellings set the same value; giving both with different values is
+// an error rather than a silent choice of the last (repeating one spelling
+// keeps the flag package's rule: the last wins).
 func aliases(fs *flag.FlagSet, name string) {
 	f := fs.Lookup(name)
 	placeholder, _ := flag.UnquoteUsage(f)
+	given := &spellings{}
+	shared := f.Value
+	f.Value = &spelledValue{Value: shared, spelling: name, given: given}
 	for _, a := range Aliases(name) {
-		fs.Var(f.Value, a, AliasUsage(name, placeholder))
+		fs.Var(&spelledValue{Value: shared, spelling: a, given: given}, a, AliasUsage(name, placeholder))
 	}
+}
+
+// spellings remembers which spelling of a flag set it, and to what.
+type spellings struct{ by, value string }
+
+// spelledValue is one spelling of a flag whose value it shares with the
+// others.
+type spelledValue struct {
+	flag.Value
+	spelling string
+	given    *spellings
+}
+
+func (v *spelledValue) Set(s string) error {
+	if g := v.given; g.by != "" && g.by != v.spelling && g.value != s {
+		return fmt.Errorf("--%s %s and --%s %s are the same flag with different values; give one", g.by, g.value, v.spelling, s)
+	}
+	v.given.by, v.given.value = v.spelling, s
+	return v.Value.Set(s)
+}
+
+// String is the shared value's; the flag package also calls it on a zero
+// spelledValue to find the default, which is then empty.
+func (v *spelledValue) String() string {
+	if v == nil || v.Value == nil {
+		return ""
+	}
+	return v.Value.String()
 }

@@ -34,23 +34,42 @@ func TestPrecisionSpellingsParse(t *testing.T) {
 }
 
 // TestAliasesShareTheValue checks that an old spelling sets the same
-// variable as the canonical flag, and that the last one given wins.
+// variable as the canonical flag, that repeating one spelling keeps the
+// last value, and that two spellings with different values are refused.
 func TestAliasesShareTheValue(t *testing.T) {
+	parse := func(args ...string) (string, int, error) {
+		fs := flag.NewFlagSet("x", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		var out string
+		var batch int
+		Output(fs, &out, "output `DIR`")
+		BatchSize(fs, &batch, 8, "pairs per step (`N`)")
+		err := fs.Parse(args)
+		return out, batch, err
+	}
+	if out, batch, err := parse(); err != nil || out != "" || batch != 8 {
+		t.Fatalf("defaults: out %q, batch %d, %v; want \"\", 8", out, batch, err)
+	}
+	if out, batch, err := parse("--out", "a", "--batch", "3"); err != nil || out != "a" || batch != 3 {
+		t.Errorf("--out a --batch 3: out %q, batch %d, %v", out, batch, err)
+	}
+	if out, batch, err := parse("--output", "a", "--output", "b", "--batch-size", "5"); err != nil || out != "b" || batch != 5 {
+		t.Errorf("--output a --output b --batch-size 5: out %q, batch %d, %v", out, batch, err)
+	}
+	if out, _, err := parse("--out", "a", "--output", "a"); err != nil || out != "a" {
+		t.Errorf("--out a --output a: out %q, %v; the same value twice is fine", out, err)
+	}
+	if _, _, err := parse("--out", "a", "--output", "b"); err == nil || !strings.Contains(err.Error(), "--out a and --output b") {
+		t.Errorf("--out a --output b: %v; want both spellings named", err)
+	}
+	if _, _, err := parse("--batch-size", "4", "--batch", "6"); err == nil || !strings.Contains(err.Error(), "--batch-size 4 and --batch 6") {
+		t.Errorf("--batch-size 4 --batch 6: %v; want both spellings named", err)
+	}
 	fs := flag.NewFlagSet("x", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
 	var out string
 	var batch int
 	Output(fs, &out, "output `DIR`")
 	BatchSize(fs, &batch, 8, "pairs per step (`N`)")
-	if batch != 8 {
-		t.Fatalf("default batch size %d, want 8", batch)
-	}
-	if err := fs.Parse([]string{"--out", "a", "--batch", "3"}); err != nil || out != "a" || batch != 3 {
-		t.Errorf("--out a --batch 3: out %q, batch %d, %v", out, batch, err)
-	}
-	if err := fs.Parse([]string{"--out", "a", "--output", "b", "--batch-size", "5"}); err != nil || out != "b" || batch != 5 {
-		t.Errorf("--out a --output b --batch-size 5: out %q, batch %d, %v", out, batch, err)
-	}
 	if got, want := fs.Lookup("out").Usage, "alias of --output `DIR`"; got != want {
 		t.Errorf("--out's help %q, want %q", got, want)
 	}
