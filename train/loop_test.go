@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bmca/bmca/internal/graphtest"
 	"github.com/bmca/bmca/model/clip"
@@ -316,4 +317,89 @@ func TestNonFiniteLossStopsAndKeepsTheLastGoodCheckpoint(t *testing.T) {
 			}
 		}
 	}
+}
+
+// stallingSource serves n batches of src, then gives nothing more until its
+// context ends, as a stalled download or a source that never fills a batch
+// does; reaching the stall calls stalled.
+type stallingSource struct {
+	src     *cyclingSource
+	n       int
+	stalled func()
+}
+
+func (s *stallingSource) Batches(ctx context.Context, from json.RawMessage) iter.Seq2[Batch, error] {
+	return func(yield func(Batch, error) bool) {
+		i := 0
+		for b, err := range s.src.Batches(ctx, from) {
+			if i == s.n {
+				break
+			}
+			if !yield(b, err) {
+				return
+			}
+			i++
+		}
+		s.stalled()
+		<-ctx.Done()
+	}
+}
+
+// loopOrTimeout runs Loop, failing the test instead of hanging when it
+// does not return.
+func loopOrTimeout(t *testing.T, ctx context.Context, opts Options, src Source) *Result {
+	t.Helper()
+	cfg := tinyConfig()
+	type outcome struct {
+		res *Result
+		err error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		res, err := Loop(ctx, graphtest.Backend(t), cfg, opts, src, Hooks{})
+		done <- outcome{res, err}
+	}()
+	select {
+	case o := <-done:
+		if o.err != nil {
+			t.Fatal(o.err)
+		}
+		return o.res
+	case <-time.After(2 * time.Minute):
+		t.Fatal("Loop did not return after its context was cancelled while it waited for data")
+		return nil
+	}
+}
+
+// TestInterruptWhileWaitingForData: Ctrl-C while the loop waits for a
+// batch that does not come must still stop the run. Before any step there
+// is nothing to save; after some, the last step's weights are saved.
+func TestInterruptWhileWaitingForData(t *testing.T) {
+	cfg := tinyConfig()
+	t.Run("before the first batch", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		opts := testOptions(t, cfg, 10)
+		res := loopOrTimeout(t, ctx, opts, &stallingSource{src: newCyclingSource(cfg, 2, 4), n: 0, stalled: cancel})
+		if !res.Interrupted || res.Step != 0 || res.Checkpoint != "" {
+			t.Errorf("result %+v: want interrupted at step 0 with no checkpoint", res)
+		}
+	})
+	t.Run("after two steps", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		opts := testOptions(t, cfg, 10)
+		opts.CheckpointEvery = 100
+		res := loopOrTimeout(t, ctx, opts, &stallingSource{src: newCyclingSource(cfg, 2, 4), n: 2, stalled: cancel})
+		if !res.Interrupted || res.Step != 2 {
+			t.Fatalf("result %+v: want interrupted at step 2", res)
+		}
+		ckpt, err := Load(opts.Output)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ckpt.State.Step != 2 {
+			t.Errorf("latest checkpoint is at step %d, want 2", ckpt.State.Step)
+		}
+	})
 }

@@ -56,8 +56,10 @@ func (p *pending) release() {
 // in the source's order, so positions and resumption are unchanged; an
 // error is delivered in its place and ends the iteration. Stopping the
 // iteration, or cancelling ctx, stops the source, releases what was staged
-// and not taken, and waits for the goroutine to end.
-func prefetch(ctx context.Context, data Source, from json.RawMessage, depth int, stage func(MicroBatch) (deviceBatch, error)) iter.Seq2[staged, error] {
+// and not taken, and waits for the goroutine to end. A close of interrupt
+// ends the iteration too, without an error, even while the source has
+// nothing to give (a stalled download, a source that never fills a batch).
+func prefetch(ctx context.Context, interrupt <-chan struct{}, data Source, from json.RawMessage, depth int, stage func(MicroBatch) (deviceBatch, error)) iter.Seq2[staged, error] {
 	return func(yield func(staged, error) bool) {
 		ctx, cancel := context.WithCancel(ctx)
 		type item struct {
@@ -93,7 +95,17 @@ func prefetch(ctx context.Context, data Source, from json.RawMessage, depth int,
 				}
 			}
 		})
-		for it := range ready {
+		for {
+			var it item
+			select {
+			case next, ok := <-ready:
+				if !ok {
+					return
+				}
+				it = next
+			case <-interrupt:
+				return
+			}
 			if !yield(it.b, it.err) || it.err != nil {
 				return
 			}

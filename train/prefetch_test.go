@@ -74,7 +74,7 @@ func TestPrefetchStagesTheNextBatchDuringTheStep(t *testing.T) {
 	t.Run("overlap and order", func(t *testing.T) {
 		src := &countingSource{errAt: 6}
 		n := 0
-		for b, err := range prefetch(context.Background(), src, nil, 1, stage) {
+		for b, err := range prefetch(context.Background(), nil, src, nil, 1, stage) {
 			if n == 6 {
 				if !errors.Is(err, errSource) {
 					t.Fatalf("item 6: error %v, want the source's", err)
@@ -102,7 +102,7 @@ func TestPrefetchStagesTheNextBatchDuringTheStep(t *testing.T) {
 		mu.Lock()
 		uploads = nil
 		mu.Unlock()
-		for b := range prefetch(context.Background(), src, nil, 2, stage) {
+		for b := range prefetch(context.Background(), nil, src, nil, 2, stage) {
 			if b.Pixels[0] == 0 {
 				// Wait until batches 1 and 2 are staged (depth 2), then stop.
 				<-staged

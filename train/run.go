@@ -25,7 +25,10 @@ type run struct {
 	clock    stepClock
 	// position is the stream position after the last step taken.
 	position json.RawMessage
-	res      *Result
+	// savedStep is the step of the newest checkpoint on disk: the resumed
+	// one's, or 0 before a new run's first.
+	savedStep int
+	res       *Result
 }
 
 // startRun prepares a run: the output directory, the stepper (from
@@ -58,8 +61,8 @@ func startRun(backend compute.Backend, modelCfg clip.Config, opts Options, hooks
 	return &run{
 		modelCfg: modelCfg, opts: opts, hooks: hooks, stepper: stepper, metrics: metrics,
 		eval:     &evaluator{backend: backend, store: stepper.Store(), modelCfg: modelCfg, hook: hooks.Evaluate},
-		position: position,
-		res:      &Result{Step: stepper.Step},
+		position: position, savedStep: step,
+		res: &Result{Step: stepper.Step},
 	}, nil
 }
 
@@ -103,7 +106,9 @@ func (r *run) train(ctx context.Context, data Source) error {
 	r.clock.startWaiting()
 	// The next step's batches are read and copied to the device while the
 	// current step runs (prefetch.go).
-	for batch, err := range prefetch(dataCtx, data, r.position, accum, r.stepper.upload) {
+	// Waiting for data, though, listens to ctx: a stalled or starved source
+	// must not keep Ctrl-C from stopping the run.
+	for batch, err := range prefetch(dataCtx, ctx.Done(), data, r.position, accum, r.stepper.upload) {
 		if err != nil {
 			return fmt.Errorf("data: %w", err)
 		}
@@ -116,6 +121,16 @@ func (r *run) train(ctx context.Context, data Source) error {
 		}
 		if stop {
 			break
+		}
+	}
+	if ctx.Err() != nil && !r.res.Interrupted && r.res.Step < r.opts.Steps {
+		// Stopped while waiting for data: the weights are the last step's,
+		// saved now unless that step's checkpoint is already written.
+		r.res.Interrupted = true
+		if r.res.Step > r.savedStep {
+			if err := r.save(); err != nil {
+				return err
+			}
 		}
 	}
 	if !r.res.Interrupted && r.res.Step < r.opts.Steps {
@@ -246,7 +261,7 @@ func (r *run) save() error {
 	if err != nil {
 		return err
 	}
-	r.res.Checkpoint = dir
+	r.res.Checkpoint, r.savedStep = dir, r.stepper.Step
 	if r.hooks.OnCheckpoint != nil {
 		r.hooks.OnCheckpoint(dir, r.stepper.Step)
 	}

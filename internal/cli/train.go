@@ -316,6 +316,10 @@ func reportRun(out io.Writer, cfg *config.Config, res *train.Result, wall time.D
 	}
 	label := syntheticLabel(cfg)
 	if res.Interrupted {
+		if res.Checkpoint == "" {
+			fmt.Fprintf(out, "interrupted at step %d%s while waiting for data, before this session took a step; nothing new to save\n", res.Step, label)
+			return nil
+		}
 		fmt.Fprintf(out, "interrupted at step %d%s: checkpoint %s; continue with --resume latest\n", res.Step, label, res.Checkpoint)
 		return nil
 	}
