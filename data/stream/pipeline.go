@@ -455,7 +455,7 @@ func (s *Stream) assemble(ctx context.Context, start Position, once bool, ordere
 		}
 
 		if j.end != nil {
-			if err := s.checkEpoch(j.epoch, j.end, usable); err != nil {
+			if err := s.checkEpoch(j.epoch, j.end, usable, !once && s.cfg.DropLast); err != nil {
 				yield(Batch{}, err)
 				return
 			}
@@ -512,11 +512,15 @@ func (s *Stream) assemble(ctx context.Context, start Position, once bool, ordere
 	}
 }
 
-// checkEpoch turns an epoch without data into an error naming its shards.
-// An epoch resumed part-way is only checked for having read anything, since
+// checkEpoch turns an epoch without data into an error naming its shards,
+// and so, when the last partial batch of an epoch is dropped, an epoch read
+// from its start with fewer usable samples than one batch: every epoch
+// would then end without a batch, and training would wait forever. An
+// epoch resumed part-way is only checked for having read anything, since
 // its usable samples may all lie before the resume point.
-func (s *Stream) checkEpoch(epoch int, end *epochEnd, usable int64) error {
-	if end.read > 0 && (usable > 0 || end.skipped > 0) {
+func (s *Stream) checkEpoch(epoch int, end *epochEnd, usable int64, dropsLast bool) error {
+	tooFew := dropsLast && end.skipped == 0 && usable > 0 && usable < int64(s.cfg.BatchSize)
+	if end.read > 0 && (usable > 0 || end.skipped > 0) && !tooFew {
 		return nil
 	}
 	names := end.shards
@@ -525,8 +529,12 @@ func (s *Stream) checkEpoch(epoch int, end *epochEnd, usable int64) error {
 		names, more = names[:5], fmt.Sprintf(" and %d more", len(end.shards)-5)
 	}
 	st := s.Stats()
-	msg := fmt.Sprintf("stream: epoch %d: no usable sample in %d shards (%s%s); read %d samples; skipped so far: %v; filtered so far: %v",
-		epoch, len(end.shards), strings.Join(names, ", "), more, end.read, st.Skipped, st.Filtered)
+	what := "no usable sample"
+	if tooFew {
+		what = fmt.Sprintf("only %d usable samples, fewer than one batch of %d (an epoch's last, partial batch is dropped in training, so no batch can ever be made)", usable, s.cfg.BatchSize)
+	}
+	msg := fmt.Sprintf("stream: epoch %d: %s in %d shards (%s%s); read %d samples; skipped so far: %v; filtered so far: %v",
+		epoch, what, len(end.shards), strings.Join(names, ", "), more, end.read, st.Skipped, st.Filtered)
 	if end.shardErrors > 0 {
 		return fmt.Errorf("%s; %d shards failed, last: %w", msg, end.shardErrors, end.lastErr)
 	}

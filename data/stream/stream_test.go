@@ -556,3 +556,43 @@ func cpuTime() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// TestEpochSmallerThanABatch: when training drops each epoch's last partial
+// batch, an epoch with fewer usable samples than one batch would never give
+// a batch, and the stream would read epoch after epoch forever; it is an
+// error naming the counts instead. Without DropLast, or read once, the same
+// data gives its partial batch.
+func TestEpochSmallerThanABatch(t *testing.T) {
+	shards, _ := writeDataset(t, t.TempDir(), 1, 2, testImageSize)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s := testStream(t, Config{Shards: shards, BatchSize: 4, Workers: 2, DropLast: true})
+	var err error
+	for _, e := range s.Batches(ctx, Position{}) {
+		if err = e; err != nil {
+			break
+		}
+		t.Fatal("a batch from an epoch of 2 samples with batch size 4 and DropLast")
+	}
+	if err == nil || !strings.Contains(err.Error(), "only 2 usable samples, fewer than one batch of 4") {
+		t.Fatalf("error %v; want one naming 2 usable samples and the batch of 4", err)
+	}
+	s = testStream(t, Config{Shards: shards, BatchSize: 4, Workers: 2})
+	for b, err := range s.Batches(ctx, Position{}) {
+		if err != nil || b.Size != 2 {
+			t.Fatalf("without DropLast: batch of %d, %v; want the partial batch of 2", b.Size, err)
+		}
+		break
+	}
+	s = testStream(t, Config{Shards: shards, BatchSize: 4, Workers: 2, DropLast: true})
+	n := 0
+	for b, err := range s.Once(ctx) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += b.Size
+	}
+	if n != 2 {
+		t.Errorf("read once: %d samples, want 2", n)
+	}
+}
