@@ -167,6 +167,9 @@ func startingPoint(ctx context.Context, cfg *config.Config, model clip.Config, a
 	if path := args.Resume; path != "" {
 		if path == "latest" {
 			path = cfg.Output
+			if _, ok, err := checkpoint.ResolveRun(path); err == nil && !ok {
+				return from, fmt.Errorf("--resume latest: %s holds no checkpoint yet, so there is nothing to resume; start the run without --resume", path)
+			}
 		}
 		ck, err := OpenCheckpoint(ctx, path, checkpoint.Options{}, args.Progress)
 		if err != nil {

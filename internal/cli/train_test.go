@@ -272,3 +272,14 @@ func TestCheckpointBeforeTheFirstLogLineIsQuiet(t *testing.T) {
 		t.Errorf("no plot at the end of the run: %v", err)
 	}
 }
+
+// TestResumeLatestWithoutACheckpoint: --resume latest on an output folder
+// with no checkpoint says there is nothing to resume, instead of listing
+// the checkpoint files it looked for.
+func TestResumeLatestWithoutACheckpoint(t *testing.T) {
+	cfg := toyRun(t, t.TempDir())
+	err := Train(context.Background(), cfg, TrainArgs{Resume: "latest", Out: io.Discard, Progress: io.Discard})
+	if err == nil || !strings.Contains(err.Error(), "holds no checkpoint yet") || !strings.Contains(err.Error(), "without --resume") {
+		t.Errorf("Train --resume latest on an empty output: %v; want 'nothing to resume' and how to start", err)
+	}
+}
