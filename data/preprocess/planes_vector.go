@@ -4,9 +4,6 @@ package preprocess
 
 import "simd/archsimd"
 
-// vectorResample says whether this CPU runs resampleVector (AVX2).
-var vectorResample = archsimd.X86.AVX2()
-
 // resampleVector is resamplePlane's two passes on AVX2, eight samples per
 // instruction where the scalar kernel packs two into an int64: the same
 // int32 fixed-point sums in the same order, so the bytes are identical
@@ -14,7 +11,7 @@ var vectorResample = archsimd.X86.AVX2()
 // rows at once over the crop box transposed; the vertical pass along eight
 // output columns at once. It returns false where the CPU lacks AVX2.
 func resampleVector(dst, pix []uint8, stride, col0, col1, row0, row1, outW, outH int, hor, vert *coeffs, hk []int64, vk []int32, s *vectorScratch) bool {
-	if !vectorResample {
+	if !archsimd.X86.AVX2() {
 		return false
 	}
 	inW, inH := col1-col0, row1-row0
@@ -167,4 +164,4 @@ type vectorScratch struct {
 }
 
 // hasVectorResample says whether resamplePlane takes resampleVector here.
-func hasVectorResample() bool { return vectorResample }
+func hasVectorResample() bool { return archsimd.X86.AVX2() }
