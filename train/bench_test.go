@@ -7,12 +7,12 @@ import (
 	"github.com/bmca/bmca/backend"
 	"github.com/bmca/bmca/configs"
 	"github.com/bmca/bmca/model/clip"
+	"github.com/gomlx/compute"
 )
 
-// BenchmarkTrainStepTiny times one optimiser step of the demo's model
-// (configs/models/tiny.json) at batch 64 on the configured CPU backend.
-// Report: ms/step and samples/s.
-func BenchmarkTrainStepTiny(b *testing.B) {
+// demoModel is the demo's model (configs/models/tiny.json) and the
+// configured CPU backend, for the benchmarks.
+func demoModel(b *testing.B) (clip.Config, compute.Backend) {
 	data, err := configs.Model("tiny")
 	if err != nil {
 		b.Fatal(err)
@@ -25,6 +25,14 @@ func BenchmarkTrainStepTiny(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	return cfg, be
+}
+
+// BenchmarkTrainStepTiny times one optimiser step of the demo's model
+// (configs/models/tiny.json) at batch 64 on the configured CPU backend.
+// Report: ms/step and samples/s.
+func BenchmarkTrainStepTiny(b *testing.B) {
+	cfg, be := demoModel(b)
 	const batch = 64
 	s, err := NewStepper(be, cfg, clip.Init(cfg, 1), Recipe{AdamW: testAdamW}, nil, 0)
 	if err != nil {

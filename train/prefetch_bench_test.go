@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bmca/bmca/backend"
-	"github.com/bmca/bmca/configs"
 	"github.com/bmca/bmca/model/clip"
 	"github.com/gomlx/compute"
 )
@@ -26,18 +24,7 @@ import (
 //
 //	go test ./train -run '^$' -bench LoopDataWait -benchtime 1x
 func BenchmarkLoopDataWait(b *testing.B) {
-	data, err := configs.Model("tiny")
-	if err != nil {
-		b.Fatal(err)
-	}
-	var cfg clip.Config
-	if err := json.Unmarshal(data, &cfg); err != nil {
-		b.Fatal(err)
-	}
-	be, err := backend.Open("")
-	if err != nil {
-		b.Fatal(err)
-	}
+	cfg, be := demoModel(b)
 	const batch, steps = 32, 20
 	src := newCyclingSource(cfg, 3, batch)
 	for _, tk := range src.tokens {

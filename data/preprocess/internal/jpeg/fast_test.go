@@ -1,14 +1,8 @@
 package jpeg
 
 import (
-	"bytes"
 	"fmt"
-	"image"
-	"image/color"
-	stdjpeg "image/jpeg"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 
@@ -24,18 +18,7 @@ import (
 // runs, 0xff stuffing and every DCT scale are exercised; and on the real
 // figures of the shared material when it is present.
 func TestFastEntropyMatchesGeneric(t *testing.T) {
-	files, err := filepath.Glob("../../testdata/*.jpg")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no reference JPEGs: %v", err)
-	}
-	inputs := map[string][]byte{}
-	for _, f := range files {
-		raw, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		inputs[filepath.Base(f)] = raw
-	}
+	inputs := referenceJPEGs(t)
 	if dir := testshared.Locate(); dir != "" {
 		// Real figures: large scans, many stuffed 0xff bytes.
 		for _, f := range testshared.RealJPEGs(t, dir, false) {
@@ -46,7 +29,7 @@ func TestFastEntropyMatchesGeneric(t *testing.T) {
 	for _, q := range []int{1, 10, 50, 75, 90, 100} {
 		for _, gray := range []bool{false, true} {
 			w, h := 40+rng.IntN(90), 30+rng.IntN(90)
-			inputs[fmt.Sprintf("q%d-gray=%v-%dx%d", q, gray, w, h)] = encodeNoise(t, rng, w, h, q, gray)
+			inputs[fmt.Sprintf("q%d-gray=%v-%dx%d", q, gray, w, h)] = noiseJPEG(t, rng, w, h, q, gray)
 		}
 	}
 	for name, raw := range inputs {
@@ -71,7 +54,7 @@ func TestFastEntropyMatchesGeneric(t *testing.T) {
 // TestFastEntropyTruncated checks that the fast path reports data cut in
 // the middle of a scan as the generic one does.
 func TestFastEntropyTruncated(t *testing.T) {
-	raw := encodeNoise(t, rand.New(rand.NewPCG(3, 4)), 64, 48, 90, false)
+	raw := noiseJPEG(t, rand.New(rand.NewPCG(3, 4)), 64, 48, 90, false)
 	for _, cut := range []int{len(raw) / 2, len(raw) - 100} {
 		_, errFast := Decode(raw[:cut], Options{Scale: 1})
 		_, errGeneric := decodeGeneric(raw[:cut], Options{Scale: 1})
@@ -95,34 +78,4 @@ func decodeGeneric(data []byte, opts Options) (*Image, error) {
 		d.reconstructProgressive()
 	}
 	return d.image(), nil
-}
-
-// encodeNoise encodes a w×h image mixing gradients and noise, so that its
-// blocks range from flat to busy.
-func encodeNoise(t *testing.T, rng *rand.Rand, w, h, quality int, gray bool) []byte {
-	t.Helper()
-	var img image.Image
-	if gray {
-		g := image.NewGray(image.Rect(0, 0, w, h))
-		for y := range h {
-			for x := range w {
-				g.SetGray(x, y, color.Gray{uint8(x*3 + y + rng.IntN(1+x%64))})
-			}
-		}
-		img = g
-	} else {
-		c := image.NewRGBA(image.Rect(0, 0, w, h))
-		for y := range h {
-			for x := range w {
-				n := rng.IntN(1 + y%128)
-				c.SetRGBA(x, y, color.RGBA{uint8(x*5 + n), uint8(y*4 - n), uint8(x*y + n), 255})
-			}
-		}
-		img = c
-	}
-	var buf bytes.Buffer
-	if err := stdjpeg.Encode(&buf, img, &stdjpeg.Options{Quality: quality}); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
 }

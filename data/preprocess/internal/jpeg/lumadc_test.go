@@ -23,18 +23,7 @@ import (
 // 1–100 and sizes that are not multiples of a block or an MCU, and, when
 // the shared material is present, the real figures and medical images.
 func lumaDCInputs(t *testing.T) map[string][]byte {
-	inputs := map[string][]byte{}
-	files, err := filepath.Glob("../../testdata/*.jpg")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no reference JPEGs: %v", err)
-	}
-	for _, f := range files {
-		raw, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		inputs[filepath.Base(f)] = raw
-	}
+	inputs := referenceJPEGs(t)
 	if dir := testshared.Locate(); dir != "" {
 		for _, f := range testshared.RealJPEGs(t, dir, true) {
 			inputs[f.Name] = f.Data
@@ -48,6 +37,25 @@ func lumaDCInputs(t *testing.T) map[string][]byte {
 			w, h := 9+rng.IntN(300), 9+rng.IntN(300)
 			inputs[fmt.Sprintf("q%d-gray=%v-%dx%d", q, gray, w, h)] = noiseJPEG(t, rng, w, h, q, gray)
 		}
+	}
+	return inputs
+}
+
+// referenceJPEGs reads the package's reference JPEGs (data/preprocess's
+// testdata), keyed by file name.
+func referenceJPEGs(t *testing.T) map[string][]byte {
+	t.Helper()
+	files, err := filepath.Glob("../../testdata/*.jpg")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no reference JPEGs: %v", err)
+	}
+	inputs := map[string][]byte{}
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		inputs[filepath.Base(f)] = raw
 	}
 	return inputs
 }
