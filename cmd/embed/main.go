@@ -15,10 +15,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"text/tabwriter"
 
 	"github.com/bmca/bmca/cmd/internal/modelflag"
@@ -28,16 +25,7 @@ import (
 	"github.com/bmca/bmca/model/weights"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(0)
-		}
-		cli.Fatal("embed", err)
-	}
-}
+func main() { cli.Main("embed", run) }
 
 // inputFlag appends to a shared, ordered input list: --images and --pixels
 // to the images, --texts and --tokens to the texts.

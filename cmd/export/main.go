@@ -13,14 +13,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 
 	"github.com/bmca/bmca/cmd/internal/modelflag"
 	"github.com/bmca/bmca/internal/cli"
@@ -29,16 +25,7 @@ import (
 	"github.com/bmca/bmca/model/weights"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(0)
-		}
-		cli.Fatal("export", err)
-	}
-}
+func main() { cli.Main("export", run) }
 
 // dtypes maps --dtype values to safetensors dtypes.
 var dtypes = map[string]weights.DType{"f32": weights.F32, "bf16": weights.BF16, "f16": weights.F16}

@@ -15,17 +15,14 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"math"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/bmca/bmca/cmd/internal/modelflag"
@@ -37,16 +34,7 @@ import (
 	"github.com/bmca/bmca/train"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(0)
-		}
-		cli.Fatal("merge", err)
-	}
-}
+func main() { cli.Main("merge", run) }
 
 // MergeFile records how a merged checkpoint was made.
 const MergeFile = "merge.json"

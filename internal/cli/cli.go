@@ -10,13 +10,16 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/bmca/bmca/config"
 	"github.com/bmca/bmca/data/preprocess"
@@ -266,6 +269,20 @@ func metricParts(r tasks.Result, full bool) []string {
 		parts = append(parts, fmt.Sprintf("L2 %.3g", r.Probe.L2))
 	}
 	return parts
+}
+
+// Main is a command's main: it runs run with the command-line arguments
+// and a context that Ctrl-C and SIGTERM cancel, exits 0 after --help, and
+// otherwise, on an error, prints it and exits 1 (Fatal).
+func Main(command string, run func(ctx context.Context, args []string, stdout, stderr io.Writer) error) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		Fatal(command, err)
+	}
 }
 
 // Fatal prints err and exits with status 1; commands call it from main.
