@@ -5,15 +5,12 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"image"
 	"image/color"
-	"io"
 
 	"github.com/bmca/bmca/data/phash"
 	"github.com/bmca/bmca/data/preprocess"
-	"golang.org/x/image/bmp"
-	"golang.org/x/image/tiff"
+	"github.com/bmca/bmca/eval/formats"
 )
 
 // Hashes are one image's hashes.
@@ -56,34 +53,16 @@ func HashPixels(encoded []byte) ([32]byte, error) {
 }
 
 // decodeFull decodes JPEG, PNG and WebP with data/preprocess, TIFF and BMP
-// with golang.org/x/image.
+// with eval/formats (golang.org/x/image).
 func decodeFull(encoded []byte) (image.Image, error) {
 	img, err := preprocess.Decode(encoded)
 	if !errors.Is(err, preprocess.ErrUnknownFormat) {
 		return img, err
 	}
-	switch {
-	case bytes.HasPrefix(encoded, []byte("II*\x00")), bytes.HasPrefix(encoded, []byte("MM\x00*")):
-		return checked(encoded, tiff.DecodeConfig, tiff.Decode, "tiff")
-	case bytes.HasPrefix(encoded, []byte("BM")):
-		return checked(encoded, bmp.DecodeConfig, bmp.Decode, "bmp")
+	if img, ok, xerr := formats.DecodeExtra(encoded); ok {
+		return img, xerr
 	}
 	return nil, err
-}
-
-func checked(encoded []byte, config func(r io.Reader) (image.Config, error), decode func(r io.Reader) (image.Image, error), name string) (image.Image, error) {
-	cfg, err := config(bytes.NewReader(encoded))
-	if err != nil {
-		return nil, fmt.Errorf("decode %s header: %w", name, err)
-	}
-	if int64(cfg.Width)*int64(cfg.Height) > preprocess.MaxPixels {
-		return nil, fmt.Errorf("decode %s: %d×%d pixels exceeds the limit of %d", name, cfg.Width, cfg.Height, preprocess.MaxPixels)
-	}
-	img, err := decode(bytes.NewReader(encoded))
-	if err != nil {
-		return nil, fmt.Errorf("decode %s: %w", name, err)
-	}
-	return img, nil
 }
 
 // perceptualHash is an image's perceptual hash: phash.FromEncoded for a JPEG
