@@ -325,7 +325,7 @@ func (d *decoder) lumaDCSequential(scan []scanComp) error {
 				nbits -= n
 				t = uint8(v)
 			} else {
-				sym, n, ok := longSymbol(s.dc, acc)
+				sym, n, ok := slowSymbol(s.dc, acc)
 				if !ok {
 					return FormatError("bad Huffman code")
 				}
@@ -376,7 +376,7 @@ func (d *decoder) lumaDCSequential(scan []scanComp) error {
 					k += int(e >> skipAdvShift & skipAdvMask) // past 64 after an end of block
 					continue
 				}
-				sym, n, ok := longSymbol(s.ac, acc)
+				sym, n, ok := slowSymbol(s.ac, acc)
 				if !ok {
 					return FormatError("bad Huffman code")
 				}
@@ -432,20 +432,4 @@ func (d *decoder) refillLocal(acc uint64, nbits uint, pos int) (uint64, uint, in
 	d.acc, d.nbits, d.pos = acc, nbits, pos
 	d.fill()
 	return d.acc, d.nbits, d.pos
-}
-
-// longSymbol decodes the Huffman code at the top of acc (at least 16 valid
-// bits) from the table's first-level look-up or its code ranges, returning
-// the symbol and the code's length.
-func longSymbol(h *huffman, acc uint64) (sym uint8, n uint, ok bool) {
-	if v := h.lut[acc>>(64-lookBits)]; v != 0 {
-		return uint8(v), uint(v >> 8), true
-	}
-	for l := lookBits + 1; l <= 16; l++ {
-		code := int32(acc >> (64 - uint(l)))
-		if code <= h.maxCode[l] {
-			return h.vals[(h.valOffset[l]+code)&0xff], uint(l), true
-		}
-	}
-	return 0, 0, false
 }
