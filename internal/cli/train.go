@@ -155,7 +155,9 @@ type runStart struct {
 	model checkpoint.ModelConfig
 	// dir is the checkpoint the run starts from ("" for a new model),
 	// where a saved tokenizer may lie.
-	dir    string
+	dir string
+	// init are a new run's starting weights (random or pretrained); nil on
+	// resume, whose weights come with resume.
 	init   weights.StateDict
 	resume *train.Checkpoint
 }
@@ -188,8 +190,7 @@ func startingPoint(ctx context.Context, cfg *config.Config, model clip.Config, a
 		}
 		from.model.Preprocess, from.model.Source = resume.PreprocessConfig(), resume.Dir
 		from.dir, from.resume = resume.Dir, resume
-		from.init = clip.Init(model, cfg.Train.Seed)
-		return from, nil
+		return from, nil // the loop starts from the resumed weights; no init is drawn
 	}
 	pretrained := args.Pretrained
 	if pretrained == "" {
