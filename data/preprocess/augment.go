@@ -77,12 +77,19 @@ func (c Config) Train(a Augment) (func(encoded []byte, seed uint64) ([]float32, 
 	}, nil
 }
 
+// cropRNG is the random source a sample's crop is drawn from: the same for
+// the planar and the general path, so that a JPEG the planar path gives up
+// on gets the same crop from the general one.
+func cropRNG(seed uint64) *rand.Rand {
+	return rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
+}
+
 // trainGeneral is the training transform as a composition of the eval
 // path's steps: decode (at the DCT scale Pillow's draft would pick, with
 // DCTScaling) into Pillow's mode, resize the crop box, convert to RGB,
 // normalise. Without DCTScaling it is Pillow-exact for a given crop.
 func (c Config) trainGeneral(encoded []byte, a Augment, seed uint64) ([]float32, error) {
-	rng := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
+	rng := cropRNG(seed)
 	return c.trainGeneralCrop(encoded, func(w, h int) (top, left, ch, cw int) { return a.cropParams(rng, w, h) })
 }
 
@@ -123,7 +130,7 @@ func (c Config) trainPlanar(encoded []byte, a Augment, seed uint64, s *trainScra
 	if f, err := detectFormat(encoded); err != nil || f != formatJPEG {
 		return nil, errNotPlanar
 	}
-	rng := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
+	rng := cropRNG(seed)
 	var crop cropBox
 	sizes := func(f jpegdec.Frame) (n [jpegdec.MaxComponents]int) {
 		if checkSize(formatJPEG, f.Width, f.Height) != nil {
