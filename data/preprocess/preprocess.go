@@ -220,12 +220,7 @@ func (c Config) transform(src rowSource, win window) ([]float32, error) {
 		return nil, fmt.Errorf("preprocess: decode %w", err)
 	}
 
-	var lut [3][256]float32
-	for ch := range 3 {
-		for v := range 256 {
-			lut[ch][v] = (float32(v)/255 - c.Mean[ch]) / c.Std[ch]
-		}
-	}
+	lut := c.normLUT()
 	n := win.w * win.h
 	t := make([]float32, 3*n)
 	for i := range n {
@@ -233,6 +228,19 @@ func (c Config) transform(src rowSource, win window) ([]float32, error) {
 		t[i], t[n+i], t[2*n+i] = lut[0][r], lut[1][g], lut[2][b]
 	}
 	return t, nil
+}
+
+// normLUT maps each 8-bit value of each RGB channel to its normalised float.
+type normLUT [3][256]float32
+
+func (c Config) normLUT() *normLUT {
+	var lut normLUT
+	for ch := range 3 {
+		for v := range 256 {
+			lut[ch][v] = (float32(v)/255 - c.Mean[ch]) / c.Std[ch]
+		}
+	}
+	return &lut
 }
 
 // cropOnly cuts the window out of a source that needs no resizing.

@@ -36,19 +36,6 @@ type trainScratch struct {
 	resize planeScratch
 }
 
-// normLUT maps each 8-bit value of each RGB channel to its normalised float.
-type normLUT [3][256]float32
-
-func (c Config) normLUT() *normLUT {
-	var lut normLUT
-	for ch := range 3 {
-		for v := range 256 {
-			lut[ch][v] = (float32(v)/255 - c.Mean[ch]) / c.Std[ch]
-		}
-	}
-	return &lut
-}
-
 // errNotPlanar says that a JPEG is not one trainJPEG handles (a layout the
 // pure-Go decoder does not read); the caller takes the general path.
 var errNotPlanar = errors.New("not a planar JPEG")
